@@ -1,0 +1,254 @@
+"""Pipeline throughput, memory and idle-poll cost of `newswatch run --once`, on loopback.
+
+Prints:
+- articles/s of `run --once` end to end (process start to exit) over N article pages, beside
+  `trafilatura.extract` alone over the same HTML in this process, and their ratio;
+- peak RSS of the daemon (main process, and with its extraction workers) after 1,000 articles;
+- requests of an idle poll of 20 unchanged feeds (all should be conditional, 0 article fetches).
+
+Article bodies come from ../shared/data/saudinewsnet (real Arabic news) when present, otherwise
+from the bundled demo site's articles. Nothing is copied into the project.
+"""
+
+from __future__ import annotations
+
+import argparse
+import html
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import zipfile
+from pathlib import Path
+
+import trafilatura
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from crawler.demo_site import DemoSite  # noqa: E402
+
+NEWSWATCH = (sys.executable, "-m", "crawler.cli")
+SAUDI = ROOT.parent / "shared" / "data" / "saudinewsnet"
+CONFIG = """
+database: bench.db
+crawl: {{max_new_articles_per_poll: 5000, per_domain_concurrency: 8, obey_robots_txt: false}}
+schedule: {{jitter: 0}}
+sources:
+{sources}
+concepts:
+  morocco: {{ar: [مغرب, الرباط], en: [Morocco]}}
+  saudi: {{ar: [السعودية, الرياض]}}
+watchlists:
+  - {{name: saudi, rule: saudi, notify: [out]}}
+channels:
+  out: {{type: file, path: alerts.jsonl}}
+"""
+
+
+def bodies(count: int) -> list[tuple[str, list[str]]]:
+    """(title, paragraphs) pairs: real Arabic articles when the data set is there."""
+    found: list[tuple[str, list[str]]] = []
+    if SAUDI.is_dir():
+        for archive in sorted(SAUDI.glob("*.zip")):
+            with zipfile.ZipFile(archive) as opened:
+                for name in opened.namelist():
+                    for item in json.loads(opened.read(name)):
+                        paragraphs = [p.strip() for p in item["content"].split("\n") if p.strip()]
+                        if item.get("title") and len(paragraphs) >= 2:
+                            found.append((item["title"], paragraphs))
+                        if len(found) >= count:
+                            return found
+    else:
+        print(f"note: {SAUDI} absent; using the demo site's articles as bodies")
+        demo = ROOT / "seeds" / "demo" / "site" / "articles"
+        for page in sorted(demo.glob("*.html")):
+            text = trafilatura.extract(page.read_text(encoding="utf-8")) or ""
+            found.append((page.stem, [p for p in text.split("\n") if p.strip()]))
+    return [found[i % len(found)] for i in range(count)]
+
+
+def page(title: str, paragraphs: list[str], number: int) -> str:
+    related = "".join(f"<li><a href='/articles/{number + k}.html'>خبر {k}</a></li>" for k in (1, 2))
+    body = "".join(f"<p>{html.escape(p)}</p>" for p in paragraphs)
+    return (
+        "<!doctype html><html lang='ar' dir='rtl'><head><meta charset='utf-8'>"
+        f"<title>{html.escape(title)}</title></head><body><header><nav><a href='/'>الرئيسية</a>"
+        f"<a href='/sport'>رياضة</a></nav></header><main><article><h1>{html.escape(title)}</h1>"
+        f"<time datetime='2026-11-28T10:00:00Z'>28/11/2026</time>{body}</article>"
+        f"<aside class='related'><h2>اقرأ أيضا</h2><ul>{related}</ul></aside></main>"
+        "<footer>© bench</footer></body></html>"
+    )
+
+
+def build_site(root: Path, articles: list[tuple[str, list[str]]], feeds: int) -> list[str]:
+    """Write article pages and `feeds` RSS feeds that share the articles out between them."""
+    (root / "articles").mkdir(parents=True)
+    pages = []
+    for number, (title, paragraphs) in enumerate(articles):
+        html_text = page(title, paragraphs, number)
+        (root / "articles" / f"{number}.html").write_text(html_text, encoding="utf-8")
+        pages.append(html_text)
+    for feed in range(feeds):
+        items = "".join(
+            f"<item><title>{html.escape(articles[n][0])}</title>"
+            f"<link>{{{{BASE_URL}}}}/articles/{n}.html</link><guid>{n}</guid></item>"
+            for n in range(feed, len(articles), feeds)
+        )
+        (root / f"feed{feed}.xml").write_text(
+            f"<?xml version='1.0' encoding='utf-8'?><rss version='2.0'><channel><title>b</title>"
+            f"{items}</channel></rss>",
+            encoding="utf-8",
+        )
+    return pages
+
+
+class RssSampler(threading.Thread):
+    """Peak resident memory of a process and of its whole tree, sampled every 50 ms."""
+
+    def __init__(self, pid: int) -> None:
+        super().__init__(daemon=True)
+        self.pid = pid
+        self.peak_main = 0
+        self.peak_tree = 0
+        self.done = threading.Event()
+
+    def run(self) -> None:
+        while not self.done.is_set():
+            tree = self._tree(self.pid)
+            sizes = {pid: _rss(pid) for pid in tree}
+            self.peak_main = max(self.peak_main, sizes.get(self.pid, 0))
+            self.peak_tree = max(self.peak_tree, sum(sizes.values()))
+            time.sleep(0.05)
+
+    def _tree(self, pid: int) -> list[int]:
+        found = [pid]
+        for task in Path(f"/proc/{pid}/task").glob("*/children"):
+            try:
+                children = task.read_text().split()
+            except OSError:
+                continue
+            for child in children:
+                found += self._tree(int(child))
+        return found
+
+
+def _rss(pid: int) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
+def run_once(folder: Path) -> tuple[float, RssSampler, str]:
+    started = time.perf_counter()
+    process = subprocess.Popen(
+        [
+            *NEWSWATCH,
+            "--log-level",
+            "warning",
+            "run",
+            "--once",
+            "--config",
+            f"{folder}/config.yaml",
+        ],
+        cwd=ROOT,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    sampler = RssSampler(process.pid)
+    sampler.start()
+    _, errors = process.communicate()
+    elapsed = time.perf_counter() - started
+    sampler.done.set()
+    sampler.join()
+    if process.returncode != 0:
+        raise SystemExit(f"run --once failed:\n{errors}")
+    return elapsed, sampler, errors
+
+
+def stored(folder: Path) -> int:
+    import sqlite3
+
+    with sqlite3.connect(folder / "bench.db") as conn:
+        return conn.execute("SELECT count(*) FROM articles").fetchone()[0]
+
+
+def pipeline_run(
+    articles: list[tuple[str, list[str]]], feeds: int
+) -> tuple[float, int, RssSampler, DemoSite, Path, tempfile.TemporaryDirectory]:
+    scratch = tempfile.TemporaryDirectory(prefix="nw-bench-")
+    folder = Path(scratch.name)
+    build_site(folder / "site", articles, feeds)
+    site = DemoSite(folder / "site").start()
+    sources = "\n".join(
+        f"  - {{name: feed{n}, url: '{site.base_url}/feed{n}.xml', kind: feed}}"
+        for n in range(feeds)
+    )
+    (folder / "config.yaml").write_text(CONFIG.format(sources=sources), encoding="utf-8")
+    elapsed, sampler, _ = run_once(folder)
+    return elapsed, stored(folder), sampler, site, folder, scratch
+
+
+def baseline_rate(pages: list[str]) -> float:
+    started = time.perf_counter()
+    for html_text in pages:
+        trafilatura.extract(html_text)
+    return len(pages) / (time.perf_counter() - started)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--articles", type=int, default=200)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--memory-articles", type=int, default=1000)
+    args = parser.parse_args()
+    articles = bodies(max(args.articles, args.memory_articles))
+    pages = [page(t, p, n) for n, (t, p) in enumerate(articles[: args.articles])]
+    trafilatura.extract(pages[0])
+
+    rates, baselines = [], []
+    for _ in range(args.runs):
+        baselines.append(baseline_rate(pages))
+        elapsed, count, _, site, _, scratch = pipeline_run(articles[: args.articles], feeds=4)
+        site.stop()
+        scratch.cleanup()
+        assert count == args.articles, f"stored {count} of {args.articles}"
+        rates.append(count / elapsed)
+    rate, base = statistics.median(rates), statistics.median(baselines)
+    print(f"cores: {os.cpu_count()}; runs: {args.runs} (median)")
+    print(f"run --once, {args.articles} pages end to end: {rate:.1f} articles/s")
+    print(f"trafilatura.extract alone, same HTML, one process: {base:.1f} articles/s")
+    print(f"ratio pipeline / trafilatura alone: {rate / base:.2f} (goal >= 0.8)")
+
+    _, count, sampler, site, folder, scratch = pipeline_run(
+        articles[: args.memory_articles], feeds=20
+    )
+    print(
+        f"peak RSS after {count} articles: daemon {sampler.peak_main / 2**20:.0f} MB,"
+        f" daemon + extraction workers {sampler.peak_tree / 2**20:.0f} MB (goal <= 300 MB)"
+    )
+    site.reset_log()
+    run_once(folder)
+    feeds = [r for r in site.requests if r.path.startswith("/feed")]
+    fetched = [r for r in site.requests if r.path.startswith("/articles/")]
+    conditional = sum(r.conditional for r in feeds)
+    not_modified = sum(r.status == 304 for r in feeds)
+    print(
+        f"idle poll of 20 unchanged feeds: {len(site.requests)} request(s), {len(feeds)} to"
+        f" feeds ({conditional} conditional, {not_modified} answered 304),"
+        f" {len(fetched)} article fetch(es) (goal: 20, all conditional, 0)"
+    )
+    site.stop()
+    scratch.cleanup()
+
+
+if __name__ == "__main__":
+    main()

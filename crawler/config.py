@@ -1,0 +1,324 @@
+"""Load and validate config.yaml once, so a typo fails at start with its YAML path, not mid-poll."""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from apscheduler.triggers.cron import CronTrigger
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from alerts.channels import ChannelConfig, FileChannel
+from alerts.concepts import ConceptSpec
+from alerts.delivery import RetryPolicy
+from alerts.rules import RuleError, parse_rule
+from alerts.watchlists import Name, WatchlistConfig
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$")
+_DURATION_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, None: 1}
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(B|KB|MB|GB|KiB|MiB|GiB)?\s*$", re.IGNORECASE)
+_SIZE_UNITS = {"b": 1, "kb": 1024, "mb": 1024**2, "gb": 1024**3}
+_ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_CRON_WEEKDAYS = ["sun", "mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+
+
+def parse_duration(value: Any) -> float:
+    """Accept "45s", "10m", "2h", "1d" or plain seconds, as users write them in YAML."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        seconds = float(value)
+    else:
+        found = _DURATION.match(str(value))
+        if not found:
+            raise ValueError(f"{value!r} is not a duration: write e.g. 45s, 10m, 2h, 1d or seconds")
+        seconds = float(found.group(1)) * _DURATION_UNITS[found.group(2)]
+    if seconds <= 0:
+        raise ValueError(f"{value!r}: a duration must be positive")
+    return seconds
+
+
+def parse_size(value: Any) -> int:
+    """Accept "5MB", "512KB" or plain bytes; units are binary (1 MB = 1,048,576 bytes)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    found = _SIZE.match(str(value))
+    if not found:
+        raise ValueError(f"{value!r} is not a size: write e.g. 5MB, 512KB or bytes")
+    unit = (found.group(2) or "b").lower().replace("ib", "b")
+    return int(float(found.group(1)) * _SIZE_UNITS[unit])
+
+
+def cron_trigger(expr: str, jitter: float | None = None) -> CronTrigger:
+    """Build a trigger from a standard crontab line.
+
+    APScheduler 3 numbers weekdays from Monday=0, crontab from Sunday=0: numeric weekdays are
+    translated to names so "1-5" means Monday to Friday, as every crontab user expects.
+    """
+    fields = expr.split()
+    if len(fields) != 5:
+        raise ValueError(f"{expr!r}: a cron schedule has 5 fields (minute hour day month weekday)")
+    minute, hour, day, month, weekday = fields
+    weekday = re.sub(r"\d+", lambda m: _CRON_WEEKDAYS[int(m.group()) % 8], weekday)
+    return CronTrigger(
+        minute=minute,
+        hour=hour,
+        day=day,
+        month=month,
+        day_of_week=weekday,
+        timezone="UTC",
+        jitter=int(jitter) if jitter else None,
+    )
+
+
+def _check_cron(value: str | None) -> str | None:
+    if value is not None:
+        cron_trigger(value)
+    return value
+
+
+Duration = Annotated[float, BeforeValidator(parse_duration)]
+Size = Annotated[int, BeforeValidator(parse_size)]
+Cron = Annotated[str, BeforeValidator(_check_cron)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class CrawlConfig(_Strict):
+    user_agent: str = "newswatch/0.1 (+https://example.org/newswatch)"
+    obey_robots_txt: bool = True
+    download_timeout: Duration = 20.0
+    max_page_size: Size = 5 * 1024**2
+    per_domain_concurrency: int = Field(2, ge=1, le=32)
+    max_new_articles_per_poll: int = Field(100, ge=1)
+    store_html: bool = False
+
+
+class ScheduleConfig(_Strict):
+    interval: Duration = 600.0
+    jitter: Duration | Literal[0] = 15.0
+
+
+class DeliveryConfig(_Strict):
+    """How hard to try: backoff doubles from retry_delay; failed (and shown) after max_attempts."""
+
+    retry_delay: Duration = 30.0
+    max_retry_delay: Duration = 3600.0
+    max_attempts: int = Field(10, ge=1)
+
+    def policy(self) -> RetryPolicy:
+        return RetryPolicy(self.max_attempts, self.retry_delay, self.max_retry_delay)
+
+
+class SourceConfig(_Strict):
+    name: Name
+    url: Annotated[str, Field(pattern=r"^https?://[^\s/]+")]
+    kind: Literal["feed", "sitemap", "page"] | None = None
+    language: Annotated[str, Field(pattern=r"^[a-z]{2}$")] | None = None
+    interval: Duration | None = None
+    cron: Cron | None = None
+    follow: list[str] = []
+
+    @field_validator("follow")
+    @classmethod
+    def _regexes_compile(cls, patterns: list[str]) -> list[str]:
+        for pattern in patterns:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"{pattern!r} is not a valid regex: {exc}") from None
+        return patterns
+
+    @model_validator(mode="after")
+    def _one_schedule(self) -> SourceConfig:
+        if self.interval is not None and self.cron is not None:
+            raise ValueError("give either interval or cron, not both")
+        return self
+
+
+class Config(_Strict):
+    database: Path = Path("newswatch.db")
+    crawl: CrawlConfig = CrawlConfig()
+    schedule: ScheduleConfig = ScheduleConfig()
+    delivery: DeliveryConfig = DeliveryConfig()
+    sources: list[SourceConfig] = []
+    concepts: dict[Name, ConceptSpec] = {}
+    watchlists: list[WatchlistConfig] = []
+    channels: dict[Name, ChannelConfig] = {}
+
+    def source(self, name: str) -> SourceConfig:
+        return next(s for s in self.sources if s.name == name)
+
+    def source_interval(self, source: SourceConfig) -> float:
+        return source.interval or self.schedule.interval
+
+
+class ConfigError(Exception):
+    """Every problem found in a config file, each as "path: message", so all are fixed in one go."""
+
+    def __init__(self, origin: str, problems: list[str]) -> None:
+        self.origin = origin
+        self.problems = problems
+        super().__init__(f"{origin}: " + "; ".join(problems))
+
+    def report(self) -> str:
+        lines = [f"{self.origin}: {len(self.problems)} error(s)"]
+        lines += [f"  {problem}" for problem in self.problems]
+        return "\n".join(lines)
+
+
+def yaml_path(loc: tuple[int | str, ...]) -> str:
+    """Render a pydantic location as the YAML path a user can find: sources[0].kind."""
+    path = ""
+    for part in loc:
+        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+    return path or "(top level)"
+
+
+def _interpolate(value: Any, path: tuple[int | str, ...], problems: list[str]) -> Any:
+    if isinstance(value, dict):
+        return {k: _interpolate(v, (*path, k), problems) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_interpolate(v, (*path, i), problems) for i, v in enumerate(value)]
+    if not isinstance(value, str):
+        return value
+
+    def substitute(found: re.Match[str]) -> str:
+        name = found.group(1)
+        if name not in os.environ:
+            problems.append(
+                f"{yaml_path(path)}: environment variable {name} is not set "
+                f"(export {name}=… before starting newswatch)"
+            )
+            return ""
+        return os.environ[name]
+
+    return _ENV.sub(substitute, value)
+
+
+def _describe(error: Any, raw: Any) -> str:
+    path = yaml_path(error["loc"])
+    if error["type"] == "extra_forbidden":
+        return f"{path}: unknown key{_suggestion(error['loc'], raw)}"
+    if error["type"] == "missing":
+        return f"{path}: required key is missing"
+    message = error["msg"].removeprefix("Value error, ")
+    if error["type"] == "union_tag_invalid":
+        tag, expected = error["input"].get("type"), error["ctx"]["expected_tags"]
+        message = f"unknown type {tag!r}; use one of {expected}"
+    return f"{path}: {message}"
+
+
+def _suggestion(loc: tuple[int | str, ...], raw: Any) -> str:
+    """Name the key the user probably meant: a typo must be easy to fix, not just rejected."""
+    known = _known_keys(loc[:-1], raw)
+    close = difflib.get_close_matches(str(loc[-1]), known, n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _known_keys(parent: tuple[int | str, ...], raw: Any) -> list[str]:
+    model: Any = Config
+    for part in parent:
+        if isinstance(part, int) or model is None:
+            continue
+        field = getattr(model, "model_fields", {}).get(part)
+        model = _model_of(field.annotation) if field else None
+    return list(getattr(model, "model_fields", {}))
+
+
+def _model_of(annotation: Any) -> Any:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in getattr(annotation, "__args__", ()):
+        found = _model_of(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def _cross_check(config: Config) -> list[str]:
+    """What one field cannot know alone: names that must refer to each other."""
+    problems: list[str] = []
+    problems += _duplicates("sources", [s.name for s in config.sources])
+    problems += _duplicates("watchlists", [w.name for w in config.watchlists])
+    source_names = {s.name for s in config.sources}
+    for i, watchlist in enumerate(config.watchlists):
+        where = f"watchlists[{i}]"
+        try:
+            parse_rule(watchlist.rule, config.concepts.keys())
+        except RuleError as exc:
+            problems.append(f"{where}.rule: watchlist {watchlist.name!r}: {exc}")
+        for j, channel in enumerate(watchlist.notify):
+            if channel not in config.channels:
+                problems.append(
+                    f"{where}.notify[{j}]: unknown channel {channel!r}"
+                    f" (defined under channels: {sorted(config.channels) or 'none'})"
+                )
+        for j, source in enumerate(watchlist.sources or []):
+            if source not in source_names:
+                problems.append(f"{where}.sources[{j}]: unknown source {source!r}")
+    return problems
+
+
+def _duplicates(section: str, names: list[str]) -> list[str]:
+    seen: set[str] = set()
+    problems = []
+    for i, name in enumerate(names):
+        if name in seen:
+            problems.append(f"{section}[{i}].name: {name!r} is used twice; names must be unique")
+        seen.add(name)
+    return problems
+
+
+def parse_config(text: str, origin: str, base_dir: Path) -> Config:
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(origin, [f"not valid YAML: {exc}"]) from None
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError(origin, ["(top level): expected a mapping of sections"])
+    problems: list[str] = []
+    raw = _interpolate(raw, (), problems)
+    try:
+        config = Config.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(origin, problems + [_describe(e, raw) for e in exc.errors()]) from None
+    problems += _cross_check(config)
+    if problems:
+        raise ConfigError(origin, problems)
+    return _relative_to(config, base_dir)
+
+
+def _relative_to(config: Config, base_dir: Path) -> Config:
+    """Paths in the file are relative to the file, not to wherever the daemon was started."""
+    channels = {
+        name: channel.model_copy(update={"path": str(base_dir / channel.path)})
+        if isinstance(channel, FileChannel) and not Path(channel.path).is_absolute()
+        else channel
+        for name, channel in config.channels.items()
+    }
+    database = config.database if config.database.is_absolute() else base_dir / config.database
+    return config.model_copy(update={"database": database, "channels": channels})
+
+
+def load_config(path: str | Path) -> Config:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(str(path), [f"cannot read the file: {exc.strerror}"]) from None
+    return parse_config(text, str(path), path.resolve().parent)

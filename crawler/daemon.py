@@ -1,0 +1,276 @@
+"""The daemon: one process, one event loop shared by Twisted (Scrapy) and asyncio (APScheduler,
+delivery). Jobs are rebuilt from the config at every start; the database holds all state.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import logging
+import os
+import signal
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, Any
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.interval import IntervalTrigger
+from scrapy.crawler import AsyncCrawlerRunner
+
+from alerts import outbox
+from alerts.delivery import DeliveryReport, deliver_due
+from alerts.message import Alert
+from alerts.watchlists import Watchlists
+from crawler import store
+from crawler.config import Config, SourceConfig, cron_trigger
+from crawler.pipeline import ArticlePipeline, Extractor
+from crawler.spiders import Poll, SourceSpider, scrapy_settings
+
+log = logging.getLogger("newswatch.daemon")
+
+ASYNCIO_REACTOR = "twisted.internet.asyncioreactor.AsyncioSelectorReactor"
+DELIVERY_INTERVAL = 30.0
+STOP_GRACE = 8.0
+
+
+class AlreadyRunning(Exception):
+    """Another daemon holds the database: two would poll twice and send alerts twice."""
+
+
+def run_on_reactor(main: Callable[[], Awaitable[int]]) -> int:
+    """Run `main` on the asyncio loop under Twisted's asyncio reactor and return its exit code.
+
+    The reactor must be installed before anything imports twisted.internet.reactor, so this is
+    the only entry into Twisted; signal handling stays ours (installSignalHandlers=False).
+    """
+    from scrapy.utils.reactor import install_reactor
+
+    install_reactor(ASYNCIO_REACTOR)
+    from scrapy.utils.defer import deferred_from_coro
+    from twisted.internet import reactor
+
+    outcome: dict[str, Any] = {}
+
+    async def wrapper() -> None:
+        try:
+            outcome["code"] = await main()
+        except BaseException as exc:
+            outcome["error"] = exc
+        finally:
+            reactor.callLater(0, reactor.stop)
+
+    reactor.callWhenRunning(lambda: deferred_from_coro(wrapper()))
+    reactor.run(installSignalHandlers=False)
+    if "error" in outcome:
+        raise outcome["error"]
+    return int(outcome.get("code", 1))
+
+
+@dataclass
+class PollSummary:
+    sources: int = 0
+    failed_sources: int = 0
+    stored: int = 0
+    alerts_enqueued: int = 0
+    not_modified: int = 0
+    sent: list[Alert] = field(default_factory=list)
+
+
+class Daemon:
+    def __init__(
+        self,
+        config: Config,
+        *,
+        on_sent: Callable[[Alert, str], None] | None = None,
+        extract_workers: int | None = None,
+    ) -> None:
+        self.config = config
+        self.on_sent = on_sent
+        self.extract_workers = extract_workers
+        self.summary = PollSummary()
+        self._stopping = asyncio.Event()
+        self._lock_file: IO[str] | None = None
+        self._busy: set[asyncio.Task[Any]] = set()
+        self._delivery_lock = asyncio.Lock()
+
+    async def run(self, once: bool = False) -> int:
+        self._lock()
+        self.db = store.open_db(self.config.database)
+        recovered = outbox.recover_in_flight(self.db)
+        if recovered:
+            log.warning(
+                "%d alert(s) were being sent when the daemon stopped; retrying them", recovered
+            )
+        watchlists = Watchlists(self.config.concepts, self.config.watchlists)
+        self.extractor = Extractor(self.extract_workers)
+        self.pipeline = ArticlePipeline(
+            self.db, watchlists, self.extractor, store_html=self.config.crawl.store_html
+        )
+        self.runner = AsyncCrawlerRunner(scrapy_settings(self.config))
+        try:
+            if once:
+                await self._poll_all_once()
+                await self.deliver()
+                return 0
+            return await self._serve()
+        finally:
+            self.extractor.close()
+            self.db.close()
+            self._unlock()
+
+    def stop(self) -> None:
+        log.info("stop requested: finishing in-flight work")
+        self._stopping.set()
+
+    async def _poll_all_once(self) -> None:
+        await asyncio.gather(*(self.poll(source) for source in self.config.sources))
+
+    async def _serve(self) -> int:
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, self.stop)
+        scheduler = AsyncIOScheduler(event_loop=loop, timezone="UTC")
+        jitter = int(self.config.schedule.jitter) or None
+        for source in self.config.sources:
+            trigger = (
+                cron_trigger(source.cron, jitter)
+                if source.cron
+                else IntervalTrigger(seconds=self.config.source_interval(source), jitter=jitter)
+            )
+            scheduler.add_job(
+                self.poll,
+                trigger,
+                args=[source],
+                id=f"source:{source.name}",
+                max_instances=1,
+                coalesce=True,
+                misfire_grace_time=None,
+                next_run_time=None if source.cron else _now(),
+            )
+        scheduler.add_job(
+            self.deliver,
+            IntervalTrigger(seconds=DELIVERY_INTERVAL),
+            id="delivery",
+            max_instances=1,
+            coalesce=True,
+            next_run_time=_now(),
+        )
+        scheduler.start()
+        log.info(
+            "daemon started: %d source(s), %d watchlist(s), database %s",
+            len(self.config.sources),
+            len(self.config.watchlists),
+            self.config.database,
+        )
+        await self._stopping.wait()
+        scheduler.shutdown(wait=False)
+        await self._drain()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(signum)
+        log.info("daemon stopped")
+        return 0
+
+    async def _drain(self) -> None:
+        """Give in-flight polls and sends a few seconds, then stop the crawls: an article not
+        stored is fetched again next time, an alert not recorded as sent stays pending."""
+        if self._busy:
+            _, unfinished = await asyncio.wait(set(self._busy), timeout=STOP_GRACE)
+            if unfinished:
+                log.warning("stopping %d unfinished poll(s)", len(unfinished))
+                await self.runner.stop()
+
+    @contextmanager
+    def _working(self) -> Iterator[None]:
+        task = asyncio.current_task()
+        assert task is not None
+        self._busy.add(task)
+        try:
+            yield
+        finally:
+            self._busy.discard(task)
+
+    async def poll(self, source: SourceConfig) -> None:
+        if self._stopping.is_set():
+            return
+        poll = Poll(
+            source=source,
+            state=store.source_state(self.db, source.name),
+            pipeline=self.pipeline,
+            max_new=self.config.crawl.max_new_articles_per_poll,
+        )
+        with self._working():
+            try:
+                await self.runner.crawl(SourceSpider, poll=poll)
+            except Exception as exc:
+                poll.error = poll.error or f"{type(exc).__name__}: {exc}"
+            self._record(poll)
+        if poll.alerts and not self._stopping.is_set():
+            await self.deliver()
+
+    def _record(self, poll: Poll) -> None:
+        source = poll.source
+        self.summary.sources += 1
+        self.summary.stored += poll.stored
+        self.summary.alerts_enqueued += poll.alerts
+        if poll.error:
+            self.summary.failed_sources += 1
+            log.error("source=%s url=%s: poll failed: %s", source.name, source.url, poll.error)
+        elif poll.not_modified:
+            self.summary.not_modified += 1
+            log.info("source=%s url=%s: not modified", source.name, source.url)
+        else:
+            log.info(
+                "source=%s url=%s: %d entries, %d fetched, %d new article(s), %d alert(s) queued",
+                source.name,
+                source.url,
+                poll.entries,
+                poll.fetched,
+                poll.stored,
+                poll.alerts,
+            )
+        store.record_poll(
+            self.db,
+            source.name,
+            source.url,
+            source.kind,
+            error=poll.error,
+            validators=poll.validators_to_keep,
+        )
+
+    async def deliver(self) -> DeliveryReport:
+        with self._working():
+            async with self._delivery_lock:
+                report = await deliver_due(
+                    self.db, self.config.channels, self.config.delivery.policy(), self.on_sent
+                )
+        self.summary.sent.extend(report.sent)
+        return report
+
+    def _lock(self) -> None:
+        path = Path(f"{self.config.database}.lock")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle = path.open("w")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.close()
+            raise AlreadyRunning(
+                f"another newswatch daemon is already using {self.config.database}"
+                f" (lock {path}); stop it first or point this one at another database"
+            ) from None
+        handle.write(str(os.getpid()))
+        handle.flush()
+        self._lock_file = handle
+
+    def _unlock(self) -> None:
+        if self._lock_file is not None:
+            fcntl.flock(self._lock_file, fcntl.LOCK_UN)
+            self._lock_file.close()
+            self._lock_file = None
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)

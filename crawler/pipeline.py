@@ -1,0 +1,256 @@
+"""The stages an article goes through once fetched: extract → dedup → store → match → enqueue.
+
+Each stage is one method, called in order; everything from dedup to enqueue happens in one
+transaction, so a crash leaves either the whole article with its alerts, or nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+import sqlite_utils
+
+from alerts import outbox
+from alerts.document import Document
+from alerts.matcher import WatchlistMatch
+from alerts.message import ARTICLE_KEYS, Alert
+from alerts.watchlists import Watchlists
+from crawler import store
+from crawler.extract import ExtractedArticle, detect_language, extract_article
+from crawler.feeds import FeedEntry
+from crawler.urls import canonical_url
+
+log = logging.getLogger("newswatch.pipeline")
+
+
+class Extractor:
+    """trafilatura costs ~20 ms of CPU a page: it runs in worker processes, off the event loop."""
+
+    def __init__(self, workers: int | None = None) -> None:
+        context = multiprocessing.get_context("spawn")
+        self._pool = ProcessPoolExecutor(
+            max_workers=workers, mp_context=context, initializer=_warm_up
+        )
+
+    async def extract(self, html: bytes, url: str, language: str | None) -> ExtractedArticle | None:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._pool, extract_article, html, url, language)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _warm_up() -> None:
+    """Load the language model in each worker at start, not during its first article."""
+    detect_language("newswatch")
+
+
+@dataclass(frozen=True)
+class Fetched:
+    """What a spider hands over: the feed entry, and the page when it could be fetched."""
+
+    source: str
+    source_language: str | None
+    entry: FeedEntry
+    final_url: str | None = None
+    html: bytes | None = None
+
+
+@dataclass(frozen=True)
+class Record:
+    source: str
+    url: str
+    canonical_url: str
+    aliases: frozenset[str]
+    title: str
+    paragraphs: tuple[str, ...]
+    language: str | None
+    published_at: str | None
+    extraction: str
+    html: bytes | None
+
+
+@dataclass(frozen=True)
+class Stored:
+    article_id: int
+    story_id: str
+    title: str
+    url: str
+    matches: tuple[WatchlistMatch, ...]
+    alerts_enqueued: int
+
+
+def _same_site(url: str, other: str) -> bool:
+    return urlsplit(url).hostname == urlsplit(other).hostname
+
+
+def build_record(fetched: Fetched, extracted: ExtractedArticle | None) -> Record | None:
+    """Prefer the extracted page; fall back to the feed entry's title and summary, marked so."""
+    entry = fetched.entry
+    url = fetched.final_url or entry.url
+    aliases = {canonical_url(entry.url), canonical_url(url)}
+    declared = extracted.canonical_url if extracted else None
+    canonical = canonical_url(declared) if declared and _same_site(declared, url) else None
+    if extracted and extracted.paragraphs:
+        title = extracted.title or entry.title
+        paragraphs = extracted.paragraphs
+        language = fetched.source_language or extracted.language
+        published = extracted.published_at or entry.published_at
+        extraction = "page"
+    else:
+        title = entry.title
+        paragraphs = (entry.summary,) if entry.summary else ()
+        language = fetched.source_language or detect_language(f"{title}\n{entry.summary}")
+        published = entry.published_at
+        extraction = "feed-summary"
+    if not title and not paragraphs:
+        return None
+    canonical = canonical or canonical_url(url)
+    return Record(
+        source=fetched.source,
+        url=url,
+        canonical_url=canonical,
+        aliases=frozenset(aliases | {canonical}),
+        title=title,
+        paragraphs=tuple(paragraphs),
+        language=language,
+        published_at=published,
+        extraction=extraction,
+        html=fetched.html if extraction == "page" else None,
+    )
+
+
+class ArticlePipeline:
+    def __init__(
+        self,
+        db: sqlite_utils.Database,
+        watchlists: Watchlists,
+        extractor: Extractor | None,
+        *,
+        store_html: bool = False,
+    ) -> None:
+        self.db = db
+        self.watchlists = watchlists
+        self.extractor = extractor
+        self.store_html = store_html
+
+    def is_known(self, url: str) -> bool:
+        return store.known_url(self.db, canonical_url(url))
+
+    async def process(self, fetched: Fetched) -> Stored | None:
+        extracted = await self._extract(fetched)
+        record = build_record(fetched, extracted)
+        if record is None:
+            log.warning(
+                "source=%s url=%s: no title or text, skipped", fetched.source, fetched.entry.url
+            )
+            return None
+        return self.store(record)
+
+    async def _extract(self, fetched: Fetched) -> ExtractedArticle | None:
+        if fetched.html is None or self.extractor is None:
+            return None
+        url = fetched.final_url or fetched.entry.url
+        try:
+            extracted = await self.extractor.extract(fetched.html, url, fetched.source_language)
+        except Exception as exc:
+            log.warning(
+                "source=%s url=%s: extraction failed (%s); using the feed entry",
+                fetched.source,
+                url,
+                exc,
+            )
+            return None
+        if extracted is None:
+            log.info(
+                "source=%s url=%s: no article text found; using the feed entry", fetched.source, url
+            )
+        return extracted
+
+    def store(self, record: Record) -> Stored | None:
+        with self.db.atomic():
+            if any(store.known_url(self.db, alias) for alias in record.aliases):
+                return None
+            article_id, story_id = self._insert(record)
+            doc = Document(record.title, record.paragraphs, record.language)
+            matches = tuple(self.watchlists.match(doc, record.source))
+            enqueued = sum(self._enqueue(article_id, story_id, record, m) for m in matches)
+        log.info(
+            "source=%s url=%s: stored article %d (%s, %s), %d watchlist(s) matched, %d alert(s)",
+            record.source,
+            record.url,
+            article_id,
+            record.language or "language unknown",
+            record.extraction,
+            len(matches),
+            enqueued,
+        )
+        return Stored(article_id, story_id, record.title, record.url, matches, enqueued)
+
+    def _insert(self, record: Record) -> tuple[int, str]:
+        text = "\n\n".join(record.paragraphs)
+        digest = store.content_hash(record.title, text)
+        story_id = store.story_for_hash(self.db, digest) or _new_story_id(record.canonical_url)
+        article_id = store.insert_article(
+            self.db,
+            {
+                "url": record.url,
+                "canonical_url": record.canonical_url,
+                "source": record.source,
+                "title": record.title,
+                "text": text,
+                "language": record.language,
+                "published_at": record.published_at,
+                "fetched_at": store.utcnow(),
+                "content_hash": digest,
+                "extraction": record.extraction,
+                "story_id": story_id,
+                "html": _html_text(record.html) if self.store_html else None,
+            },
+        )
+        store.remember_urls(self.db, article_id, set(record.aliases))
+        return article_id, story_id
+
+    def _enqueue(
+        self, article_id: int, story_id: str, record: Record, match: WatchlistMatch
+    ) -> int:
+        hits = [hit.to_dict() for hit in match.hits]
+        self.db["matches"].insert(
+            {
+                "article_id": article_id,
+                "watchlist": match.watchlist,
+                "hits": json.dumps(hits, ensure_ascii=False),
+                "snippet": match.snippet,
+                "matched_at": store.utcnow(),
+            },
+            replace=True,
+        )
+        article = self.db["articles"].get(article_id)
+        story = {"id": story_id, "articles": store.story_size(self.db, story_id)}
+        added = 0
+        for channel in self.watchlists.configs[match.watchlist].notify:
+            alert = Alert(
+                id=outbox.alert_id(match.watchlist, story_id, channel),
+                watchlist=match.watchlist,
+                article={key: article[key] for key in ARTICLE_KEYS},
+                story=story,
+                matches=hits,
+                snippet=match.snippet,
+            )
+            added += outbox.enqueue(self.db, alert, channel, article_id)
+        return added
+
+
+def _new_story_id(canonical: str) -> str:
+    return "st-" + hashlib.sha256(canonical.encode()).hexdigest()[:20]
+
+
+def _html_text(html: bytes | None) -> str | None:
+    return html.decode("utf-8", "replace") if html is not None else None

@@ -1,0 +1,29 @@
+"""One canonical form per article URL, so the same page reached by two links is fetched once."""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from w3lib.url import canonicalize_url
+
+_TRACKING_PREFIXES = ("utm_",)
+_TRACKING_KEYS = frozenset({"fbclid", "gclid", "dclid", "msclkid", "mc_cid", "mc_eid", "igshid"})
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def _is_tracking(key: str) -> bool:
+    key = key.lower()
+    return key in _TRACKING_KEYS or key.startswith(_TRACKING_PREFIXES)
+
+
+def canonical_url(url: str) -> str:
+    """Scheme and host lower-cased, default port, fragment and tracking parameters dropped,
+    query sorted and percent-encoding normalised (w3lib)."""
+    parts = urlsplit(url.strip())
+    scheme = parts.scheme.lower()
+    host = (parts.hostname or "").lower()
+    port = parts.port
+    netloc = host if port in (None, _DEFAULT_PORTS.get(scheme)) else f"{host}:{port}"
+    query = urlencode([(k, v) for k, v in parse_qsl(parts.query, True) if not _is_tracking(k)])
+    rebuilt = urlunsplit((scheme, netloc, parts.path or "/", query, ""))
+    return canonicalize_url(rebuilt, keep_fragments=False)
