@@ -11,6 +11,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 EXIT_OK, EXIT_FAILURE, EXIT_CONFIG = 0, 1, 2
+# Scrapy loggers whose failures each poll already reports in one line with source and URL.
+REPORTED_BY_POLLS = (
+    "scrapy.downloadermiddlewares.retry",
+    "scrapy.downloadermiddlewares.robotstxt",
+)
 
 
 def setup_logging(level: str) -> None:
@@ -34,6 +39,8 @@ def setup_logging(level: str) -> None:
         "mail.log",
     ):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
+    for repeated in REPORTED_BY_POLLS:
+        logging.getLogger(repeated).setLevel(logging.CRITICAL)
 
 
 def _load(path: str):
