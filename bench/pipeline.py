@@ -6,13 +6,16 @@ Prints:
 - peak RSS of the daemon (main process, and with its extraction workers) after 1,000 articles;
 - requests of an idle poll of 20 unchanged feeds (all should be conditional, 0 article fetches).
 
-Article bodies come from ../shared/data/saudinewsnet (real Arabic news) when present, otherwise
-from the bundled demo site's articles. Nothing is copied into the project.
+The pages are real news pages from ../shared/data/aeb (served as they were fetched), cycled with
+distinct URLs; when that folder is absent, Arabic bodies from ../shared/data/saudinewsnet rendered
+into a news-page template, else the bundled demo site's articles. Nothing is copied into the
+project.
 """
 
 from __future__ import annotations
 
 import argparse
+import gzip
 import html
 import json
 import os
@@ -27,13 +30,12 @@ from pathlib import Path
 
 import trafilatura
 
+from crawler.demo_site import DemoSite
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from crawler.demo_site import DemoSite  # noqa: E402
-
 NEWSWATCH = (sys.executable, "-m", "crawler.cli")
 SAUDI = ROOT.parent / "shared" / "data" / "saudinewsnet"
+AEB = ROOT.parent / "shared" / "data" / "aeb" / "html"
 CONFIG = """
 database: bench.db
 crawl: {{max_new_articles_per_poll: 5000, per_domain_concurrency: 8, obey_robots_txt: false}}
@@ -85,26 +87,32 @@ def page(title: str, paragraphs: list[str], number: int) -> str:
     )
 
 
-def build_site(root: Path, articles: list[tuple[str, list[str]]], feeds: int) -> list[str]:
+def real_pages(count: int) -> list[str]:
+    """Real fetched news pages (mostly English), or rendered bodies when they are absent."""
+    if AEB.is_dir():
+        found = [gzip.decompress(p.read_bytes()).decode("utf-8") for p in sorted(AEB.glob("*.gz"))]
+    else:
+        print(f"note: {AEB} absent; rendering article bodies into a page template")
+        found = [page(t, p, n) for n, (t, p) in enumerate(bodies(min(count, 200)))]
+    return [found[i % len(found)] for i in range(count)]
+
+
+def build_site(root: Path, pages: list[str], feeds: int) -> None:
     """Write article pages and `feeds` RSS feeds that share the articles out between them."""
     (root / "articles").mkdir(parents=True)
-    pages = []
-    for number, (title, paragraphs) in enumerate(articles):
-        html_text = page(title, paragraphs, number)
+    for number, html_text in enumerate(pages):
         (root / "articles" / f"{number}.html").write_text(html_text, encoding="utf-8")
-        pages.append(html_text)
     for feed in range(feeds):
         items = "".join(
-            f"<item><title>{html.escape(articles[n][0])}</title>"
+            f"<item><title>Article {n}</title>"
             f"<link>{{{{BASE_URL}}}}/articles/{n}.html</link><guid>{n}</guid></item>"
-            for n in range(feed, len(articles), feeds)
+            for n in range(feed, len(pages), feeds)
         )
         (root / f"feed{feed}.xml").write_text(
             f"<?xml version='1.0' encoding='utf-8'?><rss version='2.0'><channel><title>b</title>"
             f"{items}</channel></rss>",
             encoding="utf-8",
         )
-    return pages
 
 
 class RssSampler(threading.Thread):
@@ -182,11 +190,11 @@ def stored(folder: Path) -> int:
 
 
 def pipeline_run(
-    articles: list[tuple[str, list[str]]], feeds: int
+    pages: list[str], feeds: int
 ) -> tuple[float, int, RssSampler, DemoSite, Path, tempfile.TemporaryDirectory]:
     scratch = tempfile.TemporaryDirectory(prefix="nw-bench-")
     folder = Path(scratch.name)
-    build_site(folder / "site", articles, feeds)
+    build_site(folder / "site", pages, feeds)
     site = DemoSite(folder / "site").start()
     sources = "\n".join(
         f"  - {{name: feed{n}, url: '{site.base_url}/feed{n}.xml', kind: feed}}"
@@ -210,14 +218,14 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--memory-articles", type=int, default=1000)
     args = parser.parse_args()
-    articles = bodies(max(args.articles, args.memory_articles))
-    pages = [page(t, p, n) for n, (t, p) in enumerate(articles[: args.articles])]
+    everything = real_pages(max(args.articles, args.memory_articles))
+    pages = everything[: args.articles]
     trafilatura.extract(pages[0])
 
     rates, baselines = [], []
     for _ in range(args.runs):
         baselines.append(baseline_rate(pages))
-        elapsed, count, _, site, _, scratch = pipeline_run(articles[: args.articles], feeds=4)
+        elapsed, count, _, site, _, scratch = pipeline_run(pages, feeds=4)
         site.stop()
         scratch.cleanup()
         assert count == args.articles, f"stored {count} of {args.articles}"
@@ -229,7 +237,7 @@ def main() -> None:
     print(f"ratio pipeline / trafilatura alone: {rate / base:.2f} (goal >= 0.8)")
 
     _, count, sampler, site, folder, scratch = pipeline_run(
-        articles[: args.memory_articles], feeds=20
+        everything[: args.memory_articles], feeds=20
     )
     print(
         f"peak RSS after {count} articles: daemon {sampler.peak_main / 2**20:.0f} MB,"

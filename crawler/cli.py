@@ -64,15 +64,17 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from crawler.daemon import AlreadyRunning, Daemon, run_on_reactor
+    from crawler.pipeline import Extractor
     from crawler.store import StoreError
 
     config = _load(args.config)
-    daemon = Daemon(config)
-    try:
-        return run_on_reactor(lambda: daemon.run(once=args.once))
-    except (AlreadyRunning, StoreError) as exc:
-        logging.getLogger("newswatch.daemon").error("%s", exc)
-        return EXIT_FAILURE
+    with Extractor() as extractor:
+        daemon = Daemon(config, extractor)
+        try:
+            return run_on_reactor(lambda: daemon.run(once=args.once))
+        except (AlreadyRunning, StoreError) as exc:
+            logging.getLogger("newswatch.daemon").error("%s", exc)
+            return EXIT_FAILURE
 
 
 def cmd_match(args: argparse.Namespace) -> int:

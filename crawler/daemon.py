@@ -83,13 +83,13 @@ class Daemon:
     def __init__(
         self,
         config: Config,
+        extractor: Extractor,
         *,
         on_sent: Callable[[Alert, str], None] | None = None,
-        extract_workers: int | None = None,
     ) -> None:
         self.config = config
+        self.extractor = extractor
         self.on_sent = on_sent
-        self.extract_workers = extract_workers
         self.summary = PollSummary()
         self._stopping = asyncio.Event()
         self._lock_file: IO[str] | None = None
@@ -105,7 +105,6 @@ class Daemon:
                 "%d alert(s) were being sent when the daemon stopped; retrying them", recovered
             )
         watchlists = Watchlists(self.config.concepts, self.config.watchlists)
-        self.extractor = Extractor(self.extract_workers)
         self.pipeline = ArticlePipeline(
             self.db, watchlists, self.extractor, store_html=self.config.crawl.store_html
         )
@@ -117,7 +116,6 @@ class Daemon:
                 return 0
             return await self._serve()
         finally:
-            self.extractor.close()
             self.db.close()
             self._unlock()
 

@@ -17,6 +17,7 @@ from alerts.message import Alert
 from crawler.config import Config, load_config
 from crawler.daemon import Daemon, PollSummary, run_on_reactor
 from crawler.demo_site import DemoSite
+from crawler.pipeline import Extractor
 from crawler.receivers import SmtpSink, WebhookReceiver
 from crawler.store import open_db
 
@@ -99,15 +100,16 @@ def run_demo(keep: Path | None = None) -> int:
         print(f"newswatch demo: offline news site at {site.base_url}")
         print(f"  webhook receiver at {webhook.url}, SMTP server at {smtp.host}:{smtp.port}")
         print(f"  watchlist: {config.watchlists[0].name} = {config.watchlists[0].rule}\n")
-        first = Daemon(config, on_sent=_show_alert)
-        second = Daemon(config, on_sent=_show_alert)
+        with Extractor() as extractor:
+            first = Daemon(config, extractor, on_sent=_show_alert)
+            second = Daemon(config, extractor, on_sent=_show_alert)
 
-        async def both_polls() -> int:
-            await first.run(once=True)
-            await second.run(once=True)
-            return 0
+            async def both_polls() -> int:
+                await first.run(once=True)
+                await second.run(once=True)
+                return 0
 
-        run_on_reactor(both_polls)
+            run_on_reactor(both_polls)
         print()
         _print_poll("first poll", first.summary)
         _print_poll("second poll (nothing changed)", second.summary)
