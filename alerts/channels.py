@@ -14,11 +14,13 @@ import hmac
 import json
 import os
 import re
+import ssl
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from email.header import Header
 from email.message import EmailMessage
 from email.utils import format_datetime, parseaddr, parsedate_to_datetime
+from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
@@ -27,7 +29,7 @@ import aiosmtplib
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
-from alerts.message import Alert, render_html, render_text, slack_message
+from alerts.message import Message, TemplateError, render, slack_message
 
 DEFAULT_SMTP_PORTS = {"starttls": 587, "ssl": 465, "none": 25}
 TEMPORARY_HTTP_STATUSES = frozenset({408, 429})
@@ -52,6 +54,22 @@ def _mailbox(value: str) -> str:
     return value
 
 
+class _Channel(BaseModel):
+    """Options every channel has: `digest` (a crontab line) holds its alerts for one message per
+    period; `max_per_minute` folds what is over the limit into one summary message."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    digest: str | None = None
+    max_per_minute: int | None = Field(None, ge=2)
+
+
+class _Rendered(_Channel):
+    """Channels whose messages are written for people, from templates a channel may override."""
+
+    template_dir: str | None = None
+
+
 def _http_url(value: str) -> str:
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.netloc:
@@ -59,7 +77,7 @@ def _http_url(value: str) -> str:
     return value
 
 
-class EmailChannel(BaseModel):
+class EmailChannel(_Rendered):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
     type: Literal["email"]
@@ -70,7 +88,6 @@ class EmailChannel(BaseModel):
     password: SecretStr | None = None
     from_: str = Field(alias="from")
     to: list[str] = Field(min_length=1)
-    digest: str | None = None
     timeout: float = Field(30, gt=0)
 
     @model_validator(mode="before")
@@ -93,9 +110,7 @@ class EmailChannel(BaseModel):
         return [_mailbox(address) for address in value]
 
 
-class WebhookChannel(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class WebhookChannel(_Channel):
     type: Literal["webhook"]
     url: str
     secret: SecretStr | None = None
@@ -108,19 +123,15 @@ class WebhookChannel(BaseModel):
         return _http_url(value)
 
 
-class FileChannel(BaseModel):
+class FileChannel(_Channel):
     """Alerts appended as JSON lines (the webhook payload): needs no server and no secret, so a
     fresh install alerts somewhere, and other tools can tail the file."""
-
-    model_config = ConfigDict(extra="forbid")
 
     type: Literal["file"]
     path: str = Field(min_length=1)
 
 
-class SlackChannel(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class SlackChannel(_Rendered):
     type: Literal["slack"]
     webhook_url: SecretStr
     timeout: float = Field(20, gt=0)
@@ -135,14 +146,40 @@ class SlackChannel(BaseModel):
         return value
 
 
+class AppriseChannel(_Rendered):
+    """Discord, Teams, Telegram, ntfy and the rest through Apprise URLs (the `apprise` extra).
+    The URLs hold tokens, so they are secrets and never logged."""
+
+    type: Literal["apprise"]
+    urls: list[SecretStr] = Field(min_length=1)
+
+    @field_validator("urls")
+    @classmethod
+    def _check_urls(cls, urls: list[SecretStr]) -> list[SecretStr]:
+        try:
+            import apprise
+        except ImportError:
+            raise ValueError(
+                "the apprise channel needs the apprise package: pip install 'newswatch[apprise]'"
+            ) from None
+        for i, url in enumerate(urls):
+            if apprise.Apprise.instantiate(url.get_secret_value()) is None:
+                raise ValueError(f"urls[{i}] is not a URL Apprise supports")
+        return urls
+
+
 ChannelConfig = Annotated[
-    EmailChannel | WebhookChannel | SlackChannel | FileChannel, Field(discriminator="type")
+    EmailChannel | WebhookChannel | SlackChannel | FileChannel | AppriseChannel,
+    Field(discriminator="type"),
 ]
 
 
-async def send(channel: ChannelConfig, alert: Alert) -> str:
-    """Deliver one alert; returns the receiver's answer for the delivery log."""
-    return await _SENDERS[channel.type](channel, alert)
+async def send(channel: ChannelConfig, message: Message) -> str:
+    """Deliver one message; returns the receiver's answer for the delivery log."""
+    try:
+        return await _SENDERS[channel.type](channel, message)
+    except TemplateError as error:
+        raise DeliveryError(str(error), permanent=True) from error
 
 
 def sign(secret: str, body: bytes) -> str:
@@ -150,18 +187,18 @@ def sign(secret: str, body: bytes) -> str:
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
-async def _send_webhook(channel: WebhookChannel, alert: Alert) -> str:
-    body = json.dumps(alert.payload(), ensure_ascii=False).encode()
+async def _send_webhook(channel: WebhookChannel, message: Message) -> str:
+    body = json.dumps(message.payload(), ensure_ascii=False).encode()
     headers = {"User-Agent": USER_AGENT, **channel.headers}
     headers["Content-Type"] = "application/json"
-    headers["X-Newswatch-Id"] = alert.id
+    headers["X-Newswatch-Id"] = message.id
     if channel.secret is not None:
         headers["X-Newswatch-Signature"] = sign(channel.secret.get_secret_value(), body)
     return await _post(channel.url, body, headers, channel.timeout, "webhook")
 
 
-async def _send_file(channel: FileChannel, alert: Alert) -> str:
-    line = json.dumps(alert.payload(), ensure_ascii=False) + "\n"
+async def _send_file(channel: FileChannel, message: Message) -> str:
+    line = json.dumps(message.payload(), ensure_ascii=False) + "\n"
     try:
         await asyncio.to_thread(_append, Path(channel.path), line)
     except OSError as error:
@@ -179,18 +216,26 @@ def _append(path: Path, line: str) -> None:
         os.fsync(handle.fileno())
 
 
-async def _send_slack(channel: SlackChannel, alert: Alert) -> str:
-    body = json.dumps(slack_message(alert), ensure_ascii=False).encode()
+async def _send_slack(channel: SlackChannel, message: Message) -> str:
+    body = json.dumps(slack_message(message, channel.template_dir), ensure_ascii=False).encode()
     headers = {"User-Agent": USER_AGENT, "Content-Type": "application/json; charset=utf-8"}
     return await _post(
         channel.webhook_url.get_secret_value(), body, headers, channel.timeout, "slack"
     )
 
 
+@lru_cache(maxsize=1)
+def _tls_context() -> ssl.SSLContext:
+    """Loading the CA bundle costs ~10–200 ms of CPU: once per process, not once per alert."""
+    return httpx.create_ssl_context()
+
+
 async def _post(url: str, body: bytes, headers: dict[str, str], timeout: float, label: str) -> str:
     """POST once, without following redirects: a redirect would turn the POST into a GET."""
     try:
-        async with httpx.AsyncClient(timeout=timeout, follow_redirects=False) as client:
+        async with httpx.AsyncClient(
+            timeout=timeout, follow_redirects=False, verify=_tls_context()
+        ) as client:
             response = await client.post(url, content=body, headers=headers)
     except httpx.TimeoutException as error:
         raise DeliveryError(f"{label}: timed out after {timeout:g}s", permanent=False) from error
@@ -237,9 +282,10 @@ def message_id(alert_id: str) -> str:
     return f"<{local or hashlib.sha256(alert_id.encode()).hexdigest()[:32]}@newswatch>"
 
 
-def build_email(channel: EmailChannel, alert: Alert) -> EmailMessage:
+def build_email(channel: EmailChannel, alert: Message) -> EmailMessage:
+    templates = channel.template_dir
     message = EmailMessage()
-    _set_subject(message, alert.subject)
+    _set_subject(message, render(alert, "subject", templates))
     message["From"] = channel.from_
     message["To"] = ", ".join(channel.to)
     message["Date"] = format_datetime(datetime.now(UTC))
@@ -247,8 +293,8 @@ def build_email(channel: EmailChannel, alert: Alert) -> EmailMessage:
     message["Content-Language"] = alert.language
     message["Auto-Submitted"] = "auto-generated"
     message["X-Newswatch-Id"] = alert.id
-    message.set_content(render_text(alert))
-    message.add_alternative(render_html(alert), subtype="html")
+    message.set_content(render(alert, "txt", templates))
+    message.add_alternative(render(alert, "html", templates), subtype="html")
     return message
 
 
@@ -263,7 +309,7 @@ def _set_subject(message: EmailMessage, subject: str) -> None:
         message.set_raw("Subject", Header(subject, "utf-8", header_name="Subject").encode())
 
 
-async def _send_email(channel: EmailChannel, alert: Alert) -> str:
+async def _send_email(channel: EmailChannel, alert: Message) -> str:
     message = build_email(channel, alert)
     try:
         return await _smtp_deliver(channel, message)
@@ -330,9 +376,27 @@ def _refused(error: aiosmtplib.SMTPRecipientsRefused) -> DeliveryError:
     return DeliveryError(f"smtp: recipients refused ({details})", permanent=permanent)
 
 
-_SENDERS: dict[str, Callable[[Any, Alert], Awaitable[str]]] = {
+async def _send_apprise(channel: AppriseChannel, message: Message) -> str:
+    """Apprise reports only success or failure per URL, never why: a failure is temporary, and
+    its own log (at warning) says which service refused."""
+    import apprise
+
+    notifier = apprise.Apprise()
+    for url in channel.urls:
+        notifier.add(url.get_secret_value())
+    title = render(message, "subject", channel.template_dir)
+    body = render(message, "txt", channel.template_dir)
+    if not await notifier.async_notify(body=body, title=title):
+        raise DeliveryError(
+            f"apprise: at least one of {len(channel.urls)} service(s) refused", permanent=False
+        )
+    return f"apprise: {len(channel.urls)} service(s) accepted"
+
+
+_SENDERS: dict[str, Callable[[Any, Message], Awaitable[str]]] = {
     "email": _send_email,
     "webhook": _send_webhook,
     "slack": _send_slack,
     "file": _send_file,
+    "apprise": _send_apprise,
 }

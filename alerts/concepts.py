@@ -12,10 +12,10 @@ import functools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import snowballstemmer
-from pydantic import BaseModel, ConfigDict, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, model_validator
 
 from alerts.normalize import (
     WordForms,
@@ -26,6 +26,7 @@ from alerts.normalize import (
     strip_accents,
     word_forms,
 )
+from alerts.presets import PRESET_KEY, Preset, load_preset, preset_name
 
 Mode = Literal["word", "proclitics", "exact", "stem", "case"]
 
@@ -132,21 +133,33 @@ class ConceptSpec(BaseModel):
 
     aliases: dict[str, list[AliasSpec]]
     exclude: list[str] = []
+    preset: Annotated[str, AfterValidator(preset_name)] | None = None  # already in `aliases`
 
     @model_validator(mode="before")
     @classmethod
     def _from_config_shape(cls, data: Any) -> Any:
-        """Accept `{ar: [...], fr: [...], exclude: [...]}` as written in config.yaml."""
+        """Accept `{preset: …, ar: [...], fr: [...], exclude: [...]}` as written in config.yaml.
+
+        Listed aliases and exclude phrases add to the preset's: a preset is a starting point the
+        analyst extends (`{preset: country/MA, fr: [chérifien]}`), never a closed list.
+        """
         if not isinstance(data, Mapping) or "aliases" in data:
             return data
-        aliases = {}
+        preset = _known_preset(data.get(PRESET_KEY))
+        aliases = (
+            {lang: list(entries) for lang, entries in preset.aliases.items()} if preset else {}
+        )
         for language, entries in data.items():
-            if language == EXCLUDE_KEY:
+            if language in (EXCLUDE_KEY, PRESET_KEY):
                 continue
             _check_language(language)
             listed = [entries] if isinstance(entries, str | Mapping) else entries
-            aliases[language] = [{"term": e} if isinstance(e, str) else e for e in listed]
-        return {"aliases": aliases, "exclude": data.get(EXCLUDE_KEY, [])}
+            aliases.setdefault(language, [])
+            aliases[language] += [{"term": e} if isinstance(e, str) else e for e in listed]
+        exclude = data.get(EXCLUDE_KEY, [])
+        if preset and isinstance(exclude, list):
+            exclude = [*preset.exclude, *exclude]
+        return {"aliases": aliases, "exclude": exclude, PRESET_KEY: data.get(PRESET_KEY)}
 
     @model_validator(mode="after")
     def _check_modes(self) -> ConceptSpec:
@@ -171,10 +184,18 @@ class ConceptSpec(BaseModel):
         return self
 
 
+def _known_preset(value: Any) -> Preset | None:
+    """The preset named by `value`, or None (an unknown name is reported by the `preset` field)."""
+    try:
+        return load_preset(value) if isinstance(value, str) else None
+    except ValueError:
+        return None
+
+
 def _check_language(key: Any) -> None:
     if not (isinstance(key, str) and _LANGUAGE_KEY.fullmatch(key) and key in ISO_639_1):
         raise ValueError(
-            f"unknown key {key!r} in concept: expected 'exclude' or a lowercase ISO 639-1"
+            f"unknown key {key!r} in concept: expected 'preset', 'exclude' or a lowercase ISO 639-1"
             " language code such as ar, fr, en"
         )
 

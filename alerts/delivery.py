@@ -1,4 +1,4 @@
-"""Drain the outbox: send what is due, record each outcome before moving to the next alert."""
+"""Drain the outbox: send what is due, record each outcome before moving to the next message."""
 
 from __future__ import annotations
 
@@ -6,56 +6,131 @@ import logging
 import random
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlite_utils
 
 from alerts import outbox
 from alerts.channels import ChannelConfig, DeliveryError, send
-from alerts.message import Alert
+from alerts.message import Alert, Message, parse_time
 
 log = logging.getLogger("newswatch.delivery")
+
+RATE_WINDOW = 60.0
 
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """Exponential backoff with jitter; an alert is failed (and shown) after max_attempts."""
+    """Exponential backoff with jitter; a message is failed (and shown) after max_attempts, or
+    when a send fails and it was queued longer than max_age ago: news that late is no alert."""
 
     max_attempts: int = 10
     base_delay: float = 30.0
     max_delay: float = 3600.0
+    max_age: float = 86400.0
 
     def delay(self, attempts: int, retry_after: float | None) -> float:
         backoff = min(self.max_delay, self.base_delay * 2 ** max(0, attempts - 1))
         jittered = backoff * random.uniform(0.5, 1.0)
         return max(jittered, retry_after or 0.0)
 
+    def gives_up(self, attempts: int, created_at: str) -> str | None:
+        """Why a temporary failure is final, or None to retry."""
+        if attempts >= self.max_attempts:
+            return f"{attempts} attempt(s)"
+        queued = parse_time(created_at)
+        if queued is not None and (datetime.now(UTC) - queued).total_seconds() >= self.max_age:
+            return f"{self.max_age:g}s in the outbox"
+        return None
+
 
 @dataclass
 class DeliveryReport:
-    sent: list[Alert] = field(default_factory=list)
+    sent: list[Message] = field(default_factory=list)
     retrying: int = 0
     failed: int = 0
+    folded: int = 0
+
+
+FailureHook = Callable[[dict[str, Any], str], None]
 
 
 async def deliver_due(
     db: sqlite_utils.Database,
     channels: Mapping[str, ChannelConfig],
     policy: RetryPolicy = RetryPolicy(),
-    on_sent: Callable[[Alert, str], None] | None = None,
+    on_sent: Callable[[Message, str], None] | None = None,
+    on_failed: FailureHook | None = None,
 ) -> DeliveryReport:
+    """Send every due row, channel by channel; `on_failed(row, error)` hears of each message that
+    failed for good, so it can be announced where operators look."""
     report = DeliveryReport()
-    for row in outbox.due(db):
-        channel = channels.get(row["channel"])
+    held = [name for name, channel in channels.items() if channel.digest]
+    by_channel: dict[str, list[dict[str, Any]]] = {}
+    for row in outbox.due(db, held):
+        by_channel.setdefault(row["channel"], []).append(row)
+    for name, rows in by_channel.items():
+        channel = channels.get(name)
         if channel is None:
             log.warning(
-                "alert %s kept pending: channel %r is not in the config", row["id"], row["channel"]
+                "%d message(s) kept pending: channel %r is not in the config", len(rows), name
             )
             continue
-        alert = await _deliver_one(db, row, channel, policy, report)
-        if alert is not None and on_sent is not None:
-            on_sent(alert, row["channel"])
+        for row in _within_rate(db, name, channel, rows, report):
+            message = await _deliver_one(db, row, channel, policy, report, on_failed)
+            if message is not None and on_sent is not None:
+                on_sent(message, name)
     return report
+
+
+def _within_rate(
+    db: sqlite_utils.Database,
+    name: str,
+    channel: ChannelConfig,
+    rows: list[dict[str, Any]],
+    report: DeliveryReport,
+) -> list[dict[str, Any]]:
+    """What a rate-limited channel may send now. Alerts over `max_per_minute` are folded into one
+    summary that takes the last place in the window; none is dropped. With the window already
+    full, everything waits for the next delivery pass."""
+    limit = channel.max_per_minute
+    if not limit:
+        return rows
+    budget = limit - outbox.sent_since(db, name, datetime.now(UTC) - timedelta(seconds=RATE_WINDOW))
+    if len(rows) <= budget:
+        return rows
+    if budget <= 0:
+        log.info(
+            "channel %s: %d message(s) wait, rate limit %d/min reached", name, len(rows), limit
+        )
+        return []
+    others = [row for row in rows if row["kind"] != "alert"][:budget]
+    alerts = [row for row in rows if row["kind"] == "alert"]
+    room = budget - len(others)
+    if len(alerts) <= room:
+        return others + alerts
+    if room < 1:
+        return others
+    keep, fold = alerts[: room - 1], alerts[room - 1 :]
+    now = outbox.timestamp()
+    summary = outbox.bundle(db, "overflow", name, fold, fold[0]["created_at"], now)
+    report.folded += len(fold)
+    log.warning(
+        "channel %s: rate limit %d/min: %d alert(s) folded into summary %s",
+        name,
+        limit,
+        len(fold),
+        summary["id"],
+    )
+    return others + keep + [summary]
+
+
+def _describe(message: Message) -> str:
+    """What the delivery log names besides the id: the article URL or the message's kind."""
+    if isinstance(message, Alert):
+        return f"watchlist={message.watchlist} url={message.article.get('url')}"
+    return f"{message.kind}"
 
 
 async def _deliver_one(
@@ -64,56 +139,58 @@ async def _deliver_one(
     channel: ChannelConfig,
     policy: RetryPolicy,
     report: DeliveryReport,
-) -> Alert | None:
-    """Send one alert and record the outcome; returns the alert when it was accepted."""
-    alert = outbox.alert_of(row)
-    url = alert.article.get("url")
+    on_failed: FailureHook | None,
+) -> Message | None:
+    """Send one message and record the outcome; returns the message when it was accepted."""
+    message = outbox.message_of(row)
+    what = _describe(message)
     outbox.mark_sending(db, row)
     attempts = row["attempts"] + 1
     try:
-        answer = await send(channel, alert)
+        answer = await send(channel, message)
     except Exception as exc:
         failure = exc if isinstance(exc, DeliveryError) else _unexpected(exc)
-        if failure.permanent or attempts >= policy.max_attempts:
+        reason = (
+            "a permanent error"
+            if failure.permanent
+            else policy.gives_up(attempts, row["created_at"])
+        )
+        if reason is not None:
             outbox.mark_failed(db, row, str(failure))
             report.failed += 1
             log.error(
-                "alert %s to %s failed for good after %d attempt(s): %s (watchlist=%s url=%s)",
-                alert.id,
+                "%s %s to %s failed for good after %s: %s (%s)",
+                row["kind"],
+                message.id,
                 row["channel"],
-                attempts,
+                reason,
                 failure,
-                alert.watchlist,
-                url,
+                what,
             )
+            if on_failed is not None:
+                on_failed(row, str(failure))
             return None
         delay = policy.delay(attempts, failure.retry_after)
         outbox.mark_retry(db, row, str(failure), delay)
         report.retrying += 1
         log.warning(
-            "alert %s to %s not delivered (attempt %d): %s; retry in %.0fs (url=%s)",
-            alert.id,
+            "%s %s to %s not delivered (attempt %d): %s; retry in %.0fs (%s)",
+            row["kind"],
+            message.id,
             row["channel"],
             attempts,
             failure,
             delay,
-            url,
+            what,
         )
         return None
     outbox.mark_sent(db, row)
-    report.sent.append(alert)
-    log.info(
-        "alert %s sent to %s (%s): watchlist=%s url=%s",
-        alert.id,
-        row["channel"],
-        answer,
-        alert.watchlist,
-        url,
-    )
-    return alert
+    report.sent.append(message)
+    log.info("%s %s sent to %s (%s): %s", row["kind"], message.id, row["channel"], answer, what)
+    return message
 
 
 def _unexpected(exc: Exception) -> DeliveryError:
-    """A sender bug must not strand the alert in `sending`: treat it as a temporary failure."""
+    """A sender bug must not strand the message in `sending`: treat it as a temporary failure."""
     log.exception("unexpected error while sending")
     return DeliveryError(f"{type(exc).__name__}: {exc}", permanent=False)

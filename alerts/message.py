@@ -7,13 +7,16 @@ email HTML, Slack Block Kit) share the same helpers so every channel shows the s
 
 from __future__ import annotations
 
+import json
 import re
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from functools import lru_cache
+from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
-from jinja2 import Environment, PackageLoader, StrictUndefined
+from jinja2 import ChoiceLoader, Environment, FileSystemLoader, PackageLoader, StrictUndefined
 
 ARTICLE_KEYS = ("url", "canonical_url", "title", "source", "language", "published_at", "fetched_at")
 STORY_KEYS = ("id", "articles")
@@ -21,22 +24,18 @@ MATCH_KEYS = ("concept", "alias", "text", "fuzzy", "offset")
 
 RTL_LANGUAGES = frozenset({"ar", "fa", "he", "ur", "ps", "sd", "ug", "yi", "dv", "ckb"})
 
-SLACK_SNIPPET_LIMIT = 2500
+TEMPLATE_PARTS = ("subject", "txt", "html", "slack")
 
-_TEMPLATES = Environment(
-    loader=PackageLoader("alerts", "templates"),
-    autoescape=lambda name: bool(name) and name.endswith(".html.j2"),
-    undefined=StrictUndefined,
-    trim_blocks=True,
-    lstrip_blocks=True,
-    keep_trailing_newline=True,
-)
+
+class TemplateError(Exception):
+    """A channel's template cannot render this message (missing file, bad syntax, bad JSON)."""
 
 
 @dataclass(frozen=True)
 class Alert:
     """One watchlist hit on one story, as delivered to one channel."""
 
+    kind: ClassVar[str] = "alert"
     id: str
     watchlist: str
     article: dict
@@ -64,6 +63,12 @@ class Alert:
         """Arabic alerts must render right-to-left or punctuation and numbers land wrongly."""
         primary = self.language.lower().replace("_", "-").split("-")[0]
         return "rtl" if primary in RTL_LANGUAGES else "ltr"
+
+    @property
+    def direction_mark(self) -> str:
+        """U+200F (RLM) for right-to-left alerts: Slack has no `dir`, and an Arabic snippet that
+        opens with a Latin name or a number would otherwise be laid out left to right."""
+        return "\u200f" if self.direction == "rtl" else ""
 
     @property
     def title(self) -> str:
@@ -103,6 +108,10 @@ class Alert:
     @property
     def subject(self) -> str:
         return f"[{self.watchlist}] {self.title}"
+
+    @classmethod
+    def from_payload(cls, payload: dict) -> Alert:
+        return cls(**payload)
 
     def matched_words(self) -> list[tuple[str, str]]:
         """(concept, original text) pairs, each once, in the order they were found."""
@@ -155,14 +164,6 @@ def format_time(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
-def render_text(alert: Alert) -> str:
-    return _TEMPLATES.get_template("alert.txt.j2").render(alert=alert)
-
-
-def render_html(alert: Alert) -> str:
-    return _TEMPLATES.get_template("alert.html.j2").render(alert=alert)
-
-
 def slack_escape(text: str) -> str:
     """Slack's mrkdwn only needs these three escaped; anything else stays readable as is."""
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
@@ -173,7 +174,12 @@ def _slack_url(url: str) -> str:
     return url.replace("|", "%7C").replace(">", "%3E").replace("<", "%3C").replace(" ", "%20")
 
 
-def _slack_time(alert: Alert) -> str:
+def slack_link(url: str, label: str) -> str:
+    """`<url|label>` with the label escaped; just the label when there is no safe URL."""
+    return f"<{_slack_url(url)}|{slack_escape(label)}>" if url else slack_escape(label)
+
+
+def slack_time(alert: Alert) -> str:
     """Slack shows `<!date…>` in each reader's own time zone, with our UTC text as fallback."""
     moment = alert.published
     if moment is None:
@@ -182,8 +188,9 @@ def _slack_time(alert: Alert) -> str:
     return f"<!date^{stamp}^{{date_short_pretty}} {{time}}|{format_time(moment)}>"
 
 
-def _shorten(text: str, limit: int) -> str:
+def shorten(text: str, limit: int) -> str:
     """Cut at a space so an Arabic word is never split in the middle."""
+    text = " ".join(str(text).split())
     if len(text) <= limit:
         return text
     cut = text[:limit]
@@ -191,27 +198,188 @@ def _shorten(text: str, limit: int) -> str:
     return (cut[:space] if space > limit // 2 else cut).rstrip() + " …"
 
 
-def slack_message(alert: Alert) -> dict:
-    """An incoming-webhook body: Block Kit for the channel, `text` for notifications."""
-    title = slack_escape(alert.title)
-    heading = f"*<{_slack_url(alert.link)}|{title}>*" if alert.link else f"*{title}*"
-    context = [part for part in (slack_escape(alert.source), _slack_time(alert)) if part]
-    context.append(f"watchlist `{slack_escape(alert.watchlist)}`")
-    if alert.story_size > 1:
-        context.append(f"{alert.story_size} articles in this story")
-    words = ", ".join(
-        f"*{slack_escape(text)}* ({slack_escape(concept)})"
-        for concept, text in alert.matched_words()
+@dataclass(frozen=True)
+class Bundle:
+    """Several alerts of one channel sent as one message: a digest for its period, or the
+    overflow of a rate-limited channel. Each alert keeps its own id inside the bundle."""
+
+    kind: str
+    id: str
+    channel: str
+    period_start: str | None
+    period_end: str
+    alerts: tuple[Alert, ...]
+
+    def payload(self) -> dict:
+        return {
+            "id": self.id,
+            "type": self.kind,
+            "channel": self.channel,
+            "period": {"from": self.period_start, "to": self.period_end},
+            "alerts": [alert.payload() for alert in self.alerts],
+        }
+
+    @classmethod
+    def from_payload(cls, payload: dict) -> Bundle:
+        return cls(
+            kind=payload["type"],
+            id=payload["id"],
+            channel=payload["channel"],
+            period_start=payload["period"]["from"],
+            period_end=payload["period"]["to"],
+            alerts=tuple(Alert.from_payload(alert) for alert in payload["alerts"]),
+        )
+
+    @property
+    def language(self) -> str:
+        languages = {alert.language for alert in self.alerts}
+        return languages.pop() if len(languages) == 1 else "und"
+
+    @property
+    def direction(self) -> str:
+        return "ltr"
+
+    @property
+    def title(self) -> str:
+        count = f"{len(self.alerts)} alert" + ("s" if len(self.alerts) != 1 else "")
+        if self.kind == "digest":
+            return f"newswatch digest: {count} until {self.end}"
+        return f"newswatch: {count} over the rate limit of {self.channel}, in one message"
+
+    @property
+    def subject(self) -> str:
+        return self.title
+
+    @property
+    def end(self) -> str:
+        moment = parse_time(self.period_end)
+        return format_time(moment) if moment else self.period_end
+
+    @property
+    def start(self) -> str:
+        moment = parse_time(self.period_start)
+        return format_time(moment) if moment else str(self.period_start or "")
+
+    def groups(self) -> list[tuple[str, list[tuple[str, list[Alert]]]]]:
+        """Alerts by watchlist, then by story, in the order they were queued."""
+        grouped: dict[str, dict[str, list[Alert]]] = {}
+        for alert in self.alerts:
+            stories = grouped.setdefault(alert.watchlist, {})
+            stories.setdefault(str(alert.story.get("id")), []).append(alert)
+        return [(watchlist, list(stories.items())) for watchlist, stories in grouped.items()]
+
+
+@dataclass(frozen=True)
+class Notice:
+    """A message about newswatch itself rather than an article: health problems and recoveries,
+    daemon start/stop, alerts that failed for good, and `test-channel` messages."""
+
+    kind: str
+    id: str
+    event: str
+    title: str
+    text: str
+    at: str
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def payload(self) -> dict:
+        return {
+            "id": self.id,
+            "type": self.kind,
+            "event": self.event,
+            "title": self.title,
+            "text": self.text,
+            "at": self.at,
+            "details": self.details,
+        }
+
+    @classmethod
+    def from_payload(cls, payload: dict) -> Notice:
+        return cls(
+            kind=payload["type"],
+            id=payload["id"],
+            event=payload["event"],
+            title=payload["title"],
+            text=payload["text"],
+            at=payload["at"],
+            details=payload.get("details") or {},
+        )
+
+    language = "en"
+    direction = "ltr"
+
+    @property
+    def subject(self) -> str:
+        return f"[newswatch {self.kind}] {self.title}"
+
+
+Message = Alert | Bundle | Notice
+_KINDS: dict[str, Callable[[dict], Message]] = {
+    "alert": Alert.from_payload,
+    "digest": Bundle.from_payload,
+    "overflow": Bundle.from_payload,
+    "health": Notice.from_payload,
+    "test": Notice.from_payload,
+}
+
+
+def message_from(kind: str, payload: dict) -> Message:
+    """Rebuild the message an outbox row holds; its `kind` says which shape the payload has."""
+    return _KINDS[kind](payload)
+
+
+def family(message: Message) -> str:
+    """Templates come in three families; each names its message after itself (`alert.title`,
+    `bundle.alerts`, `notice.text`)."""
+    if isinstance(message, Bundle):
+        return "bundle"
+    return "notice" if isinstance(message, Notice) else "alert"
+
+
+def template_name(message: Message, part: str) -> str:
+    return f"{family(message)}.{part}.j2"
+
+
+@lru_cache(maxsize=32)
+def templates(template_dir: str | None = None) -> Environment:
+    """A channel's own templates first, the bundled ones for whatever it does not override.
+
+    Only `.html.j2` is autoescaped: titles and snippets are scraped, untrusted text. Slack
+    templates produce JSON and escape with the `mrkdwn` and `tojson` filters.
+    """
+    bundled = PackageLoader("alerts", "templates")
+    loader = ChoiceLoader([FileSystemLoader(template_dir), bundled]) if template_dir else bundled
+    env = Environment(
+        loader=loader,
+        autoescape=lambda name: bool(name) and name.endswith(".html.j2"),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
     )
-    blocks: list[dict] = [
-        {"type": "section", "text": {"type": "mrkdwn", "text": heading}},
-        {"type": "context", "elements": [{"type": "mrkdwn", "text": " · ".join(context)}]},
-    ]
-    if words:
-        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": f"Matched: {words}"}})
-    snippet = " ".join(alert.snippet.split())
-    if snippet:
-        quoted = "> " + slack_escape(_shorten(snippet, SLACK_SNIPPET_LIMIT))
-        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": quoted}})
-    fallback = f"[{alert.watchlist}] {alert.title}" + (f" {alert.link}" if alert.link else "")
-    return {"text": slack_escape(fallback), "blocks": blocks}
+    env.filters.update(
+        mrkdwn=slack_escape, slack_link=slack_link, slack_time=slack_time, shorten=shorten
+    )
+    return env
+
+
+def render(message: Message, part: str, template_dir: str | None = None) -> str:
+    """Render one part (subject, txt, html, slack) of a message with the channel's templates."""
+    name = template_name(message, part)
+    try:
+        text = templates(template_dir).get_template(name).render({family(message): message})
+    except Exception as exc:
+        raise TemplateError(f"template {name}: {type(exc).__name__}: {exc}") from exc
+    return " ".join(text.split()) if part == "subject" else text
+
+
+def slack_message(message: Message, template_dir: str | None = None) -> dict:
+    """An incoming-webhook body: Block Kit for the channel, `text` for notifications."""
+    rendered = render(message, "slack", template_dir)
+    try:
+        body = json.loads(rendered)
+    except ValueError as exc:
+        raise TemplateError(f"template {template_name(message, 'slack')}: not JSON: {exc}") from exc
+    if not isinstance(body, dict):
+        raise TemplateError(f"template {template_name(message, 'slack')}: not a JSON object")
+    return body

@@ -1,22 +1,26 @@
 """The outbox: one row per (watchlist, story, channel), written before any send is tried.
 
 The row, not memory, is the truth: a crash at any point leaves each alert pending, sending
-(retried at the next start, same id) or sent (never repeated). The `alerts` table is created by
-the application's schema; this module only reads and moves rows through their states.
+(retried at the next start, same id) or sent (never repeated); `failed` rows stay until a person
+retries them. Digests, overflow summaries and notices are rows too (`kind`), sent the same way;
+an alert folded into a digest or summary becomes `bundled` and names it in `bundle_id`.
+The `alerts` table is created by the application's schema; this module only moves rows.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlite_utils
 
-from alerts.message import Alert
+from alerts.message import Alert, Bundle, Message, message_from
 
-PENDING, SENDING, SENT, FAILED = "pending", "sending", "sent", "failed"
+PENDING, SENDING, SENT, FAILED, BUNDLED = "pending", "sending", "sent", "failed", "bundled"
+STATUSES = (PENDING, SENDING, SENT, FAILED, BUNDLED)
 
 
 def timestamp(moment: datetime | None = None) -> str:
@@ -29,25 +33,62 @@ def alert_id(watchlist: str, story_id: str, channel: str) -> str:
     return f"nw-{digest[:24]}"
 
 
-def enqueue(db: sqlite_utils.Database, alert: Alert, channel: str, article_id: int) -> bool:
-    """Add the alert unless this (watchlist, story, channel) already has one; True if added."""
+def message_key(*parts: str) -> str:
+    """Ids for rows that are not a watchlist hit, stable for the same event and channel."""
+    digest = hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
+    return f"nw-{digest[:24]}"
+
+
+def enqueue(
+    db: sqlite_utils.Database,
+    alert: Alert,
+    channel: str,
+    article_id: int,
+    *,
+    notice: int = 0,
+    not_before: datetime | None = None,
+) -> bool:
+    """Add the alert unless this (watchlist, story, channel) already has one; True if added.
+
+    `notice` N > 0 is the story's Nth update notice for that watchlist and channel, held back
+    until `not_before` so a fast-spreading story does not send one per copy."""
     before = db.execute("SELECT total_changes()").fetchone()[0]
     db.execute(
-        "INSERT OR IGNORE INTO alerts (id, watchlist, channel, story_id, article_id, status,"
-        " attempts, next_attempt_at, created_at, payload) VALUES (?, ?, ?, ?, ?, ?, 0, ?, ?, ?)",
+        "INSERT OR IGNORE INTO alerts (id, watchlist, channel, story_id, article_id, notice,"
+        " status, attempts, next_attempt_at, created_at, payload)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?)",
         [
             alert.id,
             alert.watchlist,
             channel,
             alert.story["id"],
             article_id,
+            notice,
             PENDING,
-            timestamp(),
+            timestamp(max(not_before, datetime.now(UTC)) if not_before else None),
             timestamp(),
             json.dumps(alert.payload(), ensure_ascii=False),
         ],
     )
     return db.execute("SELECT total_changes()").fetchone()[0] > before
+
+
+def enqueue_message(db: sqlite_utils.Database, message: Message, channel: str) -> bool:
+    """Queue a digest, summary or notice; True if added (a repeated id is ignored)."""
+    cursor = db.execute(
+        "INSERT OR IGNORE INTO alerts (id, kind, channel, status, attempts, next_attempt_at,"
+        " created_at, payload) VALUES (?, ?, ?, ?, 0, ?, ?, ?)",
+        [
+            message.id,
+            message.kind,
+            channel,
+            PENDING,
+            timestamp(),
+            timestamp(),
+            json.dumps(message.payload(), ensure_ascii=False),
+        ],
+    )
+    return cursor.rowcount > 0
 
 
 def recover_in_flight(db: sqlite_utils.Database) -> int:
@@ -56,22 +97,99 @@ def recover_in_flight(db: sqlite_utils.Database) -> int:
     return cursor.rowcount
 
 
-def due(db: sqlite_utils.Database, now: datetime | None = None) -> list[dict[str, Any]]:
+def due(
+    db: sqlite_utils.Database, held: Iterable[str] = (), now: datetime | None = None
+) -> list[dict[str, Any]]:
+    """Rows to try now; alerts of the `held` (digest) channels wait for their digest."""
+    held = list(held)
+    marks = ", ".join("?" for _ in held)
     return list(
         db.query(
             "SELECT * FROM alerts WHERE status = ? AND next_attempt_at <= ?"
-            " ORDER BY next_attempt_at, created_at",
-            [PENDING, timestamp(now)],
+            f" AND NOT (kind = 'alert' AND channel IN ({marks}))"
+            " ORDER BY next_attempt_at, created_at, rowid",
+            [PENDING, timestamp(now), *held],
         )
     )
+
+
+def waiting(db: sqlite_utils.Database, channel: str, until: datetime) -> list[dict[str, Any]]:
+    """A digest channel's alerts queued up to `until`, oldest first."""
+    return list(
+        db.query(
+            "SELECT * FROM alerts WHERE channel = ? AND kind = 'alert' AND status = ?"
+            " AND created_at <= ? ORDER BY created_at, rowid",
+            [channel, PENDING, timestamp(until)],
+        )
+    )
+
+
+def bundle(
+    db: sqlite_utils.Database,
+    kind: str,
+    channel: str,
+    rows: list[dict[str, Any]],
+    start: str | None,
+    end: str,
+) -> dict[str, Any]:
+    """Fold alerts into one digest or summary row, atomically: each alert ends up in exactly one
+    bundle, and the bundle is retried like any other row."""
+    ids = [row["id"] for row in rows]
+    message = Bundle(
+        kind=kind,
+        id=message_key(kind, channel, *ids),
+        channel=channel,
+        period_start=start,
+        period_end=end,
+        alerts=tuple(Alert.from_payload(json.loads(row["payload"])) for row in rows),
+    )
+    with db.atomic():
+        enqueue_message(db, message, channel)
+        marks = ", ".join("?" * len(ids))
+        db.execute(
+            f"UPDATE alerts SET status = ?, bundle_id = ? WHERE id IN ({marks})",
+            [BUNDLED, message.id, *ids],
+        )
+    return db["alerts"].get(message.id)
+
+
+def sent_since(db: sqlite_utils.Database, channel: str, since: datetime) -> int:
+    return db.execute(
+        "SELECT count(*) FROM alerts WHERE channel = ? AND status = ? AND sent_at >= ?",
+        [channel, SENT, timestamp(since)],
+    ).fetchone()[0]
 
 
 def pending_count(db: sqlite_utils.Database) -> int:
     return db.execute("SELECT count(*) FROM alerts WHERE status = ?", [PENDING]).fetchone()[0]
 
 
-def alert_of(row: dict[str, Any]) -> Alert:
-    return Alert(**json.loads(row["payload"]))
+def message_of(row: dict[str, Any]) -> Message:
+    return message_from(row["kind"], json.loads(row["payload"]))
+
+
+def listing(
+    db: sqlite_utils.Database, status: str | None = None, limit: int = 50
+) -> list[dict[str, Any]]:
+    """Newest first, for people: `newswatch alerts`."""
+    where, params = ("WHERE status = ?", [status]) if status else ("", [])
+    return list(
+        db.query(
+            f"SELECT * FROM alerts {where} ORDER BY created_at DESC, rowid DESC LIMIT ?",
+            [*params, limit],
+        )
+    )
+
+
+def requeue(db: sqlite_utils.Database, ids: Iterable[str] = (), *, all_failed: bool = False) -> int:
+    """Give failed rows a fresh set of attempts, due now; rows in any other state are left alone."""
+    ids = list(ids)
+    where = "status = ?" + ("" if all_failed else f" AND id IN ({', '.join('?' * len(ids))})")
+    cursor = db.execute(
+        "UPDATE alerts SET status = ?, attempts = 0, next_attempt_at = ? WHERE " + where,
+        [PENDING, timestamp(), FAILED, *([] if all_failed else ids)],
+    )
+    return cursor.rowcount
 
 
 def mark_sending(db: sqlite_utils.Database, row: dict[str, Any]) -> None:

@@ -26,6 +26,8 @@ class WatchlistConfig(BaseModel):
     notify: list[str] = []
     sources: list[str] | None = None
     languages: list[Annotated[str, Field(pattern=r"^[a-z]{2}$")]] | None = None
+    # one rate-limited notice when an alerted story reaches more outlets or its text changes
+    notify_updates: bool = False
 
     def applies_to(self, source: str | None, language: str | None) -> bool:
         """Filters only narrow: a document with no known source or language is not excluded."""

@@ -7,14 +7,25 @@ import json
 import logging
 import os
 import sys
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+from crawler.alerts_cli import add_commands as add_alert_commands
+from crawler.sources_cli import add_commands as add_source_commands
+from crawler.stories_cli import add_commands as add_story_commands
+
+if TYPE_CHECKING:
+    from alerts.watchlists import Watchlists
 
 EXIT_OK, EXIT_FAILURE, EXIT_CONFIG = 0, 1, 2
 # Scrapy loggers whose failures each poll already reports in one line with source and URL.
 REPORTED_BY_POLLS = (
     "scrapy.downloadermiddlewares.retry",
     "scrapy.downloadermiddlewares.robotstxt",
+    "scrapy.downloadermiddlewares.httpcompression",
+    "scrapy.core.downloader.handlers.http11",
 )
 
 
@@ -79,10 +90,26 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_match(args: argparse.Namespace) -> int:
     from alerts.watchlists import Watchlists
+    from crawler.config import parse_duration
     from crawler.documents import DocumentError, load_document
 
     config = _load(args.config)
-    watchlists = Watchlists(config.concepts, config.watchlists)
+    if bool(args.documents) == args.archive:
+        return _usage_error("give FILE_OR_URL… or --archive (one of them)")
+    if args.since is not None and not args.archive:
+        return _usage_error("--since reads the archive: add --archive")
+    selected = [w for w in config.watchlists if not args.watchlist or w.name in args.watchlist]
+    unknown = sorted(set(args.watchlist or ()) - {w.name for w in selected})
+    if unknown:
+        defined = ", ".join(w.name for w in config.watchlists) or "none"
+        return _usage_error(f"unknown watchlist {', '.join(unknown)} (defined: {defined})")
+    watchlists = Watchlists(config.concepts, selected)
+    if args.archive:
+        try:
+            since = parse_duration(args.since) if args.since is not None else None
+        except ValueError as exc:
+            return _usage_error(f"--since: {exc}")
+        return _match_archive(config.database, watchlists, since, as_json=args.json)
     code = EXIT_OK
     for target in args.documents:
         try:
@@ -97,6 +124,55 @@ def cmd_match(args: argparse.Namespace) -> int:
         else:
             print(_match_text(target, doc.title, matches))
     return code
+
+
+def _usage_error(message: str) -> int:
+    print(f"newswatch match: error: {message}", file=sys.stderr)
+    return EXIT_CONFIG
+
+
+def _match_archive(
+    database: Path, watchlists: Watchlists, since: float | None, *, as_json: bool
+) -> int:
+    """List the stored articles the watchlists match; nothing is sent and nothing written."""
+    from contextlib import closing
+
+    from crawler.backtest import ArchiveError, backtest, cutoff, open_read_only
+
+    try:
+        conn = open_read_only(database)
+    except ArchiveError as exc:
+        print(exc, file=sys.stderr)
+        return EXIT_FAILURE
+    start = cutoff(since)
+    scanned = 0
+    found: dict[str, dict[int, str]] = {name: {} for name in watchlists.configs}
+    with closing(conn):
+        for article, matches in backtest(conn, watchlists, start):
+            scanned += 1
+            for match in matches:
+                found[match.watchlist][article.id] = article.story_id
+            if not matches:
+                continue
+            if as_json:
+                report = _match_json(article.url, matches) | {"article": article.summary()}
+                print(json.dumps(report, ensure_ascii=False))
+            else:
+                target = f"{article.fetched_at} {article.source} {article.url}"
+                print(_match_text(target, article.title, matches))
+    print(_backtest_summary(scanned, start, found), file=sys.stderr if as_json else sys.stdout)
+    return EXIT_OK
+
+
+def _backtest_summary(scanned: int, start: str | None, found: dict[str, dict[int, str]]) -> str:
+    """Per watchlist, articles and stories matched: the daemon alerts once per story."""
+    since = f" fetched since {start}" if start else ""
+    lines = [f"backtest: {scanned} stored article(s){since}; nothing was sent"]
+    for name, articles in found.items():
+        stories = len(set(articles.values()))
+        counts = f"{len(articles)} article(s) in {stories} story(ies)" if articles else "no match"
+        lines.append(f"  {name}: {counts}")
+    return "\n".join(lines)
 
 
 def _match_json(target: str, matches: Sequence) -> dict:
@@ -114,13 +190,24 @@ def _match_text(target: str, title: str, matches: Sequence) -> str:
         lines.append("  no watchlist matched")
     for match in matches:
         lines.append(f"  ✔ {match.watchlist}")
-        for hit in match.hits:
-            fuzzy = ", fuzzy" if hit.fuzzy else ""
-            lines.append(
-                f"      {hit.concept}: «{hit.text}» (alias {hit.alias!r}{fuzzy}) at {hit.offset}"
-            )
-        lines.append(f"      … {match.snippet} …")
+        lines += [f"      {line}" for line in _hits_by_concept(match.hits)]
+        lines.append(f"      {match.snippet}")
     return "\n".join(lines)
+
+
+def _hits_by_concept(hits: Sequence) -> list[str]:
+    """One line per concept, each distinct matched text once with its count: a long article
+    hits the same words dozens of times (`--json` has every hit with its offset)."""
+    texts: dict[str, Counter[str]] = {}
+    for hit in hits:
+        texts.setdefault(hit.concept, Counter())[
+            f"«{hit.text}»" + (" (fuzzy)" if hit.fuzzy else "")
+        ] += 1
+    lines = []
+    for concept, counts in texts.items():
+        shown = ", ".join(text + (f" ×{n}" if n > 1 else "") for text, n in counts.most_common())
+        lines.append(f"{concept} ({counts.total()} hit(s)): {shown}")
+    return lines
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -157,17 +244,36 @@ def build_parser() -> argparse.ArgumentParser:
     match = command("match", "which watchlists a document matches, and the words that did")
     match.add_argument(
         "documents",
-        nargs="+",
+        nargs="*",
         metavar="FILE_OR_URL",
         help=".txt (plain text: first line title, '-' line before a teaser), .html, or a URL",
     )
     match.add_argument("--json", action="store_true", help="one JSON object per document")
+    match.add_argument(
+        "--archive",
+        action="store_true",
+        help="backtest: match the articles stored in the config's database (nothing is sent)",
+    )
+    match.add_argument(
+        "--since",
+        metavar="AGE",
+        help="with --archive: only articles fetched in the last AGE (7d, 12h)",
+    )
+    match.add_argument(
+        "--watchlist",
+        action="append",
+        metavar="NAME",
+        help="only this watchlist (repeatable)",
+    )
     match.set_defaults(handler=cmd_match)
     demo = commands.add_parser(
         "demo", help="the whole pipeline against the bundled offline news site"
     )
     demo.add_argument("--keep", type=Path, help="keep the demo database in this folder")
     demo.set_defaults(handler=cmd_demo)
+    add_alert_commands(command, _load)
+    add_story_commands(command, _load)
+    add_source_commands(command, _load)
     return parser
 
 

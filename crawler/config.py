@@ -20,9 +20,10 @@ from pydantic import (
     model_validator,
 )
 
-from alerts.channels import ChannelConfig, FileChannel
+from alerts.channels import ChannelConfig
 from alerts.concepts import ConceptSpec
 from alerts.delivery import RetryPolicy
+from alerts.health import HealthPolicy
 from alerts.rules import RuleError, parse_rule
 from alerts.watchlists import Name, WatchlistConfig
 
@@ -103,23 +104,59 @@ class CrawlConfig(_Strict):
     max_page_size: Size = 5 * 1024**2
     per_domain_concurrency: int = Field(2, ge=1, le=32)
     max_new_articles_per_poll: int = Field(100, ge=1)
+    max_child_sitemaps: int = Field(5, ge=0)
+    max_article_age: Duration = 7 * 86400.0
     store_html: bool = False
 
 
 class ScheduleConfig(_Strict):
+    """`interval` is every fixed source's default and, for `interval: auto` sources, the
+    average the automatic intervals keep to (same number of requests); `max_backoff` caps how
+    long a failing source waits between polls."""
+
     interval: Duration = 600.0
+    min_interval: Duration = 120.0
+    max_interval: Duration = 6 * 3600.0
+    max_backoff: Duration = 6 * 3600.0
     jitter: Duration | Literal[0] = 15.0
 
 
 class DeliveryConfig(_Strict):
-    """How hard to try: backoff doubles from retry_delay; failed (and shown) after max_attempts."""
+    """How hard to try: backoff doubles from retry_delay; failed (and shown) after max_attempts
+    or, when a send fails, once the message has waited max_age."""
 
     retry_delay: Duration = 30.0
     max_retry_delay: Duration = 3600.0
     max_attempts: int = Field(10, ge=1)
+    max_age: Duration = 86400.0
 
     def policy(self) -> RetryPolicy:
-        return RetryPolicy(self.max_attempts, self.retry_delay, self.max_retry_delay)
+        return RetryPolicy(self.max_attempts, self.retry_delay, self.max_retry_delay, self.max_age)
+
+
+class HealthConfig(_Strict):
+    """Where operators hear about sources failing or going silent, daemon start/stop, and
+    messages that failed for good."""
+
+    notify: list[Name] = []
+    source_silent_after: Duration = 86400.0
+    failing_polls: int = Field(5, ge=1)
+
+    def policy(self) -> HealthPolicy:
+        return HealthPolicy(tuple(self.notify), self.source_silent_after, self.failing_polls)
+
+
+class DedupConfig(_Strict):
+    """When two articles are one story, and how often a story's watchers hear that it grew.
+
+    `threshold`: estimated share of common text (character 5-gram shingles) from which two articles
+    are the same story. `material_change`: share of an updated article's text that must differ
+    from its previous version for `notify_updates` watchlists to hear of it. `update_interval`:
+    at most one update notice per story, watchlist and channel in this time."""
+
+    threshold: float = Field(0.5, gt=0, lt=1)
+    material_change: float = Field(0.1, gt=0, le=1)
+    update_interval: Duration = 6 * 3600.0
 
 
 class SourceConfig(_Strict):
@@ -127,7 +164,9 @@ class SourceConfig(_Strict):
     url: Annotated[str, Field(pattern=r"^https?://[^\s/]+")]
     kind: Literal["feed", "sitemap", "page"] | None = None
     language: Annotated[str, Field(pattern=r"^[a-z]{2}$")] | None = None
-    interval: Duration | None = None
+    interval: Literal["auto"] | Duration | None = None
+    min_interval: Duration | None = None
+    max_interval: Duration | None = None
     cron: Cron | None = None
     follow: list[str] = []
 
@@ -145,6 +184,11 @@ class SourceConfig(_Strict):
     def _one_schedule(self) -> SourceConfig:
         if self.interval is not None and self.cron is not None:
             raise ValueError("give either interval or cron, not both")
+        bounds = self.min_interval is not None or self.max_interval is not None
+        if bounds and self.interval != "auto":
+            raise ValueError("min_interval and max_interval go with interval: auto")
+        if self.min_interval and self.max_interval and self.min_interval > self.max_interval:
+            raise ValueError("min_interval is longer than max_interval")
         return self
 
 
@@ -153,16 +197,25 @@ class Config(_Strict):
     crawl: CrawlConfig = CrawlConfig()
     schedule: ScheduleConfig = ScheduleConfig()
     delivery: DeliveryConfig = DeliveryConfig()
+    dedup: DedupConfig = DedupConfig()
     sources: list[SourceConfig] = []
     concepts: dict[Name, ConceptSpec] = {}
     watchlists: list[WatchlistConfig] = []
     channels: dict[Name, ChannelConfig] = {}
+    health: HealthConfig = HealthConfig()
 
     def source(self, name: str) -> SourceConfig:
         return next(s for s in self.sources if s.name == name)
 
     def source_interval(self, source: SourceConfig) -> float:
-        return source.interval or self.schedule.interval
+        """The fixed interval, or for `interval: auto` the one it starts from."""
+        if source.interval is None or source.interval == "auto":
+            return self.schedule.interval
+        return source.interval
+
+    def interval_bounds(self, source: SourceConfig) -> tuple[float, float]:
+        low = source.min_interval or self.schedule.min_interval
+        return low, max(low, source.max_interval or self.schedule.max_interval)
 
 
 class ConfigError(Exception):
@@ -269,7 +322,31 @@ def _cross_check(config: Config) -> list[str]:
         for j, source in enumerate(watchlist.sources or []):
             if source not in source_names:
                 problems.append(f"{where}.sources[{j}]: unknown source {source!r}")
+    problems += _check_channels(config)
     return problems
+
+
+def _check_channels(config: Config) -> list[str]:
+    """Digest schedules parse as crontab lines; health notices go to channels that exist."""
+    problems: list[str] = []
+    for name, channel in config.channels.items():
+        if channel.digest is not None:
+            try:
+                cron_trigger(channel.digest)
+            except ValueError as exc:
+                problems.append(f"channels.{name}.digest: {exc}")
+    for j, channel_name in enumerate(config.health.notify):
+        if channel_name not in config.channels:
+            problems.append(f"health.notify[{j}]: unknown channel {channel_name!r}")
+    return problems
+
+
+def _template_dirs(config: Config) -> list[str]:
+    return [
+        f"channels.{name}.template_dir: {channel.template_dir!r} is not a directory"
+        for name, channel in config.channels.items()
+        if getattr(channel, "template_dir", None) and not Path(channel.template_dir).is_dir()
+    ]
 
 
 def _duplicates(section: str, names: list[str]) -> list[str]:
@@ -300,19 +377,30 @@ def parse_config(text: str, origin: str, base_dir: Path) -> Config:
     problems += _cross_check(config)
     if problems:
         raise ConfigError(origin, problems)
-    return _relative_to(config, base_dir)
+    config = _relative_to(config, base_dir)
+    problems = _template_dirs(config)
+    if problems:
+        raise ConfigError(origin, problems)
+    return config
 
 
 def _relative_to(config: Config, base_dir: Path) -> Config:
     """Paths in the file are relative to the file, not to wherever the daemon was started."""
     channels = {
-        name: channel.model_copy(update={"path": str(base_dir / channel.path)})
-        if isinstance(channel, FileChannel) and not Path(channel.path).is_absolute()
-        else channel
+        name: channel.model_copy(update=_local_paths(channel, base_dir))
         for name, channel in config.channels.items()
     }
     database = config.database if config.database.is_absolute() else base_dir / config.database
     return config.model_copy(update={"database": database, "channels": channels})
+
+
+def _local_paths(channel: ChannelConfig, base_dir: Path) -> dict[str, str]:
+    values = {key: getattr(channel, key, None) for key in ("path", "template_dir")}
+    return {
+        key: str(base_dir / value)
+        for key, value in values.items()
+        if value is not None and not Path(value).is_absolute()
+    }
 
 
 def load_config(path: str | Path) -> Config:

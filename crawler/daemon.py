@@ -24,7 +24,8 @@ from alerts import outbox
 from alerts.delivery import DeliveryReport, deliver_due
 from alerts.message import Alert
 from alerts.watchlists import Watchlists
-from crawler import store
+from crawler import sources, store
+from crawler.alerting import Alerting
 from crawler.config import Config, SourceConfig, cron_trigger
 from crawler.pipeline import ArticlePipeline, Extractor
 from crawler.spiders import Poll, SourceSpider, scrapy_settings
@@ -33,6 +34,8 @@ log = logging.getLogger("newswatch.daemon")
 
 ASYNCIO_REACTOR = "twisted.internet.asyncioreactor.AsyncioSelectorReactor"
 DELIVERY_INTERVAL = 30.0
+RETUNE_INTERVAL = 3600.0
+RETUNE_CHANGE = 0.2
 STOP_GRACE = 8.0
 
 
@@ -104,9 +107,15 @@ class Daemon:
             log.warning(
                 "%d alert(s) were being sent when the daemon stopped; retrying them", recovered
             )
+        self.alerting = Alerting(self.config, self.db)
+        self.alerting.catch_up()
         watchlists = Watchlists(self.config.concepts, self.config.watchlists)
         self.pipeline = ArticlePipeline(
-            self.db, watchlists, self.extractor, store_html=self.config.crawl.store_html
+            self.db,
+            watchlists,
+            self.extractor,
+            store_html=self.config.crawl.store_html,
+            dedup_config=self.config.dedup,
         )
         self.runner = AsyncCrawlerRunner(scrapy_settings(self.config))
         try:
@@ -132,11 +141,13 @@ class Daemon:
             loop.add_signal_handler(signum, self.stop)
         scheduler = AsyncIOScheduler(event_loop=loop, timezone="UTC")
         jitter = int(self.config.schedule.jitter) or None
+        self._auto = sources.auto_intervals(self.db, self.config)
         for source in self.config.sources:
+            seconds = self._auto.get(source.name) or self.config.source_interval(source)
             trigger = (
                 cron_trigger(source.cron, jitter)
                 if source.cron
-                else IntervalTrigger(seconds=self.config.source_interval(source), jitter=jitter)
+                else IntervalTrigger(seconds=seconds, jitter=jitter)
             )
             scheduler.add_job(
                 self.poll,
@@ -156,6 +167,26 @@ class Daemon:
             coalesce=True,
             next_run_time=_now(),
         )
+        if self._auto:
+            scheduler.add_job(
+                self._retune,
+                IntervalTrigger(seconds=RETUNE_INTERVAL),
+                args=[scheduler, jitter],
+                id="auto-intervals",
+                max_instances=1,
+                coalesce=True,
+            )
+        for channel, trigger in self.alerting.digest_triggers().items():
+            scheduler.add_job(
+                self.digest,
+                trigger,
+                args=[channel],
+                id=f"digest:{channel}",
+                max_instances=1,
+                coalesce=True,
+                misfire_grace_time=None,
+            )
+        self.alerting.daemon_event("daemon_started", "newswatch started")
         scheduler.start()
         log.info(
             "daemon started: %d source(s), %d watchlist(s), database %s",
@@ -166,6 +197,7 @@ class Daemon:
         await self._stopping.wait()
         scheduler.shutdown(wait=False)
         await self._drain()
+        await self._announce_stop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(signum)
         log.info("daemon stopped")
@@ -180,6 +212,16 @@ class Daemon:
                 log.warning("stopping %d unfinished poll(s)", len(unfinished))
                 await self.runner.stop()
 
+    async def _announce_stop(self) -> None:
+        """Send the stop notice within the stop grace; if the channel is slow, it stays queued
+        (or `sending`, retried with the same id) for the next start."""
+        self.alerting.daemon_event("daemon_stopped", "newswatch stopped")
+        if self.config.health.notify:
+            try:
+                await asyncio.wait_for(self.deliver(), timeout=STOP_GRACE / 4)
+            except TimeoutError:
+                log.warning("stop notice not delivered in time; it is sent at the next start")
+
     @contextmanager
     def _working(self) -> Iterator[None]:
         task = asyncio.current_task()
@@ -190,8 +232,30 @@ class Daemon:
         finally:
             self._busy.discard(task)
 
+    def _retune(self, scheduler: AsyncIOScheduler, jitter: int | None) -> None:
+        """`interval: auto` sources follow their publication rate as it changes; a small change
+        is ignored so jobs are not rescheduled (and their next poll moved) every hour."""
+        for name, seconds in sources.auto_intervals(self.db, self.config).items():
+            current = self._auto[name]
+            if abs(seconds - current) <= RETUNE_CHANGE * current:
+                continue
+            self._auto[name] = seconds
+            scheduler.reschedule_job(
+                f"source:{name}", trigger=IntervalTrigger(seconds=seconds, jitter=jitter)
+            )
+            log.info("source=%s: interval: auto now %.0f s (was %.0f s)", name, seconds, current)
+
     async def poll(self, source: SourceConfig) -> None:
         if self._stopping.is_set():
+            return
+        retry_at = sources.retry_at(self.db, self.config, source)
+        if retry_at is not None and retry_at > _now():
+            log.info(
+                "source=%s url=%s: backing off after repeated failures; next poll after %s",
+                source.name,
+                source.url,
+                retry_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            )
             return
         poll = Poll(
             source=source,
@@ -237,15 +301,25 @@ class Daemon:
             error=poll.error,
             validators=poll.validators_to_keep,
         )
+        self.alerting.source_polled(source)
 
     async def deliver(self) -> DeliveryReport:
         with self._working():
             async with self._delivery_lock:
                 report = await deliver_due(
-                    self.db, self.config.channels, self.config.delivery.policy(), self.on_sent
+                    self.db,
+                    self.config.channels,
+                    self.config.delivery.policy(),
+                    self.on_sent,
+                    self.alerting.message_failed,
                 )
         self.summary.sent.extend(report.sent)
         return report
+
+    async def digest(self, channel: str) -> None:
+        """The channel's cron fired: close its period and send the digest now."""
+        if self.alerting.close_period(channel) is not None:
+            await self.deliver()
 
     def _lock(self) -> None:
         path = Path(f"{self.config.database}.lock")

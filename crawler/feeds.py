@@ -17,14 +17,19 @@ class FeedEntry:
     title: str
     summary: str
     published_at: str | None
+    # when the listing says the entry last changed (feed `updated`, sitemap `lastmod`): a stored
+    # article is fetched again only when this moves
+    updated: str | None = None
 
 
 class FeedError(Exception):
     """The body is not a feed feedparser can read anything from."""
 
 
-def _timestamp(entry: feedparser.FeedParserDict) -> str | None:
-    parsed = entry.get("published_parsed") or entry.get("updated_parsed")
+def _timestamp(
+    entry: feedparser.FeedParserDict, keys: tuple[str, ...] = ("published_parsed", "updated_parsed")
+) -> str | None:
+    parsed = next((entry[key] for key in keys if entry.get(key)), None)
     if not parsed:
         return None
     moment = datetime.fromtimestamp(calendar.timegm(parsed), UTC)
@@ -58,6 +63,7 @@ def parse_feed(body: bytes, url: str, content_type: str | None = None) -> list[F
                 title=html_to_text(entry.get("title", "")),
                 summary=html_to_text(entry.get("summary", "")),
                 published_at=_timestamp(entry),
+                updated=_timestamp(entry, ("updated_parsed",)),
             )
         )
     return entries

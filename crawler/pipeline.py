@@ -7,7 +7,6 @@ transaction, so a crash leaves either the whole article with its alerts, or noth
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 import logging
 import multiprocessing
@@ -23,9 +22,11 @@ from alerts.document import Document
 from alerts.matcher import WatchlistMatch
 from alerts.message import ARTICLE_KEYS, Alert
 from alerts.watchlists import Watchlists
-from crawler import store
+from crawler import dedup, store
+from crawler.config import DedupConfig
 from crawler.extract import ExtractedArticle, detect_language, extract_article
 from crawler.feeds import FeedEntry
+from crawler.stories import Stories, notify_updates, story_outlets
 from crawler.urls import canonical_url
 
 log = logging.getLogger("newswatch.pipeline")
@@ -52,6 +53,11 @@ class Extractor:
     async def extract(self, html: bytes, url: str, language: str | None) -> ExtractedArticle | None:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._pool, extract_article, html, url, language)
+
+    async def sign(self, title: str, paragraphs: tuple[str, ...]) -> bytes | None:
+        """The near-duplicate signature costs a few ms of normalisation: off the loop too."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._pool, dedup.signature, title, paragraphs)
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
@@ -91,6 +97,8 @@ class Record:
     published_at: str | None
     extraction: str
     html: bytes | None
+    # the listing's "last changed" for this entry (feed `updated`, sitemap `lastmod`)
+    updated: str | None = None
 
 
 @dataclass(frozen=True)
@@ -140,6 +148,7 @@ def build_record(fetched: Fetched, extracted: ExtractedArticle | None) -> Record
         published_at=published,
         extraction=extraction,
         html=fetched.html if extraction == "page" else None,
+        updated=entry.updated,
     )
 
 
@@ -151,14 +160,21 @@ class ArticlePipeline:
         extractor: Extractor | None,
         *,
         store_html: bool = False,
+        dedup_config: DedupConfig | None = None,
     ) -> None:
         self.db = db
         self.watchlists = watchlists
         self.extractor = extractor
         self.store_html = store_html
+        self.dedup_config = dedup_config or DedupConfig()
+        self.stories = Stories(db, self.dedup_config)
 
-    def is_known(self, url: str) -> bool:
-        return store.known_url(self.db, canonical_url(url))
+    def needs_fetch(self, entry: FeedEntry) -> bool:
+        """A URL never stored, or a stored article its listing says changed since it was fetched."""
+        known = store.known_article(self.db, canonical_url(entry.url))
+        if known is None:
+            return True
+        return entry.updated is not None and entry.updated != known["source_updated_at"]
 
     async def process(self, fetched: Fetched) -> Stored | None:
         extracted = await self._extract(fetched)
@@ -168,7 +184,12 @@ class ArticlePipeline:
                 "source=%s url=%s: no title or text, skipped", fetched.source, fetched.entry.url
             )
             return None
-        return self.store(record)
+        return self.store(record, await self._signature(record))
+
+    async def _signature(self, record: Record) -> bytes | None:
+        if self.extractor is None:
+            return dedup.signature(record.title, record.paragraphs)
+        return await self.extractor.sign(record.title, record.paragraphs)
 
     async def _extract(self, fetched: Fetched) -> ExtractedArticle | None:
         if fetched.html is None or self.extractor is None:
@@ -190,19 +211,38 @@ class ArticlePipeline:
             )
         return extracted
 
-    def store(self, record: Record) -> Stored | None:
+    def store(self, record: Record, signature: bytes | None) -> Stored | None:
+        """Store a new article in its story, or a new version of a stored one, then match it.
+
+        A watchlist already alerted on the story is not alerted again (the outbox key is the
+        story); `notify_updates` watchlists hear when the story reached a new outlet or an
+        article's text changed materially."""
         with self.db.atomic():
-            if any(store.known_url(self.db, alias) for alias in record.aliases):
-                return None
-            article_id, story_id = self._insert(record)
+            known = _first_known(self.db, record.aliases)
+            if known is None:
+                article_id, story_id, change = self._insert(record, signature)
+            else:
+                article_id, story_id = known["id"], known["story_id"]
+                change = self._revise(known, record, signature)
+                if change is None:
+                    return None
             doc = Document(record.title, record.paragraphs, record.language)
             matches = tuple(self.watchlists.match(doc, record.source))
             enqueued = sum(self._enqueue(article_id, story_id, record, m) for m in matches)
+            if change:
+                article = self.db["articles"].get(article_id)
+                enqueued += notify_updates(
+                    self.db, self.watchlists, self.dedup_config, article, matches, change
+                )
+        self.stories.index_article(article_id, signature)
         log.info(
-            "source=%s url=%s: stored article %d (%s, %s), %d watchlist(s) matched, %d alert(s)",
+            "source=%s url=%s: %s article %d, story %s (%s, %s),"
+            " %d watchlist(s) matched, %d alert(s)",
             record.source,
             record.url,
+            "stored" if known is None else "new version of",
             article_id,
+            story_id,
             record.language or "language unknown",
             record.extraction,
             len(matches),
@@ -210,10 +250,14 @@ class ArticlePipeline:
         )
         return Stored(article_id, story_id, record.title, record.url, matches, enqueued)
 
-    def _insert(self, record: Record) -> tuple[int, str]:
+    def _insert(self, record: Record, signature: bytes | None) -> tuple[int, str, str]:
+        """Returns the article id, its story and, when it took the story to a new outlet, that
+        change in words."""
         text = "\n\n".join(record.paragraphs)
         digest = store.content_hash(record.title, text)
-        story_id = store.story_for_hash(self.db, digest) or _new_story_id(record.canonical_url)
+        assignment = self.stories.assign(record.canonical_url, digest, signature)
+        story_id = assignment.story_id
+        outlets = story_outlets(self.db, story_id)
         article_id = store.insert_article(
             self.db,
             {
@@ -229,10 +273,53 @@ class ArticlePipeline:
                 "extraction": record.extraction,
                 "story_id": story_id,
                 "html": _html_text(record.html) if self.store_html else None,
+                "source_updated_at": record.updated,
             },
         )
         store.remember_urls(self.db, article_id, set(record.aliases))
-        return article_id, story_id
+        self.stories.save_signature(article_id, signature)
+        if assignment.how != "new":
+            log.info(
+                "source=%s url=%s: joins story %s (%s, similarity %.2f)",
+                record.source,
+                record.url,
+                story_id,
+                assignment.how,
+                assignment.similarity,
+            )
+        grew = bool(outlets) and record.source not in outlets
+        return article_id, story_id, f"reached a new outlet ({record.source})" if grew else ""
+
+    def _revise(self, known: dict, record: Record, signature: bytes | None) -> str | None:
+        """The listing said a stored article changed: keep the old text as a version and store
+        the new one, unless the text is the same (or only the feed summary could be had this
+        time). Returns None when nothing changed, else the change in words ("" if minor)."""
+        text = "\n\n".join(record.paragraphs)
+        digest = store.content_hash(record.title, text)
+        worse = record.extraction != "page" and known["extraction"] == "page"
+        if digest == known["content_hash"] or worse:
+            store.note_listing_update(self.db, known["id"], record.updated)
+            log.info(
+                "source=%s url=%s: listed as updated, text unchanged", record.source, record.url
+            )
+            return None
+        previous = self.stories.signature(known["id"])
+        store.replace_text(
+            self.db,
+            known["id"],
+            {
+                "title": record.title,
+                "text": text,
+                "content_hash": digest,
+                "language": record.language,
+                "extraction": record.extraction,
+                "source_updated_at": record.updated,
+            },
+        )
+        self.stories.save_signature(known["id"], signature)
+        self.db["matches"].delete_where("article_id = ?", [known["id"]])
+        material = self.stories.is_material(previous, signature)
+        return "text changed materially" if material else ""
 
     def _enqueue(
         self, article_id: int, story_id: str, record: Record, match: WatchlistMatch
@@ -264,8 +351,13 @@ class ArticlePipeline:
         return added
 
 
-def _new_story_id(canonical: str) -> str:
-    return "st-" + hashlib.sha256(canonical.encode()).hexdigest()[:20]
+def _first_known(db: sqlite_utils.Database, aliases: frozenset[str]) -> dict | None:
+    """The stored article any of the record's URLs (feed link, final URL, rel=canonical) led to."""
+    for alias in sorted(aliases):
+        known = store.known_article(db, alias)
+        if known is not None:
+            return known
+    return None
 
 
 def _html_text(html: bytes | None) -> str | None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import email
 import json
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -95,6 +96,7 @@ class _HookHandler(BaseHTTPRequestHandler):
             self.path, Headers(self.headers.items()), body, _json(body), status
         )
         self.server.receiver._record(request)
+        time.sleep(self.server.receiver.delay)
         reply = (b"ok" if 200 <= status < 300 else HTTPStatus(status).phrase.encode()) + b"\n"
         self.send_response(status)
         for name, value in extra_headers.items():
@@ -116,10 +118,23 @@ def _json(body: bytes) -> Any:
 
 
 class WebhookReceiver:
-    """An HTTP endpoint that records every POST and answers with queued statuses, then 200."""
+    """An HTTP endpoint that records every POST and answers with queued statuses, then 200.
 
-    def __init__(self, on_request: Callable[[ReceivedRequest], None] | None = None):
+    `delay` (seconds, changeable while running) holds each answer back after the request is
+    recorded, like a slow receiver: the sender is then mid-send for that long. `port` 0 picks a
+    free one; a fixed port lets a receiver come back where senders expect it after an outage.
+    """
+
+    def __init__(
+        self,
+        on_request: Callable[[ReceivedRequest], None] | None = None,
+        *,
+        delay: float = 0.0,
+        port: int = 0,
+    ):
         self.on_request = on_request
+        self.delay = delay
+        self.port = port
         self._requests: _Collector[ReceivedRequest] = _Collector()
         self._responses: deque[tuple[int, dict[str, str]]] = deque()
         self._lock = threading.Lock()
@@ -145,7 +160,7 @@ class WebhookReceiver:
         return self._requests.wait_for(count, timeout, "webhook requests")
 
     def start(self) -> Self:
-        server = _HookServer((LOOPBACK, 0), _HookHandler)
+        server = _HookServer((LOOPBACK, self.port), _HookHandler)
         server.receiver = self
         self._server = server
         self._thread = threading.Thread(

@@ -24,6 +24,10 @@ class RobotsCache(dict[str, Any]):
         self.ttl = ttl
         self._stored_at: dict[str, float] = {}
 
+    def __deepcopy__(self, memo: dict[int, Any]) -> RobotsCache:
+        """Scrapy deep-copies the settings into every crawl: the cache must stay one object."""
+        return self
+
     def __setitem__(self, netloc: str, parser: Any) -> None:
         super().__setitem__(netloc, parser)
         self._stored_at[netloc] = time.monotonic()

@@ -6,24 +6,32 @@ found (validators, errors, counts) is kept on the `Poll` it was given.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import scrapy
-from scrapy.http import Request, Response, TextResponse
+from scrapy.exceptions import DownloadCancelledError, DownloadTimeoutError, IgnoreRequest
+from scrapy.http import Request, Response
 from twisted.python.failure import Failure
 
-from crawler import robots
+from crawler import politeness, robots
 from crawler.config import Config, SourceConfig
+from crawler.encodings import to_utf8
 from crawler.feeds import FeedEntry, FeedError
 from crawler.listings import parse_listing
 from crawler.pipeline import ArticlePipeline, Fetched
 from crawler.store import SourceState
+from crawler.urls import canonical_url
 
 log = logging.getLogger("newswatch.poll")
 
-MAX_CHILD_SITEMAPS = 5
+MAX_CHILD_SITEMAPS_SETTING = "NEWSWATCH_MAX_CHILD_SITEMAPS"
+MAX_AGE_SETTING = "NEWSWATCH_MAX_ARTICLE_AGE"
+REDIRECT_MAX_TIMES = 5
+HTML_TYPES = (b"text/html", b"application/xhtml+xml")
 
 
 @dataclass
@@ -44,7 +52,9 @@ class Poll:
     alerts: int = 0
     truncated: bool = False
     finished: bool = False
+    child_sitemaps: int = 0
     failures: list[str] = field(default_factory=list)
+    queued: set[str] = field(default_factory=set)
 
     @property
     def validators_to_keep(self) -> SourceState | None:
@@ -61,8 +71,14 @@ class Poll:
         return headers
 
     def new_entries(self, entries: list[FeedEntry]) -> list[FeedEntry]:
-        """Entries whose canonical URL is not stored, at most max_new (the rest wait a poll)."""
-        fresh = [entry for entry in entries if not self.pipeline.is_known(entry.url)]
+        """Entries whose canonical URL is not stored, or whose listing says the stored article
+        changed; each canonical URL once per poll; at most max_new (the rest wait a poll)."""
+        fresh = []
+        for entry in entries:
+            canonical = canonical_url(entry.url)
+            if canonical not in self.queued and self.pipeline.needs_fetch(entry):
+                self.queued.add(canonical)
+                fresh.append(entry)
         if len(fresh) > self.max_new:
             self.truncated = True
             log.info(
@@ -86,10 +102,21 @@ def _header(response: Response, name: str) -> str | None:
 
 
 def describe_failure(failure: Failure) -> str:
+    """Say what went wrong in the operator's words: a redirect that was not followed, a timeout,
+    a page over the size limit, rather than the exception's class name."""
     error = failure.value
     response = getattr(error, "response", None)
     if response is not None:
+        location = _header(response, "Location")
+        if response.status in (301, 302, 303, 307, 308) and location:
+            return f"HTTP {response.status} redirect to {location} refused (not http/https)"
         return f"HTTP {response.status}"
+    if isinstance(error, DownloadTimeoutError):
+        return f"timed out ({error})"
+    if isinstance(error, DownloadCancelledError):
+        return str(error) or "larger than crawl.max_page_size: download stopped"
+    if isinstance(error, IgnoreRequest):
+        return str(error) or "request dropped"
     return f"{type(error).__name__}: {error}".rstrip(": ")
 
 
@@ -121,7 +148,13 @@ class SourceSpider(scrapy.Spider):
         if response.status == 304:
             poll.not_modified = True
             return
-        poll.validators = SourceState(_header(response, "ETag"), _header(response, "Last-Modified"))
+        digest = hashlib.sha256(response.body).hexdigest()
+        poll.validators = SourceState(
+            _header(response, "ETag"), _header(response, "Last-Modified"), digest
+        )
+        if digest == poll.state.listing_hash:
+            poll.not_modified = True
+            return
         yield from self._listing_requests(response)
 
     def _listing_requests(self, response: Response):
@@ -133,13 +166,15 @@ class SourceSpider(scrapy.Spider):
                 response.url,
                 _header(response, "Content-Type"),
                 poll.source.follow,
+                self.settings.getint("DOWNLOAD_MAXSIZE"),
+                self._not_before(),
             )
         except FeedError as exc:
             poll.error = f"{response.url}: {exc}"
             return
         poll.kind = listing.kind
         poll.entries += len(listing.entries)
-        for child in listing.child_sitemaps[:MAX_CHILD_SITEMAPS]:
+        for child in self._children_to_read(listing.child_sitemaps):
             yield Request(child, callback=self._listing_requests, errback=self.listing_failed)
         for entry in poll.new_entries(listing.entries):
             yield Request(
@@ -149,15 +184,37 @@ class SourceSpider(scrapy.Spider):
                 cb_kwargs={"entry": entry},
             )
 
+    def _not_before(self) -> datetime:
+        return datetime.now(UTC) - timedelta(seconds=self.settings.getfloat(MAX_AGE_SETTING))
+
+    def _children_to_read(self, children: list[str]) -> list[str]:
+        """Newest children first, and never more than the cap in one poll, however deeply
+        sitemap indexes nest: a hostile or huge index cannot make a poll fetch thousands."""
+        poll = self.poll
+        room = max(0, self.settings.getint(MAX_CHILD_SITEMAPS_SETTING) - poll.child_sitemaps)
+        if len(children) > room:
+            log.info(
+                "source=%s url=%s: %d child sitemap(s), reading %d this poll",
+                poll.source.name,
+                poll.source.url,
+                len(children),
+                room,
+            )
+        poll.child_sitemaps += min(room, len(children))
+        return children[:room]
+
     async def parse_article(self, response: Response, entry: FeedEntry) -> None:
         self.poll.fetched += 1
-        html = response.body if isinstance(response, TextResponse) else None
-        if html is None:
+        content_type = _header(response, "Content-Type")
+        html = None
+        if _is_html(response):
+            html = to_utf8(response.body, content_type)
+        else:
             log.warning(
                 "source=%s url=%s: not an HTML page (%s); using the feed entry",
                 self.poll.source.name,
                 response.url,
-                _header(response, "Content-Type"),
+                content_type,
             )
         await self.poll.take(self._fetched(entry, response.url, html))
 
@@ -178,8 +235,22 @@ class SourceSpider(scrapy.Spider):
         return Fetched(source.name, source.language, entry, url, html)
 
 
+def _is_html(response: Response) -> bool:
+    """Only pages the server calls HTML (or, with no type given, that start like HTML) are
+    extracted; PDFs, images, JSON and feeds linked from a listing are not articles to parse."""
+    declared = (response.headers.get("Content-Type") or b"").split(b";")[0].strip().lower()
+    if declared:
+        return declared in HTML_TYPES
+    head = response.body[:1024].lstrip().lower()
+    return head.startswith((b"<!doctype html", b"<html"))
+
+
 def scrapy_settings(config: Config) -> dict[str, Any]:
-    """Scrapy as a polite fetcher: our own logging, no cookies, no telnet, no stats chatter."""
+    """Scrapy as a polite fetcher: our own logging, no cookies, no telnet, no stats chatter.
+
+    No duplicate filter: a poll never asks twice for a URL on purpose, and with one a redirect
+    loop (a → b → a) is dropped silently instead of failing at REDIRECT_MAX_TIMES with a log line.
+    """
     crawl = config.crawl
     return {
         "TWISTED_REACTOR": "twisted.internet.asyncioreactor.AsyncioSelectorReactor",
@@ -193,12 +264,19 @@ def scrapy_settings(config: Config) -> dict[str, Any]:
         "COOKIES_ENABLED": False,
         "TELNETCONSOLE_ENABLED": False,
         "RETRY_TIMES": 1,
+        "REDIRECT_MAX_TIMES": REDIRECT_MAX_TIMES,
+        "DUPEFILTER_CLASS": "scrapy.dupefilters.BaseDupeFilter",
+        "DOWNLOAD_HANDLERS": {"file": None, "ftp": None, "s3": None, "data": None},
         "LOG_ENABLED": True,
         "LOG_LEVEL": "WARNING",
         "EXTENSIONS": {"scrapy.extensions.logstats.LogStats": None},
         "DOWNLOADER_MIDDLEWARES": {
             "scrapy.downloadermiddlewares.robotstxt.RobotsTxtMiddleware": None,
             "crawler.robots.SharedRobotsTxtMiddleware": 100,
+            "crawler.politeness.PolitenessMiddleware": 950,
         },
         robots.SETTING: robots.RobotsCache(),
+        politeness.SETTING: politeness.DomainGate(crawl.per_domain_concurrency),
+        MAX_CHILD_SITEMAPS_SETTING: crawl.max_child_sitemaps,
+        MAX_AGE_SETTING: crawl.max_article_age,
     }

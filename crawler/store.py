@@ -96,7 +96,64 @@ def _v1(db: sqlite_utils.Database) -> None:
     db["alerts"].create_index(["status", "next_attempt_at"])
 
 
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1]
+def _outbox_delivery_state(db: sqlite_utils.Database) -> None:
+    """Outbox rows that are not one watchlist hit (digests, overflow summaries, health notices,
+    test messages) have no watchlist or story; `bundle_id` names the digest or summary an alert
+    was folded into. `digests` keeps each digest channel's last run, so one missed while the
+    daemon was down is sent at the next start; `health_alerts` the problems already announced."""
+    db["alerts"].add_column("kind", str, not_null_default="alert")
+    db["alerts"].add_column("bundle_id", str)
+    db["alerts"].transform(not_null={"watchlist": False, "story_id": False})
+    db["alerts"].create_index(["channel", "status", "sent_at"])
+    db["digests"].create({"channel": str, "last_run_at": str}, pk="channel")
+    db["health_alerts"].create(
+        {"subject": str, "problem": str, "since": str, "notified_at": str}, pk="subject"
+    )
+
+
+def _listing_hash(db: sqlite_utils.Database) -> None:
+    """Servers without ETag or Last-Modified still let an idle poll stop early: the hash of the
+    listing body last read in full means "unchanged, nothing to parse or fetch"."""
+    db["sources"].add_column("listing_hash", str)
+
+
+def _stories_and_versions(db: sqlite_utils.Database) -> None:
+    """Near-duplicate signatures (read back into the LSH index at start), superseded versions of
+    updated articles, and story update notices: `notice` 0 is a watchlist's alert on a story,
+    1, 2, … its update notices, so the outbox's unique key gains `notice`."""
+    db["articles"].add_column("version", int, not_null_default=1)
+    db["articles"].add_column("updated_at", str)
+    db["articles"].add_column("source_updated_at", str)
+    db["articles"].create_index(["story_id"])
+    db["article_signatures"].create(
+        {"article_id": int, "signature": bytes},
+        pk="article_id",
+        foreign_keys=[("article_id", "articles", "id")],
+    )
+    db["article_versions"].create(
+        {
+            "article_id": int,
+            "version": int,
+            "title": str,
+            "text": str,
+            "content_hash": str,
+            "fetched_at": str,
+            "replaced_at": str,
+        },
+        pk=("article_id", "version"),
+        foreign_keys=[("article_id", "articles", "id")],
+    )
+    db["alerts"].add_column("notice", int, not_null_default=0)
+    db.execute("DROP INDEX IF EXISTS idx_alerts_watchlist_story_id_channel")
+    db["alerts"].create_index(["watchlist", "story_id", "channel", "notice"], unique=True)
+
+
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
+    _v1,
+    _outbox_delivery_state,
+    _listing_hash,
+    _stories_and_versions,
+]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -137,11 +194,30 @@ def content_hash(title: str, text: str) -> str:
 class SourceState:
     etag: str | None = None
     last_modified: str | None = None
+    listing_hash: str | None = None
 
 
 def source_state(db: sqlite_utils.Database, name: str) -> SourceState:
-    row = _one(db, "SELECT etag, last_modified FROM sources WHERE name = ?", [name])
+    row = _one(db, "SELECT etag, last_modified, listing_hash FROM sources WHERE name = ?", [name])
     return SourceState(**row) if row else SourceState()
+
+
+def source_health(db: sqlite_utils.Database, name: str) -> dict[str, Any]:
+    """A source's recent record for health notices: failures in a row, last success, newest
+    article."""
+    row = _one(
+        db,
+        "SELECT consecutive_failures, last_error, last_success_at,"
+        " (SELECT max(fetched_at) FROM articles WHERE source = ?) AS last_article_at"
+        " FROM sources WHERE name = ?",
+        [name, name],
+    )
+    return row or {
+        "consecutive_failures": 0,
+        "last_error": None,
+        "last_success_at": None,
+        "last_article_at": None,
+    }
 
 
 def record_poll(
@@ -161,15 +237,32 @@ def record_poll(
     if error is None:
         row.update(last_success_at=now, last_error=None, consecutive_failures=0)
         if validators is not None:
-            row.update(etag=validators.etag, last_modified=validators.last_modified)
+            row.update(
+                etag=validators.etag,
+                last_modified=validators.last_modified,
+                listing_hash=validators.listing_hash,
+            )
     else:
         row.update(last_error=error, consecutive_failures=(previous or 0) + 1)
     db["sources"].upsert(row, pk="name", alter=False)
 
 
-def known_url(db: sqlite_utils.Database, canonical: str) -> bool:
-    """Every canonical URL that led to a stored article (feed link, final URL, rel=canonical)."""
-    return _one(db, "SELECT 1 AS x FROM seen_urls WHERE canonical_url = ?", [canonical]) is not None
+def source_row(db: sqlite_utils.Database, name: str) -> dict[str, Any] | None:
+    """A source's fetch and health state as stored (None before its first poll)."""
+    return _one(db, "SELECT * FROM sources WHERE name = ?", [name])
+
+
+def article_dates(
+    db: sqlite_utils.Database, source: str, since: str
+) -> list[tuple[str | None, str]]:
+    """(published_at, fetched_at) of a source's articles fetched since `since`, newest first:
+    what its publication rate is estimated from."""
+    rows = db.execute(
+        "SELECT published_at, fetched_at FROM articles WHERE source = ? AND fetched_at >= ?"
+        " ORDER BY fetched_at DESC",
+        [source, since],
+    ).fetchall()
+    return [(published, fetched) for published, fetched in rows]
 
 
 def remember_urls(db: sqlite_utils.Database, article_id: int, canonicals: set[str]) -> None:
@@ -178,9 +271,43 @@ def remember_urls(db: sqlite_utils.Database, article_id: int, canonicals: set[st
     )
 
 
-def story_for_hash(db: sqlite_utils.Database, digest: str) -> str | None:
-    row = _one(db, "SELECT story_id FROM articles WHERE content_hash = ? LIMIT 1", [digest])
-    return row["story_id"] if row else None
+def known_article(db: sqlite_utils.Database, canonical: str) -> dict[str, Any] | None:
+    """The stored article a canonical URL led to, with what an update is compared against."""
+    return _one(
+        db,
+        "SELECT a.id, a.story_id, a.content_hash, a.extraction, a.source_updated_at"
+        " FROM seen_urls s JOIN articles a ON a.id = s.article_id WHERE s.canonical_url = ?",
+        [canonical],
+    )
+
+
+def note_listing_update(db: sqlite_utils.Database, article_id: int, updated: str | None) -> None:
+    """The listing's new "last changed" was fetched: do not fetch the article again for it."""
+    db.execute("UPDATE articles SET source_updated_at = ? WHERE id = ?", [updated, article_id])
+
+
+def replace_text(db: sqlite_utils.Database, article_id: int, changes: dict[str, Any]) -> int:
+    """Store a new version of an article in place (its id, URLs, story and alerts stay), keeping
+    the text it replaces in `article_versions`; returns the new version number."""
+    current = db["articles"].get(article_id)
+    db["article_versions"].insert(
+        {
+            "article_id": article_id,
+            "version": current["version"],
+            "title": current["title"],
+            "text": current["text"],
+            "content_hash": current["content_hash"],
+            "fetched_at": current["updated_at"] or current["fetched_at"],
+            "replaced_at": utcnow(),
+        }
+    )
+    version = current["version"] + 1
+    db["articles"].update(article_id, {**changes, "version": version, "updated_at": utcnow()})
+    db.execute(
+        "UPDATE articles_fts SET title = ?, text = ? WHERE rowid = ?",
+        [normalise(changes.get("title") or ""), normalise(changes["text"]), article_id],
+    )
+    return version
 
 
 def story_size(db: sqlite_utils.Database, story_id: str) -> int:

@@ -17,7 +17,8 @@ def _is_tracking(key: str) -> bool:
 
 
 def canonical_url(url: str) -> str:
-    """Scheme and host lower-cased, default port, fragment and tracking parameters dropped,
+    """Scheme and host lower-cased, default port, fragment, tracking parameters and a trailing
+    slash dropped (`/news/1/` and `/news/1` are one article on every CMS that serves both),
     query sorted and percent-encoding normalised (w3lib)."""
     parts = urlsplit(url.strip())
     scheme = parts.scheme.lower()
@@ -25,5 +26,5 @@ def canonical_url(url: str) -> str:
     port = parts.port
     netloc = host if port in (None, _DEFAULT_PORTS.get(scheme)) else f"{host}:{port}"
     query = urlencode([(k, v) for k, v in parse_qsl(parts.query, True) if not _is_tracking(k)])
-    rebuilt = urlunsplit((scheme, netloc, parts.path or "/", query, ""))
+    rebuilt = urlunsplit((scheme, netloc, parts.path.rstrip("/") or "/", query, ""))
     return canonicalize_url(rebuilt, keep_fragments=False)

@@ -249,8 +249,19 @@ def test_slack_block_kit_message(hook: WebhookReceiver) -> None:
     assert "*بالمغرب*" in matched["text"]["text"]
     assert "*فرنسا*" in matched["text"]["text"]
     assert "*ترحيل*" in matched["text"]["text"]
-    assert "بالمغرب أن فرنسا وافقت على ترحيل المتهم &lt;b&gt;" in snippet["text"]["text"]
+    assert snippet["text"]["text"] == (
+        "> \u200fأعلنت السلطات *بالمغرب* أن *فرنسا* وافقت على *ترحيل* المتهم"
+        " &lt;b&gt;فورا&lt;/b&gt;"
+    )
     assert "<script>" not in request.body.decode()
+
+
+def test_slack_snippet_of_a_latin_alert_has_no_direction_mark(hook: WebhookReceiver) -> None:
+    deliver(SlackChannel(type="slack", webhook_url=hook.url), ENGLISH)
+
+    (request,) = hook.wait_for(1)
+    snippet = request.json["blocks"][-1]["text"]["text"]
+    assert snippet == "> *Morocco* and *France* signed the treaty on Friday."
 
 
 def test_slack_rejection_is_permanent_and_hides_the_webhook_url(hook: WebhookReceiver) -> None:

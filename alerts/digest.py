@@ -1,0 +1,58 @@
+"""Digests: a channel with `digest: <cron>` holds its alerts and sends one message per period.
+
+A period runs from one digest to the next. The end of each period is a row in `digests`, so a
+digest that fell due while the daemon was down is made at the next start, holding everything
+queued since the last one; each alert lands in exactly one digest (see `outbox.bundle`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlite_utils
+
+from alerts import outbox
+from alerts.message import parse_time
+
+NextFire = Callable[[datetime], datetime | None]
+
+
+def last_run(db: sqlite_utils.Database, channel: str) -> datetime | None:
+    rows = list(db.query("SELECT last_run_at FROM digests WHERE channel = ?", [channel]))
+    return parse_time(rows[0]["last_run_at"]) if rows else None
+
+
+def _set_last_run(db: sqlite_utils.Database, channel: str, moment: datetime) -> None:
+    db["digests"].upsert(
+        {"channel": channel, "last_run_at": outbox.timestamp(moment)}, pk="channel"
+    )
+
+
+def missed(db: sqlite_utils.Database, channel: str, next_after: NextFire, now: datetime) -> bool:
+    """Whether a digest fell due since the last one. A channel seen for the first time starts
+    its first period now, rather than sending a digest of nothing."""
+    last = last_run(db, channel)
+    if last is None:
+        _set_last_run(db, channel, now)
+        return False
+    upcoming = next_after(last)
+    return upcoming is not None and upcoming <= now
+
+
+def make_digest(
+    db: sqlite_utils.Database, channel: str, now: datetime | None = None
+) -> dict[str, Any] | None:
+    """Close the period at `now`: fold the alerts it holds into one digest row (none if it held
+    no alert) and start the next period, in one transaction."""
+    now = now or datetime.now(UTC)
+    start = last_run(db, channel)
+    with db.atomic():
+        rows = outbox.waiting(db, channel, now)
+        row = None
+        if rows:
+            since = outbox.timestamp(start) if start else None
+            row = outbox.bundle(db, "digest", channel, rows, since, outbox.timestamp(now))
+        _set_last_run(db, channel, now)
+    return row

@@ -1,0 +1,156 @@
+"""Health notices: operators hear, in their own channels, when a source keeps failing or goes
+silent (once), when it recovers (once), when the daemon starts or stops, and when a message
+failed for good. Notices are outbox rows like alerts, so they are retried the same way.
+
+What has been announced is kept in `health_alerts` (one row per subject, e.g. `source:NAME`,
+with its current problem or none), so a restart does not announce the same problem again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlite_utils
+
+from alerts import outbox
+from alerts.message import Notice, parse_time
+
+FAILING, SILENT = "failing", "silent"
+
+
+@dataclass(frozen=True)
+class HealthPolicy:
+    notify: tuple[str, ...]
+    silent_after: float = 86400.0
+    failing_polls: int = 5
+
+
+@dataclass(frozen=True)
+class SourceHealth:
+    """What the crawler knows about a source after a poll."""
+
+    name: str
+    url: str
+    consecutive_failures: int
+    last_error: str | None
+    last_success_at: str | None
+    last_article_at: str | None
+
+
+def announce(
+    db: sqlite_utils.Database,
+    policy: HealthPolicy,
+    event: str,
+    key: str,
+    title: str,
+    text: str,
+    details: dict[str, Any] | None = None,
+) -> int:
+    """Queue one health notice per notify channel; `key` makes the ids stable for one event."""
+    queued = 0
+    for channel in policy.notify:
+        notice = Notice(
+            kind="health",
+            id=outbox.message_key("health", event, key, channel),
+            event=event,
+            title=title,
+            text=text,
+            at=outbox.timestamp(),
+            details=details or {},
+        )
+        queued += outbox.enqueue_message(db, notice, channel)
+    return queued
+
+
+def check_source(
+    db: sqlite_utils.Database,
+    policy: HealthPolicy,
+    source: SourceHealth,
+    now: datetime | None = None,
+) -> int:
+    """Announce a change of the source's problem (new problem, or recovery); returns rows queued.
+    The notice and the new state are written together, so a crash cannot announce twice."""
+    now = now or datetime.now(UTC)
+    subject = f"source:{source.name}"
+    state = _state(db, subject, now)
+    problem = _problem(policy, source, state, now)
+    if problem == state["problem"]:
+        return 0
+    with db.atomic():
+        details = {"source": source.name, "url": source.url, "problem": problem or state["problem"]}
+        if problem is None:
+            queued = announce(
+                db,
+                policy,
+                "source_recovered",
+                f"{subject}@{state['since']}",
+                f"Source {source.name} has recovered",
+                f"{source.url}\nIt was {state['problem']} since {state['since']}.",
+                details,
+            )
+        else:
+            title, text = _describe(policy, source, problem)
+            queued = announce(
+                db,
+                policy,
+                f"source_{problem}",
+                f"{subject}@{outbox.timestamp(now)}",
+                title,
+                text,
+                details,
+            )
+        db["health_alerts"].upsert(
+            {
+                "subject": subject,
+                "problem": problem,
+                "since": outbox.timestamp(now),
+                "notified_at": outbox.timestamp(now),
+            },
+            pk="subject",
+        )
+    return queued
+
+
+def _state(db: sqlite_utils.Database, subject: str, now: datetime) -> dict[str, Any]:
+    """The subject's announced problem; a subject seen for the first time is healthy since now."""
+    rows = list(db.query("SELECT * FROM health_alerts WHERE subject = ?", [subject]))
+    if rows:
+        return rows[0]
+    row = {"subject": subject, "problem": None, "since": outbox.timestamp(now), "notified_at": None}
+    db["health_alerts"].insert(row)
+    return row
+
+
+def _problem(
+    policy: HealthPolicy, source: SourceHealth, state: dict[str, Any], now: datetime
+) -> str | None:
+    if source.consecutive_failures >= policy.failing_polls:
+        return FAILING
+    if source.consecutive_failures:
+        return state["problem"]
+    last = parse_time(source.last_article_at) or parse_time(state["since"])
+    if last is not None and (now - last).total_seconds() >= policy.silent_after:
+        return SILENT
+    return None
+
+
+def _describe(policy: HealthPolicy, source: SourceHealth, problem: str) -> tuple[str, str]:
+    if problem == FAILING:
+        return (
+            f"Source {source.name} is failing",
+            f"{source.url}\n{source.consecutive_failures} polls in a row failed;"
+            f" last error: {source.last_error}\nLast success: {source.last_success_at or 'never'}",
+        )
+    return (
+        f"Source {source.name} has published nothing for {_duration(policy.silent_after)}",
+        f"{source.url}\nLast new article: {source.last_article_at or 'none yet'}",
+    )
+
+
+def _duration(seconds: float) -> str:
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{int(seconds // size)}{unit}"
+    return f"{seconds:g}s"

@@ -1,0 +1,114 @@
+"""`newswatch alerts` and `newswatch test-channel`: look at the outbox, send failed messages
+again, and check a channel by sending it a test message, with the same code the daemon uses."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections import Counter
+from collections.abc import Callable
+from typing import Any
+
+EXIT_OK, EXIT_FAILURE = 0, 1
+
+Load = Callable[[str], Any]
+
+
+def add_commands(command: Callable[[str, str], argparse.ArgumentParser], load: Load) -> None:
+    alerts = command("alerts", "list the outbox (newest first); `alerts retry` sends failed ones")
+    alerts.add_argument("--status", choices=_statuses(), help="only messages in this state")
+    alerts.add_argument("--limit", type=int, default=50, help="default: 50")
+    actions = alerts.add_subparsers(dest="action", metavar="retry")
+    retry = actions.add_parser("retry", help="queue failed messages again, with fresh attempts")
+    retry.add_argument("--config", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    retry.add_argument("ids", nargs="*", metavar="ID")
+    retry.add_argument("--all-failed", action="store_true", help="every failed message")
+    alerts.set_defaults(handler=lambda args: cmd_alerts(args, load))
+    test = command("test-channel", "send a test message through a channel and show the answer")
+    test.add_argument("channel", metavar="NAME")
+    test.set_defaults(handler=lambda args: cmd_test_channel(args, load))
+
+
+def _statuses() -> tuple[str, ...]:
+    from alerts.outbox import STATUSES
+
+    return STATUSES
+
+
+def cmd_alerts(args: argparse.Namespace, load: Load) -> int:
+    from alerts import outbox
+    from crawler.store import open_db
+
+    config = load(args.config)
+    db = open_db(config.database)
+    try:
+        if args.action == "retry":
+            return _retry(db, args)
+        rows = outbox.listing(db, args.status, args.limit)
+        for row in rows:
+            print(_line(row))
+            if row["last_error"] and row["status"] != outbox.SENT:
+                print(f"    last error: {row['last_error']}")
+        counts = Counter(r["status"] for r in db.query("SELECT status FROM alerts"))
+        print(", ".join(f"{n} {status}" for status, n in sorted(counts.items())) or "outbox empty")
+    finally:
+        db.close()
+    return EXIT_OK
+
+
+def _retry(db: Any, args: argparse.Namespace) -> int:
+    from alerts import outbox
+
+    if not args.ids and not args.all_failed:
+        print("alerts retry: give message IDs or --all-failed", file=sys.stderr)
+        return EXIT_FAILURE
+    count = outbox.requeue(db, args.ids, all_failed=args.all_failed)
+    print(
+        f"{count} message(s) queued again; a running daemon sends them within 30 s"
+        " (or run `newswatch run --once`)"
+    )
+    return EXIT_OK if count or args.all_failed else EXIT_FAILURE
+
+
+def _line(row: dict[str, Any]) -> str:
+    from alerts import outbox
+
+    when = row["sent_at"] if row["status"] == outbox.SENT else row["next_attempt_at"]
+    label = "sent" if row["status"] == outbox.SENT else "next"
+    subject = outbox.message_of(row).subject
+    return (
+        f"{row['id']}  {row['status']:<8} {row['kind']:<8} {row['channel']:<12}"
+        f" attempts={row['attempts']} queued={row['created_at']} {label}={when}  {subject}"
+    )
+
+
+def cmd_test_channel(args: argparse.Namespace, load: Load) -> int:
+    from alerts import outbox
+    from alerts.channels import DeliveryError, send
+    from alerts.message import Notice
+
+    config = load(args.config)
+    channel = config.channels.get(args.channel)
+    if channel is None:
+        print(
+            f"unknown channel {args.channel!r}; defined: {sorted(config.channels)}", file=sys.stderr
+        )
+        return EXIT_FAILURE
+    now = outbox.timestamp()
+    notice = Notice(
+        kind="test",
+        id=outbox.message_key("test", args.channel, now),
+        event="test",
+        title="newswatch test message",
+        text=f"If you can read this, channel {args.channel} ({channel.type}) works.",
+        at=now,
+    )
+    try:
+        answer = asyncio.run(send(channel, notice))
+    except DeliveryError as error:
+        kind = "permanent" if error.permanent else "temporary"
+        print(f"{args.channel}: not delivered ({kind}): {error}")
+        return EXIT_FAILURE
+    print(f"{args.channel}: delivered, message {notice.id}: {answer}")
+    return EXIT_OK

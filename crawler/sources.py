@@ -1,0 +1,137 @@
+"""What the daemon and `newswatch sources` know about each source: its health (last success,
+last error, consecutive failures, articles per day), whether it is backing off, and the interval
+`interval: auto` gives it. All of it is derived from the `sources` and `articles` tables.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import sqlite_utils
+
+from crawler import scheduling, store
+from crawler.config import Config, SourceConfig
+
+STAMP = "%Y-%m-%dT%H:%M:%SZ"
+
+
+def parse_time(stamp: str | None) -> datetime | None:
+    """Stored and published dates come as ISO 8601 with or without time or zone."""
+    if not stamp:
+        return None
+    try:
+        moment = datetime.fromisoformat(stamp.strip())
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def retry_at(db: sqlite_utils.Database, config: Config, source: SourceConfig) -> datetime | None:
+    """When a failing source may be polled again; None when it is not backing off."""
+    row = store.source_row(db, source.name)
+    if row is None:
+        return None
+    return scheduling.retry_at(
+        parse_time(row["last_polled_at"]),
+        row["consecutive_failures"] or 0,
+        config.source_interval(source),
+        config.schedule.max_backoff,
+    )
+
+
+def publication_rate(db: sqlite_utils.Database, source: SourceConfig, now: datetime) -> float:
+    """Articles per second, from publication dates (fetch time when the date is missing or
+    in the future). A first poll's backlog counts over the whole window, not as a burst."""
+    since = (now - scheduling.RATE_WINDOW).strftime(STAMP)
+    moments = []
+    for published, fetched in store.article_dates(db, source.name, since):
+        fetched_at = parse_time(fetched)
+        published_at = parse_time(published)
+        moment = published_at if published_at and published_at <= now else fetched_at
+        if moment is not None:
+            moments.append(moment)
+    return scheduling.publication_rate(moments, now)
+
+
+def auto_intervals(
+    db: sqlite_utils.Database, config: Config, now: datetime | None = None
+) -> dict[str, float]:
+    now = now or datetime.now(UTC)
+    auto = [s for s in config.sources if s.interval == "auto"]
+    rates = {s.name: publication_rate(db, s, now) for s in auto}
+    bounds = {s.name: config.interval_bounds(s) for s in auto}
+    return scheduling.auto_intervals(rates, config.schedule.interval, bounds)
+
+
+@dataclass(frozen=True)
+class SourceHealth:
+    name: str
+    kind: str
+    schedule: str
+    last_success_at: str | None
+    last_error: str | None
+    failures: int
+    articles_per_day: float
+    retry_at: datetime | None
+
+
+def health(db: sqlite_utils.Database, config: Config) -> list[SourceHealth]:
+    now = datetime.now(UTC)
+    automatic = auto_intervals(db, config, now)
+    since = (now - timedelta(days=7)).strftime(STAMP)
+    found = []
+    for source in config.sources:
+        row = store.source_row(db, source.name) or {}
+        week = len(store.article_dates(db, source.name, since))
+        found.append(
+            SourceHealth(
+                name=source.name,
+                kind=source.kind or row.get("kind") or "?",
+                schedule=_schedule(config, source, automatic.get(source.name)),
+                last_success_at=row.get("last_success_at"),
+                last_error=row.get("last_error"),
+                failures=row.get("consecutive_failures") or 0,
+                articles_per_day=week / 7,
+                retry_at=retry_at(db, config, source),
+            )
+        )
+    return found
+
+
+def _schedule(config: Config, source: SourceConfig, automatic: float | None) -> str:
+    if source.cron:
+        return f"cron {source.cron}"
+    if automatic is not None:
+        return f"auto {_duration(automatic)}"
+    return _duration(config.source_interval(source))
+
+
+def _duration(seconds: float) -> str:
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.3g}{unit}"
+    return f"{seconds:.3g}s"
+
+
+def render(rows: list[SourceHealth]) -> str:
+    """A plain-text table, one source a line, errors last so long messages do not break it."""
+    header = ("source", "kind", "every", "last success", "failures", "articles/day", "last error")
+    lines = [
+        (
+            row.name,
+            row.kind,
+            row.schedule,
+            row.last_success_at or "never",
+            str(row.failures) + (f" (next {row.retry_at.strftime(STAMP)})" if row.retry_at else ""),
+            f"{row.articles_per_day:.1f}",
+            row.last_error or "",
+        )
+        for row in rows
+    ]
+    widths = [max(len(cells[i]) for cells in [header, *lines]) for i in range(len(header) - 1)]
+    return "\n".join(
+        "  ".join(cell.ljust(width) for cell, width in zip(cells, widths, strict=False)).rstrip()
+        + ("  " + cells[-1] if cells[-1] else "")
+        for cells in [header, *lines]
+    )

@@ -1,0 +1,59 @@
+"""`newswatch sources` (each source's health) and `newswatch add URL` (what a site offers)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+EXIT_OK, EXIT_FAILURE = 0, 1
+
+Load = Callable[[str], Any]
+
+
+def add_commands(command: Callable[[str, str], argparse.ArgumentParser], load: Load) -> None:
+    listing = command(
+        "sources", "each source's health: last success, last error, failures, articles/day"
+    )
+    listing.add_argument("--json", action="store_true", help="one JSON object per source")
+    listing.set_defaults(handler=lambda args: cmd_sources(args, load))
+    add = command("add", "find a site's feeds and sitemaps and print the source entry to paste")
+    add.add_argument("url", metavar="URL", help="the site's home or section page, or a feed")
+    add.set_defaults(handler=lambda args: cmd_add(args, load))
+
+
+def cmd_sources(args: argparse.Namespace, load: Load) -> int:
+    from crawler.sources import health, render
+    from crawler.store import open_db
+
+    config = load(args.config)
+    db = open_db(config.database)
+    try:
+        rows = health(db, config)
+    finally:
+        db.close()
+    if args.json:
+        for row in rows:
+            fields = row.__dict__ | {"retry_at": row.retry_at.isoformat() if row.retry_at else None}
+            print(json.dumps(fields, ensure_ascii=False))
+    else:
+        print(render(rows))
+    return EXIT_OK
+
+
+def cmd_add(args: argparse.Namespace, load: Load) -> int:
+    """Works without a config file too: a first-time user runs `add` before writing one."""
+    from crawler.config import Config
+    from crawler.discovery import Fetcher, discover, report
+
+    config = load(args.config) if Path(args.config).exists() else Config()
+    crawl = config.crawl
+    fetcher = Fetcher(crawl.user_agent, min(crawl.download_timeout, 15.0), crawl.max_page_size)
+    try:
+        candidates = discover(args.url, fetcher)
+    finally:
+        fetcher.close()
+    print(report(args.url, candidates))
+    return EXIT_OK if candidates else EXIT_FAILURE

@@ -1,0 +1,58 @@
+"""`newswatch stories`: the stories in the database, with how far each spread and when."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+EXIT_OK, EXIT_USAGE = 0, 2
+TITLE_CHARS = 60
+
+Load = Callable[[str], Any]
+
+
+def add_commands(command: Callable[[str, str], argparse.ArgumentParser], load: Load) -> None:
+    stories = command("stories", "stories with their article counts, outlets, first/last seen")
+    stories.add_argument(
+        "--since", metavar="AGE", help="only stories seen in the last AGE (1d, 12h, 30m)"
+    )
+    stories.add_argument("--json", action="store_true", help="one JSON object per story")
+    stories.set_defaults(handler=lambda args: cmd_stories(args, load))
+
+
+def cmd_stories(args: argparse.Namespace, load: Load) -> int:
+    from crawler.config import parse_duration
+    from crawler.store import open_db
+    from crawler.stories import list_stories
+
+    config = load(args.config)
+    try:
+        since = _cutoff(parse_duration(args.since)) if args.since else None
+    except ValueError as exc:
+        print(f"newswatch stories: error: --since: {exc}")
+        return EXIT_USAGE
+    db = open_db(config.database)
+    try:
+        rows = list_stories(db, since)
+    finally:
+        db.close()
+    if args.json:
+        for row in rows:
+            print(json.dumps(row.__dict__, ensure_ascii=False))
+        return EXIT_OK
+    print(f"{'story':<23} {'articles':>8} {'first seen':<20} {'last seen':<20} outlets · title")
+    for row in rows:
+        title = row.title if len(row.title) <= TITLE_CHARS else row.title[:TITLE_CHARS] + "…"
+        print(
+            f"{row.id:<23} {row.articles:>8} {row.first_seen:<20} {row.last_seen:<20}"
+            f" {', '.join(row.outlets)} · {title}"
+        )
+    print(f"{len(rows)} stor{'y' if len(rows) == 1 else 'ies'}")
+    return EXIT_OK
+
+
+def _cutoff(seconds: float) -> str:
+    return (datetime.now(UTC) - timedelta(seconds=seconds)).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -1,0 +1,162 @@
+"""`newswatch match --archive`: watchlists tried on the articles already collected, nothing sent.
+
+The archive is filled the way a user fills it: `newswatch run --once` against the demo site.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from crawler.demo_site import DemoSite
+from tests.support import DEMO_SITE, newswatch
+
+MFE = {
+    "rabat-paris-security-declaration",
+    "morocco-france-extradition-agreement",
+    "maroc-extrade-narcotrafiquant",
+    "morocco-extradites-french-fugitive",
+    "wire-french-fugitive-sent-home-from-morocco",
+}
+ARTICLE_KEYS = {
+    "id",
+    "url",
+    "canonical_url",
+    "title",
+    "source",
+    "language",
+    "published_at",
+    "fetched_at",
+    "story_id",
+}
+
+
+def _config(folder: Path, base_url: str) -> Path:
+    path = folder / "config.yaml"
+    path.write_text(
+        f"""
+database: news.db
+crawl: {{download_timeout: 5s}}
+schedule: {{interval: 10m, jitter: 0}}
+sources:
+  - {{name: watch, url: "{base_url}/feed.xml", kind: feed}}
+  - {{name: watch-fr, url: "{base_url}/fr/atom.xml", kind: feed, language: fr}}
+concepts:
+  morocco: {{preset: country/MA}}
+  france: {{preset: country/FR}}
+  extradition:
+    ar: [{{term: "تسليم المطلوبين", fuzzy: 1}}, "تسليم المجرمين", ترحيل, استرداد]
+    fr: [{{term: extradition, mode: stem}}, {{term: extrader, mode: stem}}]
+    en: [{{term: extradition, mode: stem}}, {{term: extradite, mode: stem}}]
+watchlists:
+  - {{name: mfe, rule: "morocco AND france AND extradition", notify: [log]}}
+  - {{name: mfe-fr, rule: "morocco AND france AND extradition", languages: [fr]}}
+channels:
+  log: {{type: file, path: alerts.jsonl}}
+""",
+        encoding="utf-8",
+    )
+    return path
+
+
+@pytest.fixture(scope="module")
+def archive(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A config whose database holds the demo site's articles, collected by `run --once`."""
+    folder = tmp_path_factory.mktemp("archive")
+    shutil.copytree(DEMO_SITE, folder / "site")
+    with DemoSite(folder / "site") as site:
+        config = _config(folder, site.base_url)
+        result = newswatch("run", "--once", "--config", str(config))
+        assert result.returncode == 0, result.stderr
+        yield config
+
+
+def _slug(url: str) -> str:
+    return url.rsplit("/", 1)[-1].split(".html")[0]
+
+
+def _backtest(config: Path, *args: str) -> list[dict]:
+    result = newswatch("match", "--archive", "--json", "--config", str(config), *args)
+    assert result.returncode == 0, result.stderr
+    return [json.loads(line) for line in result.stdout.splitlines()]
+
+
+def test_backtest_lists_the_articles_a_watchlist_would_have_matched(archive: Path) -> None:
+    result = newswatch(
+        "match", "--archive", "--since", "1d", "--watchlist", "mfe", "--config", str(archive)
+    )
+
+    assert result.returncode == 0, result.stderr
+    listed = {_slug(line.split()[2]) for line in result.stdout.splitlines() if "://" in line}
+    assert listed == MFE
+    assert "✔ mfe" in result.stdout and "mfe-fr" not in result.stdout
+    assert "«Maroc»" in result.stdout  # the hits are shown
+    assert "backtest: 11 stored article(s) fetched since" in result.stdout
+    assert "  mfe: 5 article(s) in 4 story(ies)" in result.stdout  # the wire copy is one story
+
+
+def test_backtest_json_is_the_match_shape_plus_the_article(archive: Path) -> None:
+    reports = _backtest(archive, "--watchlist", "mfe")
+
+    assert {_slug(r["document"]) for r in reports} == MFE
+    for report in reports:
+        assert set(report) == {"document", "watchlists", "article"}
+        assert set(report["article"]) == ARTICLE_KEYS
+        assert report["article"]["url"] == report["document"]
+        [watchlist] = report["watchlists"]
+        assert set(watchlist) == {"name", "matches"} and watchlist["name"] == "mfe"
+        concepts = {hit["concept"] for hit in watchlist["matches"]}
+        assert concepts == {"morocco", "france", "extradition"}
+
+
+def test_backtest_applies_the_watchlist_filters_with_stored_languages(archive: Path) -> None:
+    reports = _backtest(archive, "--watchlist", "mfe-fr")
+
+    assert [_slug(r["document"]) for r in reports] == ["maroc-extrade-narcotrafiquant"]
+    assert reports[0]["article"]["language"] == "fr"
+
+
+def test_backtest_sends_and_writes_nothing(archive: Path) -> None:
+    database = archive.parent / "news.db"
+    sent = (archive.parent / "alerts.jsonl").read_text(encoding="utf-8")
+    before = hashlib.sha256(database.read_bytes()).hexdigest()
+
+    assert _backtest(archive)
+
+    assert hashlib.sha256(database.read_bytes()).hexdigest() == before
+    assert (archive.parent / "alerts.jsonl").read_text(encoding="utf-8") == sent
+
+
+def test_since_leaves_out_older_articles(archive: Path, tmp_path: Path) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text(archive.read_text(encoding="utf-8"), encoding="utf-8")
+    shutil.copy(archive.parent / "news.db", tmp_path / "news.db")
+    with sqlite3.connect(tmp_path / "news.db") as conn:
+        conn.execute(
+            "UPDATE articles SET fetched_at = '2020-01-01T00:00:00Z' WHERE url LIKE ?",
+            ["%maroc-extrade-narcotrafiquant%"],
+        )
+    conn.close()
+
+    recent = _backtest(config, "--since", "7d", "--watchlist", "mfe")
+    everything = _backtest(config, "--watchlist", "mfe")
+
+    assert {_slug(r["document"]) for r in recent} == MFE - {"maroc-extrade-narcotrafiquant"}
+    assert {_slug(r["document"]) for r in everything} == MFE
+
+
+def test_backtest_without_a_database_says_so(tmp_path: Path) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text("database: missing.db\n", encoding="utf-8")
+
+    result = newswatch("match", "--archive", "--config", str(config))
+
+    assert result.returncode == 1
+    assert "missing.db: no database yet" in result.stderr
+    assert not (tmp_path / "missing.db").exists()
