@@ -150,11 +150,11 @@ def split_hits(text: str, hits: list[str]) -> list[tuple[str, bool]]:
 
 
 def parse_time(value: Any) -> datetime | None:
-    """ISO 8601 from the store; naive values are taken as UTC, which is how the store writes."""
+    """ISO 8601 with or without time or zone (store, feeds, sitemaps); naive values are UTC."""
     if not value:
         return None
     try:
-        moment = datetime.fromisoformat(str(value))
+        moment = datetime.fromisoformat(str(value).strip())
     except ValueError:
         return None
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)

@@ -10,12 +10,13 @@ import re
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from urllib.parse import urljoin, urlsplit
 
 import lxml.etree
 import lxml.html
 
+from alerts.message import parse_time
 from crawler.encodings import to_utf8
 from crawler.feeds import FeedEntry, FeedError, parse_feed
 
@@ -86,18 +87,8 @@ def parse_listing(
 
 def _older(stamp: str | None, not_before: datetime) -> bool:
     """True only for a date that parses and is older; an undated entry is never skipped."""
-    moment = _parse_date(stamp)
+    moment = parse_time(stamp)
     return moment is not None and moment < not_before
-
-
-def _parse_date(stamp: str | None) -> datetime | None:
-    if not stamp:
-        return None
-    try:
-        moment = datetime.fromisoformat(stamp.strip())
-    except ValueError:
-        return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _web_only(listing: Listing) -> Listing:

@@ -10,21 +10,10 @@ from datetime import UTC, datetime, timedelta
 
 import sqlite_utils
 
+from alerts.message import parse_time
+from alerts.outbox import timestamp
 from crawler import scheduling, store
 from crawler.config import Config, SourceConfig
-
-STAMP = "%Y-%m-%dT%H:%M:%SZ"
-
-
-def parse_time(stamp: str | None) -> datetime | None:
-    """Stored and published dates come as ISO 8601 with or without time or zone."""
-    if not stamp:
-        return None
-    try:
-        moment = datetime.fromisoformat(stamp.strip())
-    except ValueError:
-        return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def retry_at(db: sqlite_utils.Database, config: Config, source: SourceConfig) -> datetime | None:
@@ -43,7 +32,7 @@ def retry_at(db: sqlite_utils.Database, config: Config, source: SourceConfig) ->
 def publication_rate(db: sqlite_utils.Database, source: SourceConfig, now: datetime) -> float:
     """Articles per second, from publication dates (fetch time when the date is missing or
     in the future). A first poll's backlog counts over the whole window, not as a burst."""
-    since = (now - scheduling.RATE_WINDOW).strftime(STAMP)
+    since = timestamp(now - scheduling.RATE_WINDOW)
     moments = []
     for published, fetched in store.article_dates(db, source.name, since):
         fetched_at = parse_time(fetched)
@@ -79,7 +68,7 @@ class SourceHealth:
 def health(db: sqlite_utils.Database, config: Config) -> list[SourceHealth]:
     now = datetime.now(UTC)
     automatic = auto_intervals(db, config, now)
-    since = (now - timedelta(days=7)).strftime(STAMP)
+    since = timestamp(now - timedelta(days=7))
     found = []
     for source in config.sources:
         row = store.source_row(db, source.name) or {}
@@ -123,7 +112,7 @@ def render(rows: list[SourceHealth]) -> str:
             row.kind,
             row.schedule,
             row.last_success_at or "never",
-            str(row.failures) + (f" (next {row.retry_at.strftime(STAMP)})" if row.retry_at else ""),
+            str(row.failures) + (f" (next {timestamp(row.retry_at)})" if row.retry_at else ""),
             f"{row.articles_per_day:.1f}",
             row.last_error or "",
         )

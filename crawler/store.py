@@ -10,17 +10,17 @@ import hashlib
 import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import sqlite_utils
 
 from alerts.normalize import normalise
+from alerts.outbox import timestamp
 
 
 def utcnow() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return timestamp()
 
 
 def _v1(db: sqlite_utils.Database) -> None:
