@@ -24,6 +24,7 @@ EXIT_OK, EXIT_FAILURE, EXIT_CONFIG = 0, 1, 2
 REPORTED_BY_POLLS = (
     "scrapy.downloadermiddlewares.retry",
     "scrapy.downloadermiddlewares.robotstxt",
+    "trafilatura.core",
     "scrapy.downloadermiddlewares.httpcompression",
     "scrapy.core.downloader.handlers.http11",
 )

@@ -103,6 +103,7 @@ class CrawlConfig(_Strict):
     download_timeout: Duration = 20.0
     max_page_size: Size = 5 * 1024**2
     per_domain_concurrency: int = Field(2, ge=1, le=32)
+    max_concurrent_polls: int = Field(4, ge=1, le=64)
     max_new_articles_per_poll: int = Field(100, ge=1)
     max_child_sitemaps: int = Field(5, ge=0)
     max_article_age: Duration = 7 * 86400.0

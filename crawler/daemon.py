@@ -98,6 +98,9 @@ class Daemon:
         self._lock_file: IO[str] | None = None
         self._busy: set[asyncio.Task[Any]] = set()
         self._delivery_lock = asyncio.Lock()
+        # Each poll is a Scrapy crawl with its own engine and pages in flight: a bound on how
+        # many run at once bounds memory when many sources fall due together (start-up).
+        self._poll_slots = asyncio.Semaphore(config.crawl.max_concurrent_polls)
 
     async def run(self, once: bool = False) -> int:
         self._lock()
@@ -257,17 +260,20 @@ class Daemon:
                 retry_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
             )
             return
-        poll = Poll(
-            source=source,
-            state=store.source_state(self.db, source.name),
-            pipeline=self.pipeline,
-            max_new=self.config.crawl.max_new_articles_per_poll,
-        )
         with self._working():
-            try:
-                await self.runner.crawl(SourceSpider, poll=poll)
-            except Exception as exc:
-                poll.error = poll.error or f"{type(exc).__name__}: {exc}"
+            async with self._poll_slots:
+                if self._stopping.is_set():
+                    return
+                poll = Poll(
+                    source=source,
+                    state=store.source_state(self.db, source.name),
+                    pipeline=self.pipeline,
+                    max_new=self.config.crawl.max_new_articles_per_poll,
+                )
+                try:
+                    await self.runner.crawl(SourceSpider, poll=poll)
+                except Exception as exc:
+                    poll.error = poll.error or f"{type(exc).__name__}: {exc}"
             self._record(poll)
         if poll.alerts and not self._stopping.is_set():
             await self.deliver()

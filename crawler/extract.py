@@ -19,6 +19,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+from functools import lru_cache
 from itertools import chain
 from typing import Any, NamedTuple
 from urllib.parse import urljoin, urlsplit
@@ -95,6 +96,13 @@ _FOLDED_WEAK = tuple(_fold(label) for label in _WEAK_LABELS)
 _LABEL_INITIALS = frozenset(label[0] for label in _FOLDED_STRONG + _FOLDED_WEAK)
 
 
+@lru_cache(maxsize=4096)
+def _fold_initial(char: str) -> str:
+    """Every element's text is checked for a label: its first letter, folded once per letter,
+    rules out almost all of them without folding the text."""
+    return _fold(char)
+
+
 class _Label(NamedTuple):
     strong: bool
     length: int
@@ -106,7 +114,7 @@ def _split_label(text: str) -> _Label | None:
 
     Only the head of the text is folded: labels are short and containers' texts are long."""
     head = _LEADING_JUNK.sub("", text.lstrip()[:_LABEL_SCAN_CHARS])
-    if not head or _fold(head[0]) not in _LABEL_INITIALS:
+    if not head or _fold_initial(head[0]) not in _LABEL_INITIALS:
         return None
     folded = _fold(head)
     for labels, strong in ((_FOLDED_STRONG, True), (_FOLDED_WEAK, False)):
@@ -513,14 +521,15 @@ def _first_date(candidates: Iterable[str | None]) -> str | None:
 def _title_and_date(root: HtmlElement, url: str) -> tuple[str | None, str | None]:
     """Title and publication time from the page's own machine-readable tags, which keep the hour
     and the zone; trafilatura's metadata extraction (htmldate, <title> parsing) only when those
-    are missing, as it costs a third of the extraction time."""
+    are missing, as it costs a third of the extraction time; without htmldate's extensive
+    search, which can take 100 ms on one page (the feed's date stands in when it finds none)."""
     json_ld = _json_ld(root)
     title = _first_text(
         chain(_meta_titles(root), _json_ld_values(json_ld, "headline"), _single_h1(root))
     )
     published_at = _first_date(chain(_meta_dates(root), _json_ld_values(json_ld, "datePublished")))
     if title is None or published_at is None:
-        metadata = trafilatura.extract_metadata(root, default_url=url)
+        metadata = trafilatura.extract_metadata(root, default_url=url, extensive=False)
         title = title or _first_text([metadata.title])
         published_at = published_at or _first_date([metadata.date])
     return title, published_at
@@ -605,8 +614,16 @@ class ExtractedArticle:
 
 
 def _body_paragraphs(root: HtmlElement, url: str) -> tuple[str, ...]:
+    """`fast` skips trafilatura's second opinion (readability/jusText): on the aeb set it costs
+    0.004 F1 (0.974 → 0.970, still above plain trafilatura's 0.953) and saves a third of the
+    time, which is the daemon's throughput on 2 cores."""
     document = trafilatura.bare_extraction(
-        root, url=url, include_comments=False, favor_precision=True, output_format="python"
+        root,
+        url=url,
+        include_comments=False,
+        favor_precision=True,
+        fast=True,
+        output_format="python",
     )
     if document is None or not document.text:
         return ()

@@ -35,17 +35,18 @@ log = logging.getLogger("newswatch.pipeline")
 class Extractor:
     """trafilatura costs 20–40 ms of CPU a page: it runs in worker processes, off the event loop.
 
-    Workers are forked and warmed up when the extractor is made, before the reactor starts and
-    before any thread exists: they inherit the parent's imports instead of paying seconds of
-    start-up each, and forking a process without threads is safe.
+    Workers are forked when the extractor is made, before the reactor starts and before any
+    thread exists: they inherit the parent's imports and its loaded language model (shared
+    copy-on-write) instead of paying seconds of start-up each, and forking a process without
+    threads is safe.
     """
 
     def __init__(self, workers: int | None = None) -> None:
         self.workers = workers or os.cpu_count() or 1
+        _warm_up()
         self._pool = ProcessPoolExecutor(
             max_workers=self.workers,
             mp_context=multiprocessing.get_context("fork"),
-            initializer=_warm_up,
         )
         for started in [self._pool.submit(os.getpid) for _ in range(self.workers)]:
             started.result()
@@ -70,7 +71,7 @@ class Extractor:
 
 
 def _warm_up() -> None:
-    """Load the language model in each worker at start, not during its first article."""
+    """Load the language model once, before forking, not in each worker's first article."""
     detect_language("newswatch")
 
 
