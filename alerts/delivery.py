@@ -18,6 +18,7 @@ from alerts.message import Alert, Message, parse_time
 log = logging.getLogger("newswatch.delivery")
 
 RATE_WINDOW = 60.0
+RECOVERY_PASSES = 3
 
 
 @dataclass(frozen=True)
@@ -64,12 +65,29 @@ async def deliver_due(
     on_failed: FailureHook | None = None,
 ) -> DeliveryReport:
     """Send every due row, channel by channel; `on_failed(row, error)` hears of each message that
-    failed for good, so it can be announced where operators look."""
+    failed for good, so it can be announced where operators look. A channel that comes back
+    after an outage gets its backlog in the same call (a few passes at most)."""
     report = DeliveryReport()
+    for _ in range(RECOVERY_PASSES):
+        if not await _pass(db, channels, policy, on_sent, on_failed, report):
+            break
+    return report
+
+
+async def _pass(
+    db: sqlite_utils.Database,
+    channels: Mapping[str, ChannelConfig],
+    policy: RetryPolicy,
+    on_sent: Callable[[Message, str], None] | None,
+    on_failed: FailureHook | None,
+    report: DeliveryReport,
+) -> bool:
+    """One pass over the due rows; True when a recovered channel has backed-off rows due now."""
     held = [name for name, channel in channels.items() if channel.digest]
     by_channel: dict[str, list[dict[str, Any]]] = {}
     for row in outbox.due(db, held):
         by_channel.setdefault(row["channel"], []).append(row)
+    expedited = 0
     for name, rows in by_channel.items():
         channel = channels.get(name)
         if channel is None:
@@ -77,11 +95,18 @@ async def deliver_due(
                 "%d message(s) kept pending: channel %r is not in the config", len(rows), name
             )
             continue
+        recovered = False
         for row in _within_rate(db, name, channel, rows, report):
             message = await _deliver_one(db, row, channel, policy, report, on_failed)
-            if message is not None and on_sent is not None:
+            if message is None:
+                continue
+            recovered = recovered or row["attempts"] > 0
+            if on_sent is not None:
                 on_sent(message, name)
-    return report
+        if recovered and (count := outbox.expedite(db, name)):
+            log.info("channel %s answers again: %d backed-off message(s) due now", name, count)
+            expedited += count
+    return expedited > 0
 
 
 def _within_rate(

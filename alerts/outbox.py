@@ -192,6 +192,18 @@ def requeue(db: sqlite_utils.Database, ids: Iterable[str] = (), *, all_failed: b
     return cursor.rowcount
 
 
+def expedite(db: sqlite_utils.Database, channel: str) -> int:
+    """A channel that accepted a retried message is back: its other backed-off messages are due
+    now, not when their own backoff ends (after an hour's outage, that could be another hour)."""
+    now = timestamp()
+    cursor = db.execute(
+        "UPDATE alerts SET next_attempt_at = ? WHERE channel = ? AND status = ? AND attempts > 0"
+        " AND next_attempt_at > ?",
+        [now, channel, PENDING, now],
+    )
+    return cursor.rowcount
+
+
 def mark_sending(db: sqlite_utils.Database, row: dict[str, Any]) -> None:
     db.execute(
         "UPDATE alerts SET status = ?, attempts = attempts + 1 WHERE id = ?", [SENDING, row["id"]]

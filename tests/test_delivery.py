@@ -138,6 +138,23 @@ def test_server_error_is_retried_with_the_same_id(db, hook):
     assert hook.requests[0].body == hook.requests[1].body
 
 
+def test_a_channel_back_after_an_outage_gets_its_backlog_at_once(db, hook):
+    hook.respond_with(500, 500, 500, 500, 500)
+    queue(db, "hook", 5)
+    channels = {"hook": channel(type="webhook", url=hook.url)}
+    hour = RetryPolicy(max_attempts=10, base_delay=3600, max_delay=3600)
+    deliver(db, channels, hour)
+    assert {r["status"] for r in rows(db)} == {"pending"}
+    first = rows(db)[0]["id"]
+    db.execute("UPDATE alerts SET next_attempt_at = ? WHERE id = ?", [outbox.timestamp(), first])
+
+    report = deliver(db, channels, hour)
+
+    assert len(report.sent) == 5, "the four others did not wait out their hour of backoff"
+    assert {r["status"] for r in rows(db)} == {"sent"}
+    assert len(hook.requests) == 10
+
+
 def test_retry_after_is_honoured(db, hook):
     hook.respond_with((429, {"Retry-After": "120"}))
     queue(db, "hook", 1)
