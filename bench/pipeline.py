@@ -223,19 +223,30 @@ def main() -> None:
     pages = everything[: args.articles]
     trafilatura.extract(pages[0])
 
-    rates, baselines = [], []
+    rates, baselines, fixed, streams = [], [], [], []
     for _ in range(args.runs):
         baselines.append(baseline_rate(pages))
+        empty, _, _, site, _, scratch = pipeline_run([], feeds=4)
+        site.stop()
+        scratch.cleanup()
         elapsed, count, _, site, _, scratch = pipeline_run(pages, feeds=4)
         site.stop()
         scratch.cleanup()
         assert count == args.articles, f"stored {count} of {args.articles}"
         rates.append(count / elapsed)
+        fixed.append(empty)
+        streams.append(count / (elapsed - empty))
     rate, base = statistics.median(rates), statistics.median(baselines)
+    stream = statistics.median(streams)
     print(f"cores: {os.cpu_count()}; runs: {args.runs} (median)")
     print(f"run --once, {args.articles} pages end to end: {rate:.1f} articles/s")
     print(f"trafilatura.extract alone, same HTML, one process: {base:.1f} articles/s")
     print(f"ratio pipeline / trafilatura alone: {rate / base:.2f} (goal >= 0.8)")
+    print(
+        f"fixed cost of a run (start-up, 4 empty polls, shutdown):"
+        f" {statistics.median(fixed):.1f} s; without it: {stream:.1f} articles/s,"
+        f" ratio {stream / base:.2f}"
+    )
 
     _, count, sampler, site, folder, scratch = pipeline_run(
         everything[: args.memory_articles], feeds=20

@@ -11,8 +11,11 @@ import json
 import logging
 import multiprocessing
 import os
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import sqlite_utils
@@ -30,35 +33,53 @@ from crawler.stories import Stories, notify_updates, story_outlets
 from crawler.urls import canonical_url
 
 log = logging.getLogger("newswatch.pipeline")
+T = TypeVar("T")
 
 
 class Extractor:
     """trafilatura costs 20–40 ms of CPU a page: it runs in worker processes, off the event loop.
 
     Workers are forked when the extractor is made, before the reactor starts and before any
-    thread exists: they inherit the parent's imports and its loaded language model (shared
-    copy-on-write) instead of paying seconds of start-up each, and forking a process without
-    threads is safe.
+    thread exists: they inherit the parent's imports instead of paying seconds of start-up each,
+    and forking a process without threads is safe. They load the language model (70 MB) while
+    the daemon starts its first polls; the daemon process itself never loads it. A worker that
+    dies (killed, out of memory) breaks the pool: the pool is replaced, from a fork server since
+    the daemon has threads by then, and the page falls back to its feed entry.
     """
 
     def __init__(self, workers: int | None = None) -> None:
         self.workers = workers or os.cpu_count() or 1
-        _warm_up()
-        self._pool = ProcessPoolExecutor(
+        self._pool = self._start("fork")
+
+    def _start(self, method: str) -> ProcessPoolExecutor:
+        pool = ProcessPoolExecutor(
             max_workers=self.workers,
-            mp_context=multiprocessing.get_context("fork"),
+            mp_context=multiprocessing.get_context(method),
+            initializer=_warm_up,
         )
-        for started in [self._pool.submit(os.getpid) for _ in range(self.workers)]:
-            started.result()
+        for _ in range(self.workers):
+            pool.submit(os.getpid)
+        return pool
+
+    async def _run(self, function: Callable[..., T], *args: Any) -> T:
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(self._pool, function, *args)
+        except BrokenProcessPool:
+            log.error("an extraction worker died; starting new workers")
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = self._start("forkserver")
+            raise
 
     async def extract(self, html: bytes, url: str, language: str | None) -> ExtractedArticle | None:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._pool, extract_article, html, url, language)
+        return await self._run(extract_article, html, url, language)
+
+    async def detect_language(self, text: str) -> str | None:
+        return await self._run(detect_language, text)
 
     async def sign(self, title: str, paragraphs: tuple[str, ...]) -> bytes | None:
         """The near-duplicate signature costs a few ms of normalisation: off the loop too."""
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._pool, dedup.signature, title, paragraphs)
+        return await self._run(dedup.signature, title, paragraphs)
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
@@ -71,7 +92,7 @@ class Extractor:
 
 
 def _warm_up() -> None:
-    """Load the language model once, before forking, not in each worker's first article."""
+    """Load the language model as a worker starts, not during its first article."""
     detect_language("newswatch")
 
 
@@ -116,8 +137,11 @@ def _same_site(url: str, other: str) -> bool:
     return urlsplit(url).hostname == urlsplit(other).hostname
 
 
-def build_record(fetched: Fetched, extracted: ExtractedArticle | None) -> Record | None:
-    """Prefer the extracted page; fall back to the feed entry's title and summary, marked so."""
+def build_record(
+    fetched: Fetched, extracted: ExtractedArticle | None, summary_language: str | None = None
+) -> Record | None:
+    """Prefer the extracted page; fall back to the feed entry's title and summary, marked so
+    (in the language detected from them, `summary_language`, unless the source names one)."""
     entry = fetched.entry
     url = fetched.final_url or entry.url
     aliases = {canonical_url(entry.url), canonical_url(url)}
@@ -132,7 +156,7 @@ def build_record(fetched: Fetched, extracted: ExtractedArticle | None) -> Record
     else:
         title = entry.title
         paragraphs = (entry.summary,) if entry.summary else ()
-        language = fetched.source_language or detect_language(f"{title}\n{entry.summary}")
+        language = fetched.source_language or summary_language
         published = entry.published_at
         extraction = "feed-summary"
     if not title and not paragraphs:
@@ -179,13 +203,21 @@ class ArticlePipeline:
 
     async def process(self, fetched: Fetched) -> Stored | None:
         extracted = await self._extract(fetched)
-        record = build_record(fetched, extracted)
+        summary_language = None
+        if not (extracted and extracted.paragraphs) and not fetched.source_language:
+            summary_language = await self._detect(f"{fetched.entry.title}\n{fetched.entry.summary}")
+        record = build_record(fetched, extracted, summary_language)
         if record is None:
             log.warning(
                 "source=%s url=%s: no title or text, skipped", fetched.source, fetched.entry.url
             )
             return None
         return self.store(record, await self._signature(record))
+
+    async def _detect(self, text: str) -> str | None:
+        if self.extractor is None:
+            return detect_language(text)
+        return await self.extractor.detect_language(text)
 
     async def _signature(self, record: Record) -> bytes | None:
         if self.extractor is None:
