@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import signal
-import socket
-import sqlite3
 import subprocess
 import sys
 import time
@@ -15,118 +13,32 @@ from pathlib import Path
 import pytest
 
 from alerts.channels import sign
-from crawler.demo_site import DemoSite
 from crawler.receivers import SmtpSink, WebhookReceiver
-from tests.support import ROOT, newswatch
+from tests.support import (
+    CONCEPTS,
+    MATCHING,
+    NOT_MATCHING,
+    ONE_STORY,
+    ROOT,
+    alert_rows,
+    demo_config,
+    free_port,
+    newswatch,
+    publish,
+    run_once,
+    slug,
+    story_of,
+)
 
 SECRET = "test-secret"
-# The wire copy republishes the English original with edits: one story, so one alert, carried by
-# whichever of the two was stored first.
-ONE_STORY = {"morocco-extradites-french-fugitive", "wire-french-fugitive-sent-home-from-morocco"}
-MATCHING = {
-    "rabat-paris-security-declaration",
-    "morocco-france-extradition-agreement",
-    "maroc-extrade-narcotrafiquant",
-    "morocco-extradites-french-fugitive",
-}
-NOT_MATCHING = {
-    "ex-psg-academy-player-extradited",
-    "paris-mosques-winter-schedule",
-    "rabat-paris-formation-magistrats",
-    "spain-algeria-extradition-businessman",
-    "tourisme-visiteurs-francais-maroc",
-    "uk-ambassador-channel-migrants",
-}
-CONCEPTS = """
-concepts:
-  morocco:
-    ar: [مغرب, المغاربة, الرباط, المملكة المغربية]
-    fr: [Maroc, marocain, Rabat]
-    en: [Morocco, Moroccan, Rabat]
-    exclude: ["صلاة المغرب", "أذان المغرب", "المملكة المتحدة"]
-  france:
-    ar: [فرنسا, فرنسي, باريس]
-    fr: [France, français, Paris]
-    en: [France, French, Paris]
-    exclude: ["باريس سان جيرمان", "Paris Saint-Germain"]
-  extradition:
-    ar: [{term: "تسليم المطلوبين", fuzzy: 1}, "تسليم المجرمين", ترحيل, استرداد]
-    fr: [{term: extradition, mode: stem}, {term: extrader, mode: stem}]
-    en: [{term: extradition, mode: stem}, {term: extradite, mode: stem}]
-"""
 
 
 def write_config(tmp_path: Path, site: str, webhook: str, smtp_port: int) -> Path:
-    path = tmp_path / "config.yaml"
-    path.write_text(
-        f"""
-database: news.db
-crawl: {{download_timeout: 5s}}
-schedule: {{interval: 10m, jitter: 0}}
-delivery: {{retry_delay: 1s}}
-sources:
-  - {{name: watch, url: "{site}/feed.xml", kind: feed}}
-  - {{name: watch-fr, url: "{site}/fr/atom.xml", kind: feed, language: fr}}
-{CONCEPTS}
-watchlists:
-  - name: mfe
-    rule: "morocco AND france AND extradition"
-    notify: [mail, hook]
-channels:
+    channels = f"""
   mail: {{type: email, smtp_host: 127.0.0.1, smtp_port: {smtp_port}, security: none,
           from: "newswatch <nw@test.invalid>", to: [desk@test.invalid]}}
-  hook: {{type: webhook, url: "{webhook}", secret: {SECRET}}}
-""",
-        encoding="utf-8",
-    )
-    return path
-
-
-def slug(url: str) -> str:
-    return url.rsplit("/", 1)[-1].split(".html")[0]
-
-
-def run_once(config: Path) -> subprocess.CompletedProcess[str]:
-    result = newswatch("run", "--once", "--config", str(config))
-    assert result.returncode == 0, result.stderr
-    return result
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def alert_rows(config: Path) -> list[dict]:
-    with sqlite3.connect(config.parent / "news.db") as conn:
-        conn.row_factory = sqlite3.Row
-        return [dict(row) for row in conn.execute("SELECT * FROM alerts ORDER BY created_at")]
-
-
-def story_of(config: Path) -> dict[str, str]:
-    """Story id of every stored article, by page slug."""
-    with sqlite3.connect(config.parent / "news.db") as conn:
-        rows = conn.execute("SELECT canonical_url, story_id FROM articles").fetchall()
-    return {slug(url): story for url, story in rows}
-
-
-def publish(site: DemoSite, name: str, title: str, paragraphs: list[str]) -> None:
-    """Add an article page and put it at the top of the RSS feed, as a CMS would."""
-    root = Path(site.root)
-    body = "".join(f"<p>{p}</p>" for p in paragraphs)
-    (root / "articles" / f"{name}.html").write_text(
-        f"<html lang='en'><head><title>{title}</title></head><body><article><h1>{title}</h1>"
-        f"{body}</article></body></html>",
-        encoding="utf-8",
-    )
-    feed = root / "feed.xml"
-    item = (
-        f"<item><title>{title}</title><link>{{{{BASE_URL}}}}/articles/{name}.html</link>"
-        f"<guid>{name}</guid><pubDate>Sat, 28 Nov 2026 12:00:00 +0000</pubDate>"
-        f"<description>{paragraphs[0]}</description></item>"
-    )
-    feed.write_text(feed.read_text(encoding="utf-8").replace("<item>", item + "<item>", 1))
+  hook: {{type: webhook, url: "{webhook}", secret: {SECRET}}}"""
+    return demo_config(tmp_path, site, channels, notify="mail, hook")
 
 
 @pytest.fixture

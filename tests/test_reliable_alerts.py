@@ -10,39 +10,23 @@ import sqlite3
 import subprocess
 import sys
 from collections import Counter
-from pathlib import Path
 
 from crawler.receivers import WebhookReceiver
-from tests.support import ROOT, newswatch
-from tests.test_end_to_end import CONCEPTS, MATCHING, alert_rows, free_port, publish, run_once
-
-
-def write_config(tmp_path: Path, site: str, channels: str, *, notify: str, extra: str = "") -> Path:
-    path = tmp_path / "config.yaml"
-    path.write_text(
-        f"""
-database: news.db
-crawl: {{download_timeout: 5s}}
-schedule: {{interval: 10m, jitter: 0}}
-delivery: {{retry_delay: 1s}}
-sources:
-  - {{name: watch, url: "{site}/feed.xml", kind: feed}}
-  - {{name: watch-fr, url: "{site}/fr/atom.xml", kind: feed, language: fr}}
-{extra}
-{CONCEPTS}
-watchlists:
-  - {{name: mfe, rule: "morocco AND france AND extradition", notify: [{notify}]}}
-channels:
-{channels}
-""",
-        encoding="utf-8",
-    )
-    return path
+from tests.support import (
+    MATCHING,
+    ROOT,
+    alert_rows,
+    demo_config,
+    free_port,
+    newswatch,
+    publish,
+    run_once,
+)
 
 
 def test_sigkill_during_delivery_repeats_only_the_in_flight_alert(tmp_path, site):
     with WebhookReceiver(delay=2.0) as hook, WebhookReceiver() as ops:
-        config = write_config(
+        config = demo_config(
             tmp_path,
             site.base_url,
             f"  hook: {{type: webhook, url: '{hook.url}', timeout: 10}}\n"
@@ -81,7 +65,7 @@ def test_sigkill_during_delivery_repeats_only_the_in_flight_alert(tmp_path, site
 def test_digest_due_while_stopped_is_sent_at_next_start_and_health_notices(tmp_path, site):
     broken = f"http://127.0.0.1:{free_port()}/feed.xml"
     with WebhookReceiver() as desk, WebhookReceiver() as ops:
-        config = write_config(
+        config = demo_config(
             tmp_path,
             site.base_url,
             f"  desk: {{type: webhook, url: '{desk.url}', digest: '0 6 * * *'}}\n"
@@ -118,7 +102,7 @@ def test_digest_due_while_stopped_is_sent_at_next_start_and_health_notices(tmp_p
 def test_failed_alert_is_listed_and_sent_again(tmp_path, site):
     with WebhookReceiver() as hook:
         hook.respond_with(404)
-        config = write_config(
+        config = demo_config(
             tmp_path, site.base_url, f"  hook: {{type: webhook, url: '{hook.url}'}}", notify="hook"
         )
         run_once(config)
@@ -140,7 +124,7 @@ def test_failed_alert_is_listed_and_sent_again(tmp_path, site):
 
 def test_test_channel_reports_the_receivers_answer(tmp_path, site):
     with WebhookReceiver() as hook:
-        config = write_config(
+        config = demo_config(
             tmp_path, site.base_url, f"  hook: {{type: webhook, url: '{hook.url}'}}", notify="hook"
         )
         ok = newswatch("test-channel", "--config", str(config), "hook")
