@@ -57,14 +57,18 @@ def _print_articles(config: Config) -> None:
     db = open_db(config.database)
     try:
         rows = db.query(
-            "SELECT a.source, a.language, a.title, a.extraction, group_concat(m.watchlist) AS hits"
+            "SELECT a.source, a.language, a.title, a.story_id, group_concat(m.watchlist) AS hits"
             " FROM articles a LEFT JOIN matches m ON m.article_id = a.id"
             " GROUP BY a.id ORDER BY a.id"
         )
-        print("\nArticles stored (✔ = matched a watchlist):")
+        print("\nArticles stored (✔ = matched a watchlist, ↳ = a copy of an earlier story):")
+        first_titles: dict[str, str] = {}
         for row in rows:
             mark = "✔" if row["hits"] else "·"
             print(f"  {mark} [{row['language'] or '??'}] {row['title']}  ({row['source']})")
+            earlier = first_titles.setdefault(row["story_id"], row["title"])
+            if earlier != row["title"]:
+                print(f"      ↳ same story as «{earlier}»: no second alert")
     finally:
         db.close()
 
