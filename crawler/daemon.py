@@ -36,7 +36,7 @@ ASYNCIO_REACTOR = "twisted.internet.asyncioreactor.AsyncioSelectorReactor"
 DELIVERY_INTERVAL = 30.0
 RETUNE_INTERVAL = 3600.0
 RETUNE_CHANGE = 0.2
-STOP_GRACE = 8.0
+STOP_GRACE = 6.0  # + crawl stop + stop notice (a quarter of it): exit within 10 s
 
 
 class AlreadyRunning(Exception):
