@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 import os
 import re
+from collections.abc import Collection
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -80,6 +81,12 @@ def cron_trigger(expr: str, jitter: float | None = None) -> CronTrigger:
         timezone="UTC",
         jitter=int(jitter) if jitter else None,
     )
+
+
+def _web_url(value: Any) -> str:
+    if not isinstance(value, str) or not re.match(r"^https?://[^\s/]+", value):
+        raise ValueError(f"{value!r} is not a web address: write it as http://… or https://…")
+    return value
 
 
 def _check_cron(value: str | None) -> str | None:
@@ -162,7 +169,7 @@ class DedupConfig(_Strict):
 
 class SourceConfig(_Strict):
     name: Name
-    url: Annotated[str, Field(pattern=r"^https?://[^\s/]+")]
+    url: Annotated[str, BeforeValidator(_web_url)]
     kind: Literal["feed", "sitemap", "page"] | None = None
     language: Annotated[str, Field(pattern=r"^[a-z]{2}$")] | None = None
     interval: Literal["auto"] | Duration | None = None
@@ -310,10 +317,7 @@ def _cross_check(config: Config) -> list[str]:
     source_names = {s.name for s in config.sources}
     for i, watchlist in enumerate(config.watchlists):
         where = f"watchlists[{i}]"
-        try:
-            parse_rule(watchlist.rule, config.concepts.keys())
-        except RuleError as exc:
-            problems.append(f"{where}.rule: watchlist {watchlist.name!r}: {exc}")
+        problems += _rule_problems(i, watchlist.name, watchlist.rule, config.concepts.keys())
         for j, channel in enumerate(watchlist.notify):
             if channel not in config.channels:
                 problems.append(
@@ -324,6 +328,25 @@ def _cross_check(config: Config) -> list[str]:
             if source not in source_names:
                 problems.append(f"{where}.sources[{j}]: unknown source {source!r}")
     problems += _check_channels(config)
+    return problems
+
+
+def _rule_problems(i: int, name: Any, rule: str, concepts: Collection[str]) -> list[str]:
+    try:
+        parse_rule(rule, concepts)
+    except RuleError as exc:
+        return [f"watchlists[{i}].rule: watchlist {name!r}: {exc}"]
+    return []
+
+
+def _raw_rule_problems(raw: dict[str, Any]) -> list[str]:
+    """Rules are checked even when another part of the file is invalid: every error in one go."""
+    concepts = raw.get("concepts") if isinstance(raw.get("concepts"), dict) else {}
+    watchlists = raw.get("watchlists") if isinstance(raw.get("watchlists"), list) else []
+    problems: list[str] = []
+    for i, watchlist in enumerate(watchlists):
+        if isinstance(watchlist, dict) and isinstance(watchlist.get("rule"), str):
+            problems += _rule_problems(i, watchlist.get("name"), watchlist["rule"], concepts)
     return problems
 
 
@@ -374,7 +397,8 @@ def parse_config(text: str, origin: str, base_dir: Path) -> Config:
     try:
         config = Config.model_validate(raw)
     except ValidationError as exc:
-        raise ConfigError(origin, problems + [_describe(e, raw) for e in exc.errors()]) from None
+        problems += [_describe(e, raw) for e in exc.errors()] + _raw_rule_problems(raw)
+        raise ConfigError(origin, problems) from None
     problems += _cross_check(config)
     if problems:
         raise ConfigError(origin, problems)

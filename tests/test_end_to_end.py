@@ -187,6 +187,25 @@ def test_config_errors_exit_2_naming_the_path(tmp_path, snippet, expected):
     assert expected in result.stderr
 
 
+def test_check_reports_every_error_in_one_go(tmp_path):
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        CONCEPTS
+        + "schedule: {interval: soon}\n"
+        + "sources: [{name: a, url: 'ftp://example.org/feed'}]\n"
+        + "watchlists: [{name: w, rule: 'morocco AND'}]\n",
+        encoding="utf-8",
+    )
+
+    result = newswatch("check", "--config", str(config))
+
+    assert result.returncode == 2
+    assert "3 error(s)" in result.stderr
+    assert "schedule.interval: 'soon' is not a duration" in result.stderr
+    assert "sources[0].url: 'ftp://example.org/feed' is not a web address" in result.stderr
+    assert "watchlists[0].rule: watchlist 'w'" in result.stderr
+
+
 def test_check_accepts_the_shipped_configs():
     for path in (ROOT / "config.yaml", ROOT / "seeds" / "demo" / "config.yaml"):
         env = {
