@@ -21,9 +21,10 @@ lint: $(STAMP)
 test: lint
 	$(BIN)/pytest
 
+BENCHES := extraction pipeline matching backtest dedup delivery polling
+
 bench: $(STAMP)
-	$(BIN)/python bench/extraction.py
-	$(BIN)/python bench/pipeline.py
+	for name in $(BENCHES); do echo "== bench/$$name.py"; $(BIN)/python bench/$$name.py || exit 1; done
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache .ruff_cache
