@@ -86,6 +86,7 @@ def _verify(webhook: WebhookReceiver, smtp: SmtpSink, secret: str) -> tuple[int,
 def run_demo(keep: Path | None = None) -> int:
     secret = secrets.token_hex(16)
     with (
+        Extractor() as extractor,  # forked first: before the servers start their threads
         DemoSite(DEMO_DIR / "site") as site,
         WebhookReceiver() as webhook,
         SmtpSink() as smtp,
@@ -104,16 +105,15 @@ def run_demo(keep: Path | None = None) -> int:
         print(f"newswatch demo: offline news site at {site.base_url}")
         print(f"  webhook receiver at {webhook.url}, SMTP server at {smtp.host}:{smtp.port}")
         print(f"  watchlist: {config.watchlists[0].name} = {config.watchlists[0].rule}\n")
-        with Extractor() as extractor:
-            first = Daemon(config, extractor, on_sent=_show_alert)
-            second = Daemon(config, extractor, on_sent=_show_alert)
+        first = Daemon(config, extractor, on_sent=_show_alert)
+        second = Daemon(config, extractor, on_sent=_show_alert)
 
-            async def both_polls() -> int:
-                await first.run(once=True)
-                await second.run(once=True)
-                return 0
+        async def both_polls() -> int:
+            await first.run(once=True)
+            await second.run(once=True)
+            return 0
 
-            run_on_reactor(both_polls)
+        run_on_reactor(both_polls)
         print()
         _print_poll("first poll", first.summary)
         _print_poll("second poll (nothing changed)", second.summary)
