@@ -39,8 +39,15 @@ from pathlib import Path
 import numpy as np
 
 from crawler.config import DedupConfig
-from crawler.dedup import NUM_PERM, SHINGLINGS, NearDuplicateIndex, signature, similarity
-from crawler.store import content_hash, open_db
+from crawler.dedup import (
+    NUM_PERM,
+    SHINGLINGS,
+    NearDuplicateIndex,
+    fingerprint,
+    signature,
+    similarity,
+)
+from crawler.store import open_db
 from crawler.stories import Stories
 
 THRESHOLDS = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8)
@@ -236,7 +243,7 @@ def _rates(found: list[bool], pairs: list[Pair]) -> tuple[float, float]:
 
 
 def _hash(doc: Doc) -> str:
-    return content_hash(doc.title, "\n\n".join(doc.paragraphs))
+    return fingerprint(doc.title, doc.paragraphs).content_hash
 
 
 def through_lsh(pairs: list[Pair], signatures: list[tuple[bytes, bytes]], threshold: float):

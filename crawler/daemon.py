@@ -142,7 +142,13 @@ class Daemon:
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, self.stop)
-        scheduler = AsyncIOScheduler(event_loop=loop, timezone="UTC")
+        # No job runs twice at once; runs missed while the loop was busy collapse into one that
+        # runs late rather than never.
+        scheduler = AsyncIOScheduler(
+            event_loop=loop,
+            timezone="UTC",
+            job_defaults={"max_instances": 1, "coalesce": True, "misfire_grace_time": None},
+        )
         jitter = int(self.config.schedule.jitter) or None
         self._auto = sources.auto_intervals(self.db, self.config)
         for source in self.config.sources:
@@ -157,17 +163,12 @@ class Daemon:
                 trigger,
                 args=[source],
                 id=f"source:{source.name}",
-                max_instances=1,
-                coalesce=True,
-                misfire_grace_time=None,
                 next_run_time=None if source.cron else _now(),
             )
         scheduler.add_job(
             self.deliver,
             IntervalTrigger(seconds=DELIVERY_INTERVAL),
             id="delivery",
-            max_instances=1,
-            coalesce=True,
             next_run_time=_now(),
         )
         if self._auto:
@@ -176,8 +177,6 @@ class Daemon:
                 IntervalTrigger(seconds=RETUNE_INTERVAL),
                 args=[scheduler, jitter],
                 id="auto-intervals",
-                max_instances=1,
-                coalesce=True,
             )
         for channel, trigger in self.alerting.digest_triggers().items():
             scheduler.add_job(
@@ -185,9 +184,6 @@ class Daemon:
                 trigger,
                 args=[channel],
                 id=f"digest:{channel}",
-                max_instances=1,
-                coalesce=True,
-                misfire_grace_time=None,
             )
         self.alerting.daemon_event("daemon_started", "newswatch started")
         scheduler.start()

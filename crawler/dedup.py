@@ -10,8 +10,10 @@ database at start and never has to be persisted on its own.
 
 from __future__ import annotations
 
+import hashlib
 import zlib
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 from datasketch import MinHash
@@ -29,30 +31,27 @@ SCHEME = "affine32"
 _DTYPE = np.dtype("<u4")
 
 
-def _flat(text: str) -> str:
-    return " ".join(normalise(text).split())
+def flat_text(title: str, paragraphs: Iterable[str]) -> str:
+    """Title and body normalised (diacritics, case, hamza forms folded) and whitespace-collapsed:
+    the text both the exact-copy hash and the shingles are taken from."""
+    return " ".join(normalise("\n".join((title, *paragraphs))).split())
 
 
-def char_shingles(text: str, size: int = 5) -> set[str]:
-    flat = _flat(text)
+def char_shingles(flat: str, size: int = 5) -> set[str]:
     return {flat[i : i + size] for i in range(len(flat) - size + 1)}
 
 
-def word_shingles(text: str, size: int) -> set[str]:
-    words = _flat(text).split()
+def word_shingles(flat: str, size: int) -> set[str]:
+    words = flat.split()
     return {" ".join(words[i : i + size]) for i in range(len(words) - size + 1)}
 
 
 SHINGLINGS: dict[str, Callable[[str], set[str]]] = {
     "char5": char_shingles,
-    "word3": lambda text: word_shingles(text, 3),
-    "word5": lambda text: word_shingles(text, 5),
+    "word3": lambda flat: word_shingles(flat, 3),
+    "word5": lambda flat: word_shingles(flat, 5),
 }
 SHINGLING = "char5"
-
-
-def document_text(title: str, paragraphs: Iterable[str]) -> str:
-    return "\n".join((title, *paragraphs))
 
 
 def _crc32(data: bytes) -> int:
@@ -69,11 +68,22 @@ def signature_of_shingles(shingles: set[str]) -> bytes | None:
 
 
 def signature(title: str, paragraphs: Sequence[str], shingling: str = SHINGLING) -> bytes | None:
-    """The article's MinHash as bytes (NUM_PERM little-endian uint32), or None when too short.
+    """The article's MinHash as bytes (NUM_PERM little-endian uint32), or None when too short."""
+    return signature_of_shingles(SHINGLINGS[shingling](flat_text(title, paragraphs)))
 
-    Costs a few milliseconds for a long article (normalisation is most of it): the daemon
-    computes it in the extraction worker processes."""
-    return signature_of_shingles(SHINGLINGS[shingling](document_text(title, paragraphs)))
+
+@dataclass(frozen=True)
+class Fingerprint:
+    content_hash: str
+    signature: bytes | None
+
+
+def fingerprint(title: str, paragraphs: Sequence[str]) -> Fingerprint:
+    """Exact-copy hash and MinHash from one normalisation of the text, which is most of the cost
+    (a few ms for a long article): the daemon computes it in the extraction workers."""
+    flat = flat_text(title, paragraphs)
+    digest = hashlib.sha256(flat.encode("utf-8")).hexdigest()
+    return Fingerprint(digest, signature_of_shingles(SHINGLINGS[SHINGLING](flat)))
 
 
 def _values(blob: bytes) -> np.ndarray:

@@ -77,9 +77,8 @@ class Extractor:
     async def detect_language(self, text: str) -> str | None:
         return await self._run(detect_language, text)
 
-    async def sign(self, title: str, paragraphs: tuple[str, ...]) -> bytes | None:
-        """The near-duplicate signature costs a few ms of normalisation: off the loop too."""
-        return await self._run(dedup.signature, title, paragraphs)
+    async def fingerprint(self, title: str, paragraphs: tuple[str, ...]) -> dedup.Fingerprint:
+        return await self._run(dedup.fingerprint, title, paragraphs)
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
@@ -212,17 +211,17 @@ class ArticlePipeline:
                 "source=%s url=%s: no title or text, skipped", fetched.source, fetched.entry.url
             )
             return None
-        return self.store(record, await self._signature(record))
+        return self.store(record, await self._fingerprint(record))
 
     async def _detect(self, text: str) -> str | None:
         if self.extractor is None:
             return detect_language(text)
         return await self.extractor.detect_language(text)
 
-    async def _signature(self, record: Record) -> bytes | None:
+    async def _fingerprint(self, record: Record) -> dedup.Fingerprint:
         if self.extractor is None:
-            return dedup.signature(record.title, record.paragraphs)
-        return await self.extractor.sign(record.title, record.paragraphs)
+            return dedup.fingerprint(record.title, record.paragraphs)
+        return await self.extractor.fingerprint(record.title, record.paragraphs)
 
     async def _extract(self, fetched: Fetched) -> ExtractedArticle | None:
         if fetched.html is None or self.extractor is None:
@@ -244,7 +243,7 @@ class ArticlePipeline:
             )
         return extracted
 
-    def store(self, record: Record, signature: bytes | None) -> Stored | None:
+    def store(self, record: Record, fingerprint: dedup.Fingerprint) -> Stored | None:
         """Store a new article in its story, or a new version of a stored one, then match it.
 
         A watchlist already alerted on the story is not alerted again (the outbox key is the
@@ -253,10 +252,10 @@ class ArticlePipeline:
         with self.db.atomic():
             known = _first_known(self.db, record.aliases)
             if known is None:
-                article_id, story_id, change = self._insert(record, signature)
+                article_id, story_id, change = self._insert(record, fingerprint)
             else:
                 article_id, story_id = known["id"], known["story_id"]
-                change = self._revise(known, record, signature)
+                change = self._revise(known, record, fingerprint)
                 if change is None:
                     return None
             doc = Document(record.title, record.paragraphs, record.language)
@@ -267,7 +266,7 @@ class ArticlePipeline:
                 enqueued += notify_updates(
                     self.db, self.watchlists, self.dedup_config, article, matches, change
                 )
-        self.stories.index_article(article_id, signature)
+        self.stories.index_article(article_id, fingerprint.signature)
         log.info(
             "source=%s url=%s: %s article %d, story %s (%s, %s),"
             " %d watchlist(s) matched, %d alert(s)",
@@ -283,11 +282,11 @@ class ArticlePipeline:
         )
         return Stored(article_id, story_id, record.title, record.url, matches, enqueued)
 
-    def _insert(self, record: Record, signature: bytes | None) -> tuple[int, str, str]:
+    def _insert(self, record: Record, fingerprint: dedup.Fingerprint) -> tuple[int, str, str]:
         """Returns the article id, its story and, when it took the story to a new outlet, that
         change in words."""
         text = "\n\n".join(record.paragraphs)
-        digest = store.content_hash(record.title, text)
+        digest, signature = fingerprint.content_hash, fingerprint.signature
         assignment = self.stories.assign(record.canonical_url, digest, signature)
         story_id = assignment.story_id
         outlets = story_outlets(self.db, story_id)
@@ -323,12 +322,12 @@ class ArticlePipeline:
         grew = bool(outlets) and record.source not in outlets
         return article_id, story_id, f"reached a new outlet ({record.source})" if grew else ""
 
-    def _revise(self, known: dict, record: Record, signature: bytes | None) -> str | None:
+    def _revise(self, known: dict, record: Record, fingerprint: dedup.Fingerprint) -> str | None:
         """The listing said a stored article changed: keep the old text as a version and store
         the new one, unless the text is the same (or only the feed summary could be had this
         time). Returns None when nothing changed, else the change in words ("" if minor)."""
         text = "\n\n".join(record.paragraphs)
-        digest = store.content_hash(record.title, text)
+        digest, signature = fingerprint.content_hash, fingerprint.signature
         worse = record.extraction != "page" and known["extraction"] == "page"
         if digest == known["content_hash"] or worse:
             store.note_listing_update(self.db, known["id"], record.updated)

@@ -6,7 +6,6 @@ Tables have plain names so people can open the file in Datasette or sqlite3: `so
 
 from __future__ import annotations
 
-import hashlib
 import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -182,12 +181,6 @@ def open_db(path: Path | str) -> sqlite_utils.Database:
             MIGRATIONS[number](db)
             db.execute(f"PRAGMA user_version={number + 1}")
     return db
-
-
-def content_hash(title: str, text: str) -> str:
-    """Hash of the normalised text: copies differing only in diacritics, case or spacing agree."""
-    normalised = " ".join(normalise(f"{title}\n{text}").split())
-    return hashlib.sha256(normalised.encode("utf-8")).hexdigest()
 
 
 @dataclass(frozen=True)

@@ -90,6 +90,19 @@ def queue(
     return ids
 
 
+def mail_to(sink: SmtpSink, **extra: Any) -> ChannelConfig:
+    """An email channel delivering to the loopback SMTP sink."""
+    return channel(
+        type="email",
+        smtp_host=sink.host,
+        smtp_port=sink.port,
+        security="none",
+        **{"from": "nw@example.org"},
+        to=["desk@example.org"],
+        **extra,
+    )
+
+
 def deliver(
     db: sqlite_utils.Database,
     channels: dict[str, ChannelConfig],
@@ -235,15 +248,7 @@ def test_smtp_4xx_then_ok_sends_once_and_5xx_fails(db):
     queue(db, "mail", 1)
     with SmtpSink() as sink:
         sink.reply_with("451 4.3.0 try later")
-        mail = channel(
-            type="email",
-            smtp_host=sink.host,
-            smtp_port=sink.port,
-            security="none",
-            **{"from": "nw@example.org"},
-            to=["desk@example.org"],
-            timeout=5,
-        )
+        mail = mail_to(sink, timeout=5)
         deliver(db, {"mail": mail})
         assert rows(db)[0]["status"] == "pending"
         deliver(db, {"mail": mail})
@@ -298,15 +303,7 @@ def test_html_digest_groups_by_watchlist_and_escapes_titles(db):
     queue(db, "mail", 2, title="<script>alert(1)</script> Rabat")
     queue(db, "mail", 1, watchlist="second-list")
     with SmtpSink() as sink:
-        mail = channel(
-            type="email",
-            smtp_host=sink.host,
-            smtp_port=sink.port,
-            security="none",
-            **{"from": "nw@example.org"},
-            to=["desk@example.org"],
-            digest="0 6 * * *",
-        )
+        mail = mail_to(sink, digest="0 6 * * *")
         digest.make_digest(db, "mail")
         deliver(db, {"mail": mail})
         (message,) = sink.wait_for(1)
@@ -365,15 +362,7 @@ def test_template_dir_overrides_some_parts_and_html_stays_escaped(db, tmp_path):
     (templates / "alert.html.j2").write_text("<p class=mine>{{ alert.title }}</p>\n")
     queue(db, "mail", 1, title="<b>Rabat</b>")
     with SmtpSink() as sink:
-        mail = channel(
-            type="email",
-            smtp_host=sink.host,
-            smtp_port=sink.port,
-            security="none",
-            **{"from": "nw@example.org"},
-            to=["desk@example.org"],
-            template_dir=str(templates),
-        )
+        mail = mail_to(sink, template_dir=str(templates))
         deliver(db, {"mail": mail})
         (message,) = sink.wait_for(1)
 
