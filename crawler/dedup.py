@@ -6,6 +6,11 @@ character 5-grams of the normalised text (diacritics, case, hamza forms folded),
 same for Arabic, French and English and survive light edits better than word n-grams (measured
 in bench/dedup.py). Signatures are stored with each article, so the index is rebuilt from the
 database at start and never has to be persisted on its own.
+
+Signatures are datasketch's MinHash, scheme "affine32", bit for bit (the tests compare them with
+datasketch's own), computed here: importing datasketch imports scipy, 0.6 s of CPU for each
+process that makes signatures, the daemon's extraction workers, at every start; the index's
+band parameters are datasketch's choice too (`band_params`).
 """
 
 from __future__ import annotations
@@ -16,8 +21,6 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from datasketch import MinHash
-from datasketch.lsh import _optimal_param as optimal_param
 
 from alerts.normalize import normalise
 
@@ -26,9 +29,14 @@ SEED = 1
 # Fewer distinct shingles than this (a title alone, an empty body) says too little to call two
 # texts the same story: such articles stay out of the index.
 MIN_SHINGLES = 20
-# datasketch ≥ 2's default: 32-bit hash values, so a stored signature is 4 × NUM_PERM bytes.
-SCHEME = "affine32"
+# datasketch ≥ 2's default scheme, "affine32": a shingle's 32-bit hash is mixed by MurmurHash3's
+# finalizer, then permuted by h → a·h + b (mod 2^32, `a` odd) for each of the NUM_PERM
+# permutations, drawn from numpy's RandomState(SEED) as datasketch draws them. A stored signature
+# is the NUM_PERM minima, 4 × NUM_PERM bytes.
 _DTYPE = np.dtype("<u4")
+_PERMUTATIONS = np.random.RandomState(SEED)
+_A = _PERMUTATIONS.randint(0, 1 << 31, NUM_PERM, dtype=np.uint32) * np.uint32(2) + np.uint32(1)
+_B = _PERMUTATIONS.randint(0, 1 << 32, NUM_PERM, dtype=np.uint32)
 
 
 def flat_text(title: str, paragraphs: Iterable[str]) -> str:
@@ -54,17 +62,23 @@ SHINGLINGS: dict[str, Callable[[str], set[str]]] = {
 SHINGLING = "char5"
 
 
-def _crc32(data: bytes) -> int:
-    """Stable across processes and Python versions (unlike `hash`), and ~3× faster than SHA-1."""
-    return zlib.crc32(data)
+def _mix(hashes: np.ndarray) -> np.ndarray:
+    """MurmurHash3's 32-bit finalizer: spreads crc32's structure over all bits."""
+    hashes = hashes ^ (hashes >> np.uint32(16))
+    hashes = hashes * np.uint32(0x85EBCA6B)
+    hashes = hashes ^ (hashes >> np.uint32(13))
+    hashes = hashes * np.uint32(0xC2B2AE35)
+    return hashes ^ (hashes >> np.uint32(16))
 
 
 def signature_of_shingles(shingles: set[str]) -> bytes | None:
+    """crc32 of each shingle: stable across processes and Python versions (unlike `hash`), and
+    ~3× faster than datasketch's default SHA-1."""
     if len(shingles) < MIN_SHINGLES:
         return None
-    minhash = MinHash(num_perm=NUM_PERM, seed=SEED, hashfunc=_crc32, scheme=SCHEME)
-    minhash.update_batch([s.encode("utf-8") for s in shingles])
-    return minhash.hashvalues.astype(_DTYPE).tobytes()
+    hashes = np.fromiter((zlib.crc32(s.encode("utf-8")) for s in shingles), np.uint32)
+    permuted = _mix(hashes)[:, None] * _A + _B
+    return permuted.min(axis=0).astype(_DTYPE).tobytes()
 
 
 def signature(title: str, paragraphs: Sequence[str], shingling: str = SHINGLING) -> bytes | None:
@@ -97,8 +111,20 @@ def similarity(a: bytes, b: bytes) -> float:
 
 def band_params(threshold: float) -> tuple[int, int]:
     """(bands, rows per band) minimising false positives plus false negatives at the threshold,
-    as datasketch's MinHashLSH chooses them."""
-    return optimal_param(threshold, NUM_PERM, 0.5, 0.5)
+    weighted equally, as datasketch's MinHashLSH chooses them: two texts of similarity s share a
+    band with probability 1 - (1 - s^r)^b; the errors are its integral below the threshold and
+    its complement's above. Numerically, on a fine grid, rather than through datasketch's
+    private helper and scipy."""
+    pairs = np.array(
+        [(b, r) for b in range(1, NUM_PERM + 1) for r in range(1, NUM_PERM // b + 1)], dtype=float
+    )
+    below = np.linspace(0.0, threshold, 201)
+    above = np.linspace(threshold, 1.0, 201)
+    bands, rows = pairs[:, :1], pairs[:, 1:]
+    false_positive = np.trapezoid(1 - (1 - below**rows) ** bands, below, axis=1)
+    false_negative = np.trapezoid((1 - above**rows) ** bands, above, axis=1)
+    best = pairs[np.argmin(false_positive + false_negative)]
+    return int(best[0]), int(best[1])
 
 
 class NearDuplicateIndex:

@@ -24,10 +24,11 @@ from itertools import chain
 from typing import Any, NamedTuple
 from urllib.parse import urljoin, urlsplit
 
-import py3langid
 import trafilatura
 from lxml import etree
 from lxml.html import HtmlElement
+
+from crawler.language import detect_language
 
 # --- "read also" labels -----------------------------------------------------------------------
 
@@ -68,7 +69,9 @@ _WEAK_LABEL_HEADING_WORDS = frozenset(
     {"articles", "article", "posts", "stories", "news", "content", "coverage", "links", "reading"}
 )
 _WORD = re.compile(r"\w+")
-_LEADING_JUNK = re.compile(r"^[\W_]+")
+# The first letter or digit: what follows leading spaces, punctuation and underscores.
+_FIRST_WORD_CHAR = re.compile(r"[^\W_]")
+_LEADING_SPACE = re.compile(r"\s*")
 _SEPARATOR = re.compile(r"^\s*(?:[:：|»>\-–—•.…،]|$)")
 _INLINE_TAGS = frozenset({"a", "b", "strong", "em", "i", "span", "font", "small", "u", "mark"})
 _TOP_TAGS = frozenset({"body", "html", "main", "article"})
@@ -82,12 +85,21 @@ _TEASER_BOX_MAX_PROSE = 400
 _TEASER_LINK_SHARE = 0.6
 
 
+_FOLDED_LETTERS = {"\u0640": None, "ٱ": "ا", "ى": "ي", "ة": "ه"}
+# Combining marks of the Basic Multilingual Plane, dropped by one `str.translate`: every element's
+# text of every page is folded, and a per-character test costs a third of the pruning time.
+_FOLD_TABLE = str.maketrans(
+    {chr(cp): None for cp in range(0x10000) if unicodedata.combining(chr(cp))} | _FOLDED_LETTERS
+)
+
+
 def _fold(text: str) -> str:
     """Fold case, accents, Arabic hamza forms, tanween and tatweel, so "اقرأ أيضاً", "إقرأ ايضا"
     and "A LIRE AUSSI" all compare equal to their label."""
     decomposed = unicodedata.normalize("NFKD", text)
-    stripped = "".join(c for c in decomposed if not unicodedata.combining(c))
-    stripped = stripped.replace("\u0640", "").replace("ٱ", "ا").replace("ى", "ي").replace("ة", "ه")
+    stripped = decomposed.translate(_FOLD_TABLE)
+    if stripped and max(stripped) > "\uffff":
+        stripped = "".join(c for c in stripped if not unicodedata.combining(c))
     return " ".join(stripped.casefold().split())
 
 
@@ -113,10 +125,11 @@ def _split_label(text: str) -> _Label | None:
     """The label a text starts with, if any, and the (folded) head of the text after it.
 
     Only the head of the text is folded: labels are short and containers' texts are long."""
-    head = _LEADING_JUNK.sub("", text.lstrip()[:_LABEL_SCAN_CHARS])
-    if not head or _fold_initial(head[0]) not in _LABEL_INITIALS:
+    end = _LEADING_SPACE.match(text).end() + _LABEL_SCAN_CHARS
+    initial = _FIRST_WORD_CHAR.search(text, 0, end)
+    if initial is None or _fold_initial(initial.group()) not in _LABEL_INITIALS:
         return None
-    folded = _fold(head)
+    folded = _fold(text[initial.start() : end])
     for labels, strong in ((_FOLDED_STRONG, True), (_FOLDED_WEAK, False)):
         for label in labels:
             rest = folded[len(label) :]
@@ -224,7 +237,13 @@ def _names_boilerplate(name: str) -> bool:
 
 
 def _is_named_boilerplate(element: HtmlElement) -> bool:
-    names = f"{element.get('class') or ''} {element.get('id') or ''}"
+    return _name_is_boilerplate(f"{element.get('class') or ''} {element.get('id') or ''}")
+
+
+@lru_cache(maxsize=4096)
+def _name_is_boilerplate(names: str) -> bool:
+    """Per distinct class-and-id string: a page repeats a few dozen of them over thousands of
+    elements."""
     if _MARKER_HINT.search(names.lower()) is None:
         return False
     return any(map(_names_boilerplate, names.split()))
@@ -398,10 +417,12 @@ def _is_site_link_block(element: HtmlElement, page_url: str) -> bool:
     """Whether every word of the element is link text and every link goes to another article of
     the site: a teaser headline, or a list of them, dropped between body paragraphs."""
     links = element.findall(".//a")
-    if not links or not all(_is_site_article_link(link.get("href"), page_url) for link in links):
+    if not links:
         return False
     words = _words(_VISIBLE_TEXT(element))
-    return bool(words) and words == _words(_LINK_TEXT(element))
+    if not words or words != _words(_LINK_TEXT(element)):
+        return False
+    return all(_is_site_article_link(link.get("href"), page_url) for link in links)
 
 
 def _prune_site_link_blocks(root: HtmlElement, page_url: str) -> None:
@@ -551,34 +572,6 @@ def _canonical_url(root: HtmlElement, page_url: str) -> str | None:
 
 
 # --- language ----------------------------------------------------------------------------------
-
-# The project's users read these: on a short text (a feed summary, a headline) py3langid's scores
-# are close, and one of these within the margin of the best guess is the likelier answer.
-_PREFERRED_LANGUAGES = ("ar", "fr", "en")
-_PREFERENCE_MARGIN = 5.0
-# py3langid also names languages without an ISO 639-1 code: the Arabic varieties fold into "ar".
-_ARABIC_VARIETIES = frozenset({"arz", "ary", "apc", "acm", "ajp", "afb", "aeb", "arq", "ars"})
-_MIN_LETTERS = 3
-_DETECTION_SAMPLE_CHARS = 1000
-
-
-def detect_language(text: str) -> str | None:
-    """ISO 639-1 code of the text's language, None when the text is too short to tell or the
-    language has no two-letter code."""
-    sample = text[:_DETECTION_SAMPLE_CHARS]
-    if sum(c.isalpha() for c in sample) < _MIN_LETTERS:
-        return None
-    ranking = py3langid.rank(sample)
-    best_score = ranking[0][1]
-    for code, score in ranking:
-        if best_score - score > _PREFERENCE_MARGIN:
-            break
-        if code in _PREFERRED_LANGUAGES:
-            return code
-    code = ranking[0][0]
-    if code in _ARABIC_VARIETIES:
-        return "ar"
-    return code if len(code) == 2 else None
 
 
 def _language(hint: str | None, root: HtmlElement, text: str) -> str | None:

@@ -7,6 +7,7 @@ transaction, so a crash leaves either the whole article with its alerts, or noth
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import logging
 import multiprocessing
@@ -25,10 +26,11 @@ from alerts.document import Document
 from alerts.matcher import WatchlistMatch
 from alerts.message import ARTICLE_KEYS, Alert
 from alerts.watchlists import Watchlists
-from crawler import dedup, store
+from crawler import dedup, language, store
 from crawler.config import DedupConfig
-from crawler.extract import ExtractedArticle, detect_language, extract_article
+from crawler.extract import ExtractedArticle, extract_article
 from crawler.feeds import FeedEntry
+from crawler.language import detect_language
 from crawler.stories import Stories, notify_updates, story_outlets
 from crawler.urls import canonical_url
 
@@ -40,16 +42,21 @@ class Extractor:
     """trafilatura costs 20–40 ms of CPU a page: it runs in worker processes, off the event loop.
 
     Workers are forked when the extractor is made, before the reactor starts and before any
-    thread exists: they inherit the parent's imports instead of paying seconds of start-up each,
-    and forking a process without threads is safe. They load the language model (70 MB) while
-    the daemon starts its first polls; the daemon process itself never loads it. A worker that
+    thread exists: they inherit the parent's imports and the language model instead of paying
+    seconds of start-up each, and forking a process without threads is safe. The daemon then
+    drops its reference to the model (75 MB): it never detects a language itself. A worker that
     dies (killed, out of memory) breaks the pool: the pool is replaced, from a fork server since
     the daemon has threads by then, and the page falls back to its feed entry.
     """
 
     def __init__(self, workers: int | None = None) -> None:
         self.workers = workers or os.cpu_count() or 1
+        _warm_up()
+        # Objects that exist now are never garbage: frozen, the collector stops walking (and, in
+        # the workers, copying) them.
+        gc.freeze()
         self._pool = self._start("fork")
+        language.forget_model()
 
     def _start(self, method: str) -> ProcessPoolExecutor:
         pool = ProcessPoolExecutor(
@@ -91,8 +98,9 @@ class Extractor:
 
 
 def _warm_up() -> None:
-    """Load the language model as a worker starts, not during its first article."""
-    detect_language("newswatch")
+    """Load the language model before the first article: in the daemon before it forks, in a
+    worker started from the fork server."""
+    language.model()
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from crawler.extract import ExtractedArticle, detect_language, extract_article
+from crawler.extract import ExtractedArticle, extract_article
+from crawler.language import detect_language
 
 DATA = Path(__file__).parent / "data" / "extract"
 

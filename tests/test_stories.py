@@ -5,11 +5,21 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import zlib
 from pathlib import Path
 
 import pytest
 
-from crawler.dedup import signature, similarity
+from crawler.dedup import (
+    NUM_PERM,
+    SEED,
+    band_params,
+    char_shingles,
+    flat_text,
+    signature,
+    signature_of_shingles,
+    similarity,
+)
 from crawler.demo_site import DemoSite
 from crawler.receivers import WebhookReceiver
 from tests.support import newswatch
@@ -230,3 +240,22 @@ def test_signatures_tell_edited_copies_from_other_stories():
     arabic = ["سلمت السلطات المغربية يوم الجمعة إلى فرنسا مواطنا فرنسيا مطلوبا في قضية سطو مسلح."]
     harakat = ["سَلَّمَت السلطات المغربية يوم الجمعة إلى فرنسا مواطنا فرنسيا مطلوبا في قضية سطو مسلح."]
     assert similarity(signature("", arabic), signature("", harakat)) == 1.0
+
+
+@pytest.mark.parametrize("threshold", [0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9])
+def test_band_parameters_are_the_ones_datasketch_would_choose(threshold):
+    from datasketch.lsh import _optimal_param
+
+    assert band_params(threshold) == _optimal_param(threshold, NUM_PERM, 0.5, 0.5)
+
+
+def test_signatures_are_datasketch_minhashes_bit_for_bit():
+    """Signatures stored by earlier versions, made with datasketch, stay comparable."""
+    from datasketch import MinHash
+
+    flat = flat_text("Morocco extradites Lyon robbery suspect", STORY)
+    for shingles in (char_shingles(flat), char_shingles("المغرب وفرنسا " * 3 + flat[:40])):
+        reference = MinHash(num_perm=NUM_PERM, seed=SEED, hashfunc=zlib.crc32, scheme="affine32")
+        reference.update_batch([s.encode("utf-8") for s in shingles])
+        expected = reference.hashvalues.astype("<u4").tobytes()
+        assert signature_of_shingles(shingles) == expected
