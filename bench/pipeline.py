@@ -135,8 +135,13 @@ class RssSampler(threading.Thread):
             time.sleep(0.05)
 
     def _tree(self, pid: int) -> list[int]:
+        """The process and its descendants; one that exits while being read is left out."""
         found = [pid]
-        for task in Path(f"/proc/{pid}/task").glob("*/children"):
+        try:
+            tasks = list(Path(f"/proc/{pid}/task").glob("*/children"))
+        except OSError:
+            return found
+        for task in tasks:
             try:
                 children = task.read_text().split()
             except OSError:
