@@ -24,8 +24,6 @@ MATCH_KEYS = ("concept", "alias", "text", "fuzzy", "offset")
 
 RTL_LANGUAGES = frozenset({"ar", "fa", "he", "ur", "ps", "sd", "ug", "yi", "dv", "ckb"})
 
-TEMPLATE_PARTS = ("subject", "txt", "html", "slack")
-
 
 class TemplateError(Exception):
     """A channel's template cannot render this message (missing file, bad syntax, bad JSON)."""
@@ -95,11 +93,7 @@ class Alert:
 
     @property
     def when(self) -> str:
-        """Publication time for people; falls back to the raw value when it does not parse."""
-        moment = self.published
-        if moment is not None:
-            return format_time(moment)
-        return str(self.article.get("published_at") or self.article.get("fetched_at") or "")
+        return _human_time(self.article.get("published_at") or self.article.get("fetched_at"))
 
     @property
     def story_size(self) -> int:
@@ -162,6 +156,12 @@ def parse_time(value: Any) -> datetime | None:
 
 def format_time(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _human_time(value: Any) -> str:
+    """A stored time for people; the raw value when it does not parse."""
+    moment = parse_time(value)
+    return format_time(moment) if moment else str(value or "")
 
 
 def slack_escape(text: str) -> str:
@@ -252,13 +252,11 @@ class Bundle:
 
     @property
     def end(self) -> str:
-        moment = parse_time(self.period_end)
-        return format_time(moment) if moment else self.period_end
+        return _human_time(self.period_end)
 
     @property
     def start(self) -> str:
-        moment = parse_time(self.period_start)
-        return format_time(moment) if moment else str(self.period_start or "")
+        return _human_time(self.period_start)
 
     def groups(self) -> list[tuple[str, list[tuple[str, list[Alert]]]]]:
         """Alerts by watchlist, then by story, in the order they were queued."""
@@ -319,7 +317,6 @@ _KINDS: dict[str, Callable[[dict], Message]] = {
     "digest": Bundle.from_payload,
     "overflow": Bundle.from_payload,
     "health": Notice.from_payload,
-    "test": Notice.from_payload,
 }
 
 

@@ -29,12 +29,11 @@ def timestamp(moment: datetime | None = None) -> str:
 
 def alert_id(watchlist: str, story_id: str, channel: str) -> str:
     """Stable across retries and restarts, so receivers can drop repeats by id."""
-    digest = hashlib.sha256(f"{watchlist}\x1f{story_id}\x1f{channel}".encode()).hexdigest()
-    return f"nw-{digest[:24]}"
+    return message_key(watchlist, story_id, channel)
 
 
 def message_key(*parts: str) -> str:
-    """Ids for rows that are not a watchlist hit, stable for the same event and channel."""
+    """Ids stable for the same event and channel: the same parts give the same id."""
     digest = hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
     return f"nw-{digest[:24]}"
 
@@ -162,6 +161,10 @@ def sent_since(db: sqlite_utils.Database, channel: str, since: datetime) -> int:
 
 def pending_count(db: sqlite_utils.Database) -> int:
     return db.execute("SELECT count(*) FROM alerts WHERE status = ?", [PENDING]).fetchone()[0]
+
+
+def status_counts(db: sqlite_utils.Database) -> dict[str, int]:
+    return dict(db.execute("SELECT status, count(*) FROM alerts GROUP BY status").fetchall())
 
 
 def message_of(row: dict[str, Any]) -> Message:

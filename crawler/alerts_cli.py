@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
@@ -50,7 +49,7 @@ def cmd_alerts(args: argparse.Namespace, load: Load) -> int:
             print(_line(row))
             if row["last_error"] and row["status"] != outbox.SENT:
                 print(f"    last error: {row['last_error']}")
-        counts = Counter(r["status"] for r in db.query("SELECT status FROM alerts"))
+        counts = outbox.status_counts(db)
         print(", ".join(f"{n} {status}" for status, n in sorted(counts.items())) or "outbox empty")
     finally:
         db.close()

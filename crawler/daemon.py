@@ -22,7 +22,7 @@ from scrapy.crawler import AsyncCrawlerRunner
 
 from alerts import outbox
 from alerts.delivery import DeliveryReport, deliver_due
-from alerts.message import Alert
+from alerts.message import Message
 from alerts.watchlists import Watchlists
 from crawler import sources, store
 from crawler.alerting import Alerting
@@ -79,7 +79,7 @@ class PollSummary:
     stored: int = 0
     alerts_enqueued: int = 0
     not_modified: int = 0
-    sent: list[Alert] = field(default_factory=list)
+    sent: list[Message] = field(default_factory=list)
 
 
 class Daemon:
@@ -88,7 +88,7 @@ class Daemon:
         config: Config,
         extractor: Extractor,
         *,
-        on_sent: Callable[[Alert, str], None] | None = None,
+        on_sent: Callable[[Message, str], None] | None = None,
     ) -> None:
         self.config = config
         self.extractor = extractor

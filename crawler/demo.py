@@ -13,7 +13,7 @@ import tempfile
 from pathlib import Path
 
 from alerts.channels import sign
-from alerts.message import Alert
+from alerts.message import Alert, Message
 from crawler.config import Config, load_config
 from crawler.daemon import Daemon, PollSummary, run_on_reactor
 from crawler.demo_site import DemoSite
@@ -24,7 +24,10 @@ from crawler.store import open_db
 DEMO_DIR = Path(__file__).resolve().parent.parent / "seeds" / "demo"
 
 
-def _show_alert(alert: Alert, channel: str) -> None:
+def _show_alert(alert: Message, channel: str) -> None:
+    """Watchlist hits with their words; digests and notices are not the demo's story."""
+    if not isinstance(alert, Alert):
+        return
     print(f"  ALERT → {channel:<10} [{alert.watchlist}] ({alert.language}) {alert.title}")
     print(f"          matched: {matched_words(alert.matches)}")
 
