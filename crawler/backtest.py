@@ -15,6 +15,7 @@ from pathlib import Path
 
 from alerts.document import PARAGRAPH_SEPARATOR, Document
 from alerts.matcher import WatchlistMatch
+from alerts.outbox import timestamp
 from alerts.watchlists import Watchlists
 
 _COLUMNS = (
@@ -73,8 +74,7 @@ def cutoff(seconds: float | None, now: datetime | None = None) -> str | None:
     """The oldest `fetched_at` a backtest over the last `seconds` reads, in the stored format."""
     if seconds is None:
         return None
-    start = (now or datetime.now(UTC)) - timedelta(seconds=seconds)
-    return start.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return timestamp((now or datetime.now(UTC)) - timedelta(seconds=seconds))
 
 
 def stored_articles(conn: sqlite3.Connection, since: str | None) -> Iterator[StoredArticle]:

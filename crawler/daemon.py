@@ -247,7 +247,8 @@ class Daemon:
     async def poll(self, source: SourceConfig) -> None:
         if self._stopping.is_set():
             return
-        retry_at = sources.retry_at(self.db, self.config, source)
+        row = store.source_row(self.db, source.name)
+        retry_at = sources.retry_at(row, self.config, source)
         if retry_at is not None and retry_at > _now():
             log.info(
                 "source=%s url=%s: backing off after repeated failures; next poll after %s",
@@ -262,7 +263,7 @@ class Daemon:
                     return
                 poll = Poll(
                     source=source,
-                    state=store.source_state(self.db, source.name),
+                    state=store.source_state(row),
                     pipeline=self.pipeline,
                     max_new=self.config.crawl.max_new_articles_per_poll,
                 )
@@ -299,7 +300,7 @@ class Daemon:
             self.db,
             source.name,
             source.url,
-            source.kind,
+            poll.kind or source.kind,
             error=poll.error,
             validators=poll.validators_to_keep,
         )

@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 import sqlite_utils
 
 from alerts import outbox
-from alerts.document import Document
+from alerts.document import PARAGRAPH_SEPARATOR, Document
 from alerts.matcher import WatchlistMatch
 from alerts.message import ARTICLE_KEYS, Alert
 from alerts.watchlists import Watchlists
@@ -129,6 +129,11 @@ class Record:
     # the listing's "last changed" for this entry (feed `updated`, sitemap `lastmod`)
     updated: str | None = None
 
+    @property
+    def text(self) -> str:
+        """The body as stored: paragraphs apart as the matcher and the backtest read them."""
+        return PARAGRAPH_SEPARATOR.join(self.paragraphs)
+
 
 @dataclass(frozen=True)
 class Stored:
@@ -189,7 +194,7 @@ class ArticlePipeline:
         self,
         db: sqlite_utils.Database,
         watchlists: Watchlists,
-        extractor: Extractor | None,
+        extractor: Extractor,
         *,
         store_html: bool = False,
         dedup_config: DedupConfig | None = None,
@@ -212,27 +217,20 @@ class ArticlePipeline:
         extracted = await self._extract(fetched)
         summary_language = None
         if not (extracted and extracted.paragraphs) and not fetched.source_language:
-            summary_language = await self._detect(f"{fetched.entry.title}\n{fetched.entry.summary}")
+            summary_language = await self.extractor.detect_language(
+                f"{fetched.entry.title}\n{fetched.entry.summary}"
+            )
         record = build_record(fetched, extracted, summary_language)
         if record is None:
             log.warning(
                 "source=%s url=%s: no title or text, skipped", fetched.source, fetched.entry.url
             )
             return None
-        return self.store(record, await self._fingerprint(record))
-
-    async def _detect(self, text: str) -> str | None:
-        if self.extractor is None:
-            return detect_language(text)
-        return await self.extractor.detect_language(text)
-
-    async def _fingerprint(self, record: Record) -> dedup.Fingerprint:
-        if self.extractor is None:
-            return dedup.fingerprint(record.title, record.paragraphs)
-        return await self.extractor.fingerprint(record.title, record.paragraphs)
+        fingerprint = await self.extractor.fingerprint(record.title, record.paragraphs)
+        return self.store(record, fingerprint)
 
     async def _extract(self, fetched: Fetched) -> ExtractedArticle | None:
-        if fetched.html is None or self.extractor is None:
+        if fetched.html is None:
             return None
         url = fetched.final_url or fetched.entry.url
         try:
@@ -293,7 +291,7 @@ class ArticlePipeline:
     def _insert(self, record: Record, fingerprint: dedup.Fingerprint) -> tuple[int, str, str]:
         """Returns the article id, its story and, when it took the story to a new outlet, that
         change in words."""
-        text = "\n\n".join(record.paragraphs)
+        text = record.text
         digest, signature = fingerprint.content_hash, fingerprint.signature
         assignment = self.stories.assign(record.canonical_url, digest, signature)
         story_id = assignment.story_id
@@ -334,7 +332,7 @@ class ArticlePipeline:
         """The listing said a stored article changed: keep the old text as a version and store
         the new one, unless the text is the same (or only the feed summary could be had this
         time). Returns None when nothing changed, else the change in words ("" if minor)."""
-        text = "\n\n".join(record.paragraphs)
+        text = record.text
         digest, signature = fingerprint.content_hash, fingerprint.signature
         worse = record.extraction != "page" and known["extraction"] == "page"
         if digest == known["content_hash"] or worse:

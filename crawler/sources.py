@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import sqlite_utils
 
@@ -16,9 +17,9 @@ from crawler import scheduling, store
 from crawler.config import Config, SourceConfig
 
 
-def retry_at(db: sqlite_utils.Database, config: Config, source: SourceConfig) -> datetime | None:
-    """When a failing source may be polled again; None when it is not backing off."""
-    row = store.source_row(db, source.name)
+def retry_at(row: dict[str, Any] | None, config: Config, source: SourceConfig) -> datetime | None:
+    """When a failing source may be polled again, from its `store.source_row`; None when it is
+    not backing off."""
     if row is None:
         return None
     return scheduling.retry_at(
@@ -71,8 +72,9 @@ def health(db: sqlite_utils.Database, config: Config) -> list[SourceHealth]:
     since = timestamp(now - timedelta(days=7))
     found = []
     for source in config.sources:
-        row = store.source_row(db, source.name) or {}
-        week = len(store.article_dates(db, source.name, since))
+        stored = store.source_row(db, source.name)
+        row = stored or {}
+        week = store.articles_since(db, source.name, since)
         found.append(
             SourceHealth(
                 name=source.name,
@@ -82,7 +84,7 @@ def health(db: sqlite_utils.Database, config: Config) -> list[SourceHealth]:
                 last_error=row.get("last_error"),
                 failures=row.get("consecutive_failures") or 0,
                 articles_per_day=week / 7,
-                retry_at=retry_at(db, config, source),
+                retry_at=retry_at(stored, config, source),
             )
         )
     return found

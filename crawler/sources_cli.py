@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 from collections.abc import Callable
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -29,11 +30,8 @@ def cmd_sources(args: argparse.Namespace, load: Load) -> int:
     from crawler.store import open_db
 
     config = load(args.config)
-    db = open_db(config.database)
-    try:
+    with closing(open_db(config.database)) as db:
         rows = health(db, config)
-    finally:
-        db.close()
     if args.json:
         for row in rows:
             fields = row.__dict__ | {"retry_at": row.retry_at.isoformat() if row.retry_at else None}

@@ -147,11 +147,18 @@ def _stories_and_versions(db: sqlite_utils.Database) -> None:
     db["alerts"].create_index(["watchlist", "story_id", "channel", "notice"], unique=True)
 
 
+def _articles_by_source(db: sqlite_utils.Database) -> None:
+    """A source's newest article (silence checks after every poll) and its recent articles
+    (publication rate) without walking the articles of every other source."""
+    db["articles"].create_index(["source", "fetched_at"])
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _v1,
     _outbox_delivery_state,
     _listing_hash,
     _stories_and_versions,
+    _articles_by_source,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -190,9 +197,11 @@ class SourceState:
     listing_hash: str | None = None
 
 
-def source_state(db: sqlite_utils.Database, name: str) -> SourceState:
-    row = _one(db, "SELECT etag, last_modified, listing_hash FROM sources WHERE name = ?", [name])
-    return SourceState(**row) if row else SourceState()
+def source_state(row: dict[str, Any] | None) -> SourceState:
+    """The validators of a `source_row`, for the next conditional request."""
+    if row is None:
+        return SourceState()
+    return SourceState(row["etag"], row["last_modified"], row["listing_hash"])
 
 
 def source_health(db: sqlite_utils.Database, name: str) -> dict[str, Any]:
@@ -222,9 +231,12 @@ def record_poll(
     error: str | None = None,
     validators: SourceState | None = None,
 ) -> None:
-    """Keep per-source fetch state; the ETag is only advanced by a poll that completed."""
+    """Keep per-source fetch state; the ETag is only advanced by a poll that completed. The kind
+    is the listing's as detected, kept when a failed poll could not tell it."""
     now = utcnow()
-    row: dict[str, Any] = {"name": name, "url": url, "kind": kind, "last_polled_at": now}
+    row: dict[str, Any] = {"name": name, "url": url, "last_polled_at": now}
+    if kind:
+        row["kind"] = kind
     failures = _one(db, "SELECT consecutive_failures FROM sources WHERE name = ?", [name])
     previous = failures["consecutive_failures"] if failures else 0
     if error is None:
@@ -243,6 +255,12 @@ def record_poll(
 def source_row(db: sqlite_utils.Database, name: str) -> dict[str, Any] | None:
     """A source's fetch and health state as stored (None before its first poll)."""
     return _one(db, "SELECT * FROM sources WHERE name = ?", [name])
+
+
+def articles_since(db: sqlite_utils.Database, source: str, since: str) -> int:
+    return db.execute(
+        "SELECT count(*) FROM articles WHERE source = ? AND fetched_at >= ?", [source, since]
+    ).fetchone()[0]
 
 
 def article_dates(

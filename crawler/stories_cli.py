@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from contextlib import closing
 from typing import Any
 
 EXIT_OK, EXIT_USAGE = 0, 2
@@ -24,21 +24,19 @@ def add_commands(command: Callable[[str, str], argparse.ArgumentParser], load: L
 
 
 def cmd_stories(args: argparse.Namespace, load: Load) -> int:
+    from crawler.backtest import cutoff
     from crawler.config import parse_duration
     from crawler.store import open_db
     from crawler.stories import list_stories
 
     config = load(args.config)
     try:
-        since = _cutoff(parse_duration(args.since)) if args.since else None
+        since = cutoff(parse_duration(args.since)) if args.since else None
     except ValueError as exc:
         print(f"newswatch stories: error: --since: {exc}")
         return EXIT_USAGE
-    db = open_db(config.database)
-    try:
+    with closing(open_db(config.database)) as db:
         rows = list_stories(db, since)
-    finally:
-        db.close()
     if args.json:
         for row in rows:
             print(json.dumps(row.__dict__, ensure_ascii=False))
@@ -52,7 +50,3 @@ def cmd_stories(args: argparse.Namespace, load: Load) -> int:
         )
     print(f"{len(rows)} stor{'y' if len(rows) == 1 else 'ies'}")
     return EXIT_OK
-
-
-def _cutoff(seconds: float) -> str:
-    return (datetime.now(UTC) - timedelta(seconds=seconds)).strftime("%Y-%m-%dT%H:%M:%SZ")
