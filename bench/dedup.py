@@ -41,14 +41,33 @@ import numpy as np
 from crawler.config import DedupConfig
 from crawler.dedup import (
     NUM_PERM,
-    SHINGLINGS,
     NearDuplicateIndex,
+    char_shingles,
     fingerprint,
-    signature,
+    flat_text,
+    signature_of_shingles,
     similarity,
 )
 from crawler.store import open_db
 from crawler.stories import Stories
+
+
+def word_shingles(flat: str, size: int) -> set[str]:
+    words = flat.split()
+    return {" ".join(words[i : i + size]) for i in range(len(words) - size + 1)}
+
+
+# The daemon's choice first; word n-grams are what it was measured against.
+SHINGLINGS: dict[str, Callable[[str], set[str]]] = {
+    "char5": char_shingles,
+    "word3": lambda flat: word_shingles(flat, 3),
+    "word5": lambda flat: word_shingles(flat, 5),
+}
+
+
+def signature(title: str, paragraphs: list[str], shingling: str = "char5") -> bytes | None:
+    return signature_of_shingles(SHINGLINGS[shingling](flat_text(title, paragraphs)))
+
 
 THRESHOLDS = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8)
 STORED = 100_000

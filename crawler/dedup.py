@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import zlib
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -49,19 +49,6 @@ def char_shingles(flat: str, size: int = 5) -> set[str]:
     return {flat[i : i + size] for i in range(len(flat) - size + 1)}
 
 
-def word_shingles(flat: str, size: int) -> set[str]:
-    words = flat.split()
-    return {" ".join(words[i : i + size]) for i in range(len(words) - size + 1)}
-
-
-SHINGLINGS: dict[str, Callable[[str], set[str]]] = {
-    "char5": char_shingles,
-    "word3": lambda flat: word_shingles(flat, 3),
-    "word5": lambda flat: word_shingles(flat, 5),
-}
-SHINGLING = "char5"
-
-
 def _mix(hashes: np.ndarray) -> np.ndarray:
     """MurmurHash3's 32-bit finalizer: spreads crc32's structure over all bits."""
     hashes = hashes ^ (hashes >> np.uint32(16))
@@ -81,11 +68,6 @@ def signature_of_shingles(shingles: set[str]) -> bytes | None:
     return permuted.min(axis=0).astype(_DTYPE).tobytes()
 
 
-def signature(title: str, paragraphs: Sequence[str], shingling: str = SHINGLING) -> bytes | None:
-    """The article's MinHash as bytes (NUM_PERM little-endian uint32), or None when too short."""
-    return signature_of_shingles(SHINGLINGS[shingling](flat_text(title, paragraphs)))
-
-
 @dataclass(frozen=True)
 class Fingerprint:
     content_hash: str
@@ -97,7 +79,7 @@ def fingerprint(title: str, paragraphs: Sequence[str]) -> Fingerprint:
     (a few ms for a long article): the daemon computes it in the extraction workers."""
     flat = flat_text(title, paragraphs)
     digest = hashlib.sha256(flat.encode("utf-8")).hexdigest()
-    return Fingerprint(digest, signature_of_shingles(SHINGLINGS[SHINGLING](flat)))
+    return Fingerprint(digest, signature_of_shingles(char_shingles(flat)))
 
 
 def _values(blob: bytes) -> np.ndarray:
@@ -170,11 +152,15 @@ class NearDuplicateIndex:
 
     def _merge(self, ids: np.ndarray, blobs: bytes) -> None:
         bands = self._band_hashes(np.frombuffer(blobs, dtype=_DTYPE).reshape(len(ids), NUM_PERM))
-        hashes = np.concatenate([self._hashes, bands.ravel()])
-        owners = np.concatenate([self._ids, np.repeat(ids, self.bands)])
+        self._absorb(bands.ravel(), np.repeat(ids, self.bands), len(ids))
+
+    def _absorb(self, hashes: np.ndarray, owners: np.ndarray, articles: int) -> None:
+        """Band hashes of `articles` more articles into the sorted arrays."""
+        hashes = np.concatenate([self._hashes, hashes])
+        owners = np.concatenate([self._ids, owners])
         order = np.argsort(hashes, kind="stable")
         self._hashes, self._ids = hashes[order], owners[order]
-        self._count += len(ids)
+        self._count += articles
 
     def add(self, key: int, blob: bytes) -> None:
         for band in self._band_hashes(_values(blob).reshape(1, NUM_PERM))[0].tolist():
@@ -185,11 +171,11 @@ class NearDuplicateIndex:
 
     def _compact(self) -> None:
         pairs = [(band, key) for band, keys in self._recent.items() for key in keys]
-        hashes = np.concatenate([self._hashes, np.array([b for b, _ in pairs], dtype=np.uint64)])
-        owners = np.concatenate([self._ids, np.array([k for _, k in pairs], dtype=np.int64)])
-        order = np.argsort(hashes, kind="stable")
-        self._hashes, self._ids = hashes[order], owners[order]
-        self._count += len(self._recent_ids)
+        self._absorb(
+            np.array([b for b, _ in pairs], dtype=np.uint64),
+            np.array([k for _, k in pairs], dtype=np.int64),
+            len(self._recent_ids),
+        )
         self._recent.clear()
         self._recent_ids.clear()
 
