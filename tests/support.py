@@ -96,6 +96,7 @@ def slug(url: str) -> str:
 def run_once(config: Path) -> subprocess.CompletedProcess[str]:
     result = newswatch("run", "--once", "--config", str(config))
     assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr, result.stderr
     return result
 
 

@@ -15,15 +15,10 @@ from pathlib import Path
 import pytest
 
 from crawler.demo_site import DemoSite
-from tests.support import DEMO_SITE, newswatch
+from tests.support import DEMO_SITE, MATCHING, ONE_STORY, newswatch, run_once, slug
 
-MFE = {
-    "rabat-paris-security-declaration",
-    "morocco-france-extradition-agreement",
-    "maroc-extrade-narcotrafiquant",
-    "morocco-extradites-french-fugitive",
-    "wire-french-fugitive-sent-home-from-morocco",
-}
+# every copy the watchlist matches, the wire copy of a matched story included
+MFE = MATCHING | ONE_STORY
 ARTICLE_KEYS = {
     "id",
     "url",
@@ -72,13 +67,8 @@ def archive(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     shutil.copytree(DEMO_SITE, folder / "site")
     with DemoSite(folder / "site") as site:
         config = _config(folder, site.base_url)
-        result = newswatch("run", "--once", "--config", str(config))
-        assert result.returncode == 0, result.stderr
+        run_once(config)
         yield config
-
-
-def _slug(url: str) -> str:
-    return url.rsplit("/", 1)[-1].split(".html")[0]
 
 
 def _backtest(config: Path, *args: str) -> list[dict]:
@@ -93,7 +83,7 @@ def test_backtest_lists_the_articles_a_watchlist_would_have_matched(archive: Pat
     )
 
     assert result.returncode == 0, result.stderr
-    listed = {_slug(line.split()[2]) for line in result.stdout.splitlines() if "://" in line}
+    listed = {slug(line.split()[2]) for line in result.stdout.splitlines() if "://" in line}
     assert listed == MFE
     assert "✔ mfe" in result.stdout and "mfe-fr" not in result.stdout
     assert "«Maroc»" in result.stdout  # the hits are shown
@@ -104,7 +94,7 @@ def test_backtest_lists_the_articles_a_watchlist_would_have_matched(archive: Pat
 def test_backtest_json_is_the_match_shape_plus_the_article(archive: Path) -> None:
     reports = _backtest(archive, "--watchlist", "mfe")
 
-    assert {_slug(r["document"]) for r in reports} == MFE
+    assert {slug(r["document"]) for r in reports} == MFE
     for report in reports:
         assert set(report) == {"document", "watchlists", "article"}
         assert set(report["article"]) == ARTICLE_KEYS
@@ -118,7 +108,7 @@ def test_backtest_json_is_the_match_shape_plus_the_article(archive: Path) -> Non
 def test_backtest_applies_the_watchlist_filters_with_stored_languages(archive: Path) -> None:
     reports = _backtest(archive, "--watchlist", "mfe-fr")
 
-    assert [_slug(r["document"]) for r in reports] == ["maroc-extrade-narcotrafiquant"]
+    assert [slug(r["document"]) for r in reports] == ["maroc-extrade-narcotrafiquant"]
     assert reports[0]["article"]["language"] == "fr"
 
 
@@ -147,8 +137,8 @@ def test_since_leaves_out_older_articles(archive: Path, tmp_path: Path) -> None:
     recent = _backtest(config, "--since", "7d", "--watchlist", "mfe")
     everything = _backtest(config, "--watchlist", "mfe")
 
-    assert {_slug(r["document"]) for r in recent} == MFE - {"maroc-extrade-narcotrafiquant"}
-    assert {_slug(r["document"]) for r in everything} == MFE
+    assert {slug(r["document"]) for r in recent} == MFE - {"maroc-extrade-narcotrafiquant"}
+    assert {slug(r["document"]) for r in everything} == MFE
 
 
 def test_backtest_without_a_database_says_so(tmp_path: Path) -> None:

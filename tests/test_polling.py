@@ -15,7 +15,7 @@ from crawler.config import ConfigError, parse_config
 from crawler.demo_site import DemoSite
 from crawler.scheduling import auto_intervals, backoff_delay, publication_rate
 from tests.hostile_site import HostileSite, Reply
-from tests.support import DEMO_SITE, newswatch
+from tests.support import DEMO_SITE, newswatch, run_once
 
 PAGE = (
     "<html><head><title>{title}</title></head><body><article><h1>{title}</h1>"
@@ -49,12 +49,6 @@ def write_config(folder: Path, sources: dict[str, str], crawl: str = "{}", inter
     return path
 
 
-def run_once(config: Path) -> str:
-    result = newswatch("run", "--once", "--config", str(config))
-    assert result.returncode == 0, result.stderr
-    return result.stderr
-
-
 def source_row(config: Path, name: str) -> dict:
     with sqlite3.connect(config.parent / "news.db") as conn:
         conn.row_factory = sqlite3.Row
@@ -68,7 +62,7 @@ def test_unchanged_listing_without_validators_costs_one_request(tmp_path):
         config = write_config(tmp_path, {"plain": f"{site.url}/feed.xml"})
         run_once(config)
         before = len(site.hits)
-        log = run_once(config)
+        log = run_once(config).stderr
         second = [p for p in site.paths()[before:] if p != "/robots.txt"]
     assert second == ["/feed.xml"]
     assert "source=plain" in log and "not modified" in log
@@ -86,7 +80,7 @@ def test_failing_source_backs_off_then_recovers(tmp_path):
         run_once(config)
         assert source_row(config, "flaky")["consecutive_failures"] == 2
         before = len(site.hits)
-        log = run_once(config)
+        log = run_once(config).stderr
         assert "/feed.xml" not in site.paths()[before:]
         assert "source=flaky" in log and "backing off" in log
         an_hour_ago = (datetime.now(UTC) - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -114,7 +108,7 @@ def test_crawl_delay_and_per_site_concurrency_hold_across_sources(tmp_path):
         sources = {"one": f"{site.url}/one.xml", "two": f"{site.url}/two.xml"}
         sources |= {f"busy{n}": f"{other.url}/f{n}.xml" for n in range(3)}
         config = write_config(tmp_path, sources, crawl="{per_domain_concurrency: 1}")
-        log = run_once(config)
+        log = run_once(config).stderr
     starts = sorted(hit.at for hit in site.hits if hit.path != "/robots.txt")
     assert len(starts) == 4
     # spaced by the 1 s Crawl-delay (arrival times jitter a little on a loaded machine)

@@ -15,14 +15,14 @@ from crawler.dedup import (
     SEED,
     band_params,
     char_shingles,
+    fingerprint,
     flat_text,
-    signature,
     signature_of_shingles,
     similarity,
 )
 from crawler.demo_site import DemoSite
 from crawler.receivers import WebhookReceiver
-from tests.support import newswatch
+from tests.support import newswatch, run_once
 
 CONCEPTS = """
 concepts:
@@ -97,12 +97,6 @@ def config(tmp: Path, site: DemoSite, sources: list[str], watchlists: str, chann
         encoding="utf-8",
     )
     return path
-
-
-def run_once(path: Path) -> None:
-    result = newswatch("run", "--once", "--config", str(path))
-    assert result.returncode == 0, result.stderr
-    assert "Traceback" not in result.stderr
 
 
 def query(path: Path, sql: str) -> list[tuple]:
@@ -220,6 +214,10 @@ def test_a_correction_adding_the_missing_concept_alerts_once(tmp_path, served, h
     assert query(path, "SELECT count(*), max(version) FROM articles") == [(1, 2)]
     assert query(path, "SELECT title FROM article_versions") == [("Suspect arrested in Agadir",)]
     assert len([r for r in served.requests if r.path == link]) == 2
+
+
+def signature(title: str, paragraphs: list[str]) -> bytes | None:
+    return fingerprint(title, paragraphs).signature
 
 
 def test_signatures_tell_edited_copies_from_other_stories():
