@@ -15,7 +15,7 @@ from typing import Any
 import sqlite_utils
 
 from alerts import outbox
-from alerts.message import Notice, parse_time
+from alerts.message import Notice, format_duration, parse_time
 
 FAILING, SILENT = "failing", "silent"
 
@@ -144,13 +144,6 @@ def _describe(policy: HealthPolicy, source: SourceHealth, problem: str) -> tuple
             f" last error: {source.last_error}\nLast success: {source.last_success_at or 'never'}",
         )
     return (
-        f"Source {source.name} has published nothing for {_duration(policy.silent_after)}",
+        f"Source {source.name} has published nothing for {format_duration(policy.silent_after)}",
         f"{source.url}\nLast new article: {source.last_article_at or 'none yet'}",
     )
-
-
-def _duration(seconds: float) -> str:
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size and seconds % size == 0:
-            return f"{int(seconds // size)}{unit}"
-    return f"{seconds:g}s"

@@ -158,6 +158,20 @@ def format_time(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
+_DURATION_UNITS = (("d", 86400), ("h", 3600), ("m", 60))
+
+
+def format_duration(seconds: float) -> str:
+    """ "1d", "90m" when a unit divides the duration exactly, else "2.35h"."""
+    for unit, size in _DURATION_UNITS:
+        if seconds >= size and seconds % size == 0:
+            return f"{int(seconds // size)}{unit}"
+    for unit, size in _DURATION_UNITS:
+        if seconds >= size:
+            return f"{seconds / size:.3g}{unit}"
+    return f"{seconds:.3g}s"
+
+
 def _human_time(value: Any) -> str:
     """A stored time for people; the raw value when it does not parse."""
     moment = parse_time(value)

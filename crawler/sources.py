@@ -11,7 +11,7 @@ from typing import Any
 
 import sqlite_utils
 
-from alerts.message import parse_time
+from alerts.message import format_duration, parse_time
 from alerts.outbox import timestamp
 from crawler import scheduling, store
 from crawler.config import Config, SourceConfig
@@ -94,15 +94,8 @@ def _schedule(config: Config, source: SourceConfig, automatic: float | None) -> 
     if source.cron:
         return f"cron {source.cron}"
     if automatic is not None:
-        return f"auto {_duration(automatic)}"
-    return _duration(config.source_interval(source))
-
-
-def _duration(seconds: float) -> str:
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size:
-            return f"{seconds / size:.3g}{unit}"
-    return f"{seconds:.3g}s"
+        return f"auto {format_duration(automatic)}"
+    return format_duration(config.source_interval(source))
 
 
 def render(rows: list[SourceHealth]) -> str:
