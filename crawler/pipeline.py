@@ -24,14 +24,19 @@ import sqlite_utils
 from alerts import outbox
 from alerts.document import PARAGRAPH_SEPARATOR, Document
 from alerts.matcher import WatchlistMatch
-from alerts.message import ARTICLE_KEYS, Alert
 from alerts.watchlists import Watchlists
 from crawler import dedup, language, store
 from crawler.config import DedupConfig
 from crawler.extract import ExtractedArticle, extract_article
 from crawler.feeds import FeedEntry
 from crawler.language import detect_language
-from crawler.stories import Stories, notify_updates, story_outlets
+from crawler.stories import (
+    Stories,
+    notify_updates,
+    story_outlets,
+    story_summary,
+    watchlist_alert,
+)
 from crawler.urls import canonical_url
 
 log = logging.getLogger("newswatch.pipeline")
@@ -266,11 +271,14 @@ class ArticlePipeline:
                     return None
             doc = Document(record.title, record.paragraphs, record.language)
             matches = tuple(self.watchlists.match(doc, record.source))
-            enqueued = sum(self._enqueue(article_id, story_id, record, m) for m in matches)
-            if change:
+            enqueued = 0
+            if matches or change:
                 article = self.db["articles"].get(article_id)
+                story = story_summary(self.db, story_id)
+                enqueued = sum(self._enqueue(article, story, m) for m in matches)
+            if change:
                 enqueued += notify_updates(
-                    self.db, self.watchlists, self.dedup_config, article, matches, change
+                    self.db, self.watchlists, self.dedup_config, article, story, matches, change
                 )
         self.stories.index_article(article_id, fingerprint.signature)
         log.info(
@@ -359,13 +367,11 @@ class ArticlePipeline:
         material = self.stories.is_material(previous, signature)
         return "text changed materially" if material else ""
 
-    def _enqueue(
-        self, article_id: int, story_id: str, record: Record, match: WatchlistMatch
-    ) -> int:
+    def _enqueue(self, article: dict, story: dict, match: WatchlistMatch) -> int:
         hits = [hit.to_dict() for hit in match.hits]
         self.db["matches"].insert(
             {
-                "article_id": article_id,
+                "article_id": article["id"],
                 "watchlist": match.watchlist,
                 "hits": json.dumps(hits, ensure_ascii=False),
                 "snippet": match.snippet,
@@ -373,19 +379,10 @@ class ArticlePipeline:
             },
             replace=True,
         )
-        article = self.db["articles"].get(article_id)
-        story = {"id": story_id, "articles": store.story_size(self.db, story_id)}
         added = 0
         for channel in self.watchlists.configs[match.watchlist].notify:
-            alert = Alert(
-                id=outbox.alert_id(match.watchlist, story_id, channel),
-                watchlist=match.watchlist,
-                article={key: article[key] for key in ARTICLE_KEYS},
-                story=story,
-                matches=hits,
-                snippet=match.snippet,
-            )
-            added += outbox.enqueue(self.db, alert, channel, article_id)
+            alert = watchlist_alert(article, story, match.watchlist, channel, match)
+            added += outbox.enqueue(self.db, alert, channel, article["id"])
         return added
 
 

@@ -117,18 +117,46 @@ def story_outlets(db: sqlite_utils.Database, story_id: str) -> set[str]:
     return {row[0] for row in rows}
 
 
+def story_summary(db: sqlite_utils.Database, story_id: str) -> dict[str, Any]:
+    """What an alert says of the story: its id and how many articles carry it so far."""
+    return {"id": story_id, "articles": store.story_size(db, story_id)}
+
+
+def watchlist_alert(
+    article: dict[str, Any],
+    story: dict[str, Any],
+    watchlist: str,
+    channel: str,
+    match: WatchlistMatch | None,
+    update: int = 0,
+) -> Alert:
+    """The message for a watchlist on a stored article: its alert, or with `update` ≥ 1 that
+    alert's N-th update notice (same id, `:update:N`, so receivers can tell them apart). A
+    notice for a watchlist the new text no longer matches shows the text's opening instead."""
+    key = outbox.alert_id(watchlist, story["id"], channel)
+    return Alert(
+        id=f"{key}:update:{update}" if update else key,
+        watchlist=watchlist,
+        article={name: article[name] for name in ARTICLE_KEYS},
+        story=story,
+        matches=[hit.to_dict() for hit in match.hits] if match else [],
+        snippet=match.snippet if match else article["text"][:SNIPPET_CHARS],
+    )
+
+
 def notify_updates(
     db: sqlite_utils.Database,
     watchlists: Watchlists,
     config: DedupConfig,
     article: dict[str, Any],
+    story: dict[str, Any],
     matches: tuple[WatchlistMatch, ...],
     reason: str,
 ) -> int:
     """Queue one update notice per (watchlist, channel) already alerted on this story whose
     watchlist asks for `notify_updates`; a notice still waiting absorbs this one, and none goes
     out sooner than `update_interval` after the last thing sent for that story and channel."""
-    story_id = article["story_id"]
+    story_id = story["id"]
     alerted = db.execute(
         "SELECT DISTINCT watchlist, channel FROM alerts WHERE story_id = ? AND notice = 0",
         [story_id],
@@ -139,7 +167,8 @@ def notify_updates(
         wanted = watchlists.configs.get(watchlist)
         if wanted is None or not wanted.notify_updates:
             continue
-        queued += _notice(db, config, article, hits.get(watchlist), watchlist, channel, reason)
+        match = hits.get(watchlist)
+        queued += _notice(db, config, article, story, match, watchlist, channel, reason)
     return queued
 
 
@@ -147,12 +176,13 @@ def _notice(
     db: sqlite_utils.Database,
     config: DedupConfig,
     article: dict[str, Any],
+    story: dict[str, Any],
     match: WatchlistMatch | None,
     watchlist: str,
     channel: str,
     reason: str,
 ) -> int:
-    story_id = article["story_id"]
+    story_id = story["id"]
     state = db.execute(
         "SELECT max(notice), sum(status = ?), max(coalesce(sent_at, created_at)) FROM alerts"
         " WHERE watchlist = ? AND story_id = ? AND channel = ?",
@@ -163,14 +193,7 @@ def _notice(
         return 0
     number = (last_notice or 0) + 1
     not_before = _parse(last_out) + timedelta(seconds=config.update_interval)
-    alert = Alert(
-        id=f"{outbox.alert_id(watchlist, story_id, channel)}:update:{number}",
-        watchlist=watchlist,
-        article={key: article[key] for key in ARTICLE_KEYS},
-        story={"id": story_id, "articles": store.story_size(db, story_id)},
-        matches=[hit.to_dict() for hit in match.hits] if match else [],
-        snippet=match.snippet if match else article["text"][:SNIPPET_CHARS],
-    )
+    alert = watchlist_alert(article, story, watchlist, channel, match, update=number)
     added = outbox.enqueue(db, alert, channel, article["id"], notice=number, not_before=not_before)
     if added:
         log.info(
