@@ -16,6 +16,7 @@ import sqlite_utils
 
 from alerts.normalize import normalise
 from alerts.outbox import timestamp
+from crawler.urls import canonical_url
 
 
 def utcnow() -> str:
@@ -147,6 +148,24 @@ def _stories_and_versions(db: sqlite_utils.Database) -> None:
     db["alerts"].create_index(["watchlist", "story_id", "channel", "notice"], unique=True)
 
 
+def _current_canonical_forms(db: sqlite_utils.Database) -> None:
+    """URLs stored under an older canonical form (trailing slash kept, fewer tracking keys
+    dropped) stay known: each gets its current form as an alias, so a listing that links it
+    again does not fetch and store it a second time."""
+    rows = db.execute(
+        "SELECT canonical_url, article_id FROM seen_urls"
+        " UNION SELECT canonical_url, id FROM articles"
+    ).fetchall()
+    db["seen_urls"].insert_all(
+        [
+            {"canonical_url": current, "article_id": article_id}
+            for stored, article_id in rows
+            if (current := canonical_url(stored)) != stored
+        ],
+        ignore=True,
+    )
+
+
 def _articles_by_source(db: sqlite_utils.Database) -> None:
     """A source's newest article (silence checks after every poll) and its recent articles
     (publication rate) without walking the articles of every other source."""
@@ -159,6 +178,7 @@ MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _listing_hash,
     _stories_and_versions,
     _articles_by_source,
+    _current_canonical_forms,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from crawler import store
 from crawler.feeds import FeedError
 from crawler.listings import detect_kind, parse_listing
 from crawler.urls import canonical_url
@@ -27,6 +28,36 @@ from crawler.urls import canonical_url
 )
 def test_canonical_url(url, canonical):
     assert canonical_url(url) == canonical
+
+
+def test_urls_stored_under_an_older_canonical_form_stay_known(tmp_path):
+    """A database written before trailing slashes were dropped: opening it migrates, and the
+    article its feed links again is recognised instead of fetched and stored twice."""
+    path = tmp_path / "news.db"
+    db = store.open_db(path)
+    old_form = "https://example.org/news/2026/story-1/"
+    with db.atomic():
+        article_id = store.insert_article(
+            db,
+            {
+                "url": old_form,
+                "canonical_url": old_form,
+                "source": "example",
+                "title": "Story",
+                "text": "Text.",
+                "fetched_at": store.utcnow(),
+                "content_hash": "h",
+                "story_id": "st-1",
+            },
+        )
+        store.remember_urls(db, article_id, {old_form})
+    db.execute(f"PRAGMA user_version={len(store.MIGRATIONS) - 1}")
+    db.close()
+
+    db = store.open_db(path)
+    known = store.known_article(db, canonical_url(old_form + "?utm_source=rss"))
+    db.close()
+    assert known is not None and known["id"] == article_id
 
 
 def test_same_article_with_and_without_tracking_is_one_url():
