@@ -7,6 +7,7 @@ from pathlib import Path
 import httpx
 
 from alerts.document import Document
+from crawler.encodings import to_utf8
 from crawler.extract import extract_article
 
 MAX_FETCH_BYTES = 10 * 1024 * 1024
@@ -16,14 +17,19 @@ class DocumentError(Exception):
     """The file or URL cannot be read or holds no article text."""
 
 
-def from_html(html: bytes | str, url: str, language: str | None = None) -> Document:
-    extracted = extract_article(html, url, language)
+def from_html(
+    html: bytes, url: str, content_type: str | None = None, language: str | None = None
+) -> Document:
+    """Decoded as the daemon decodes a fetched page (header, then the page's own declaration,
+    then a guess), so `match` reads the text the daemon would have matched."""
+    extracted = extract_article(to_utf8(html, content_type), url, language)
     if extracted is None or not extracted.paragraphs:
         raise DocumentError("no article text found in the page")
     return Document(extracted.title or "", tuple(extracted.paragraphs), extracted.language)
 
 
-def _fetch(url: str, user_agent: str) -> bytes:
+def _fetch(url: str, user_agent: str) -> tuple[bytes, str | None]:
+    """The page and its content type."""
     try:
         with httpx.stream(
             "GET", url, headers={"User-Agent": user_agent}, timeout=20, follow_redirects=True
@@ -34,14 +40,15 @@ def _fetch(url: str, user_agent: str) -> bytes:
                 body += chunk
                 if len(body) > MAX_FETCH_BYTES:
                     raise DocumentError(f"page larger than {MAX_FETCH_BYTES} bytes")
-            return body
+            return body, response.headers.get("content-type")
     except httpx.HTTPError as exc:
         raise DocumentError(f"cannot fetch: {exc}") from None
 
 
 def load_document(target: str, user_agent: str = "newswatch") -> Document:
     if target.startswith(("http://", "https://")):
-        return from_html(_fetch(target, user_agent), target)
+        body, content_type = _fetch(target, user_agent)
+        return from_html(body, target, content_type)
     path = Path(target)
     try:
         data = path.read_bytes()
