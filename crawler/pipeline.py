@@ -15,7 +15,7 @@ import os
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
@@ -83,14 +83,8 @@ class Extractor:
             self._pool = self._start("forkserver")
             raise
 
-    async def extract(self, html: bytes, url: str, language: str | None) -> ExtractedArticle | None:
-        return await self._run(extract_article, html, url, language)
-
-    async def detect_language(self, text: str) -> str | None:
-        return await self._run(detect_language, text)
-
-    async def fingerprint(self, title: str, paragraphs: tuple[str, ...]) -> dedup.Fingerprint:
-        return await self._run(dedup.fingerprint, title, paragraphs)
+    async def prepare(self, fetched: Fetched) -> Prepared:
+        return await self._run(prepare, fetched)
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
@@ -152,6 +146,37 @@ class Stored:
 
 def _same_site(url: str, other: str) -> bool:
     return urlsplit(url).hostname == urlsplit(other).hostname
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """What the extraction workers make of a fetched page, in one trip: the article (None when
+    the page gave none), the language of the feed entry when it has to stand in, and the
+    fingerprint of the text that will be stored."""
+
+    extracted: ExtractedArticle | None
+    summary_language: str | None
+    fingerprint: dedup.Fingerprint | None
+    # why extraction failed, when it did
+    error: str | None = None
+
+
+def prepare(fetched: Fetched) -> Prepared:
+    """Runs in a worker: extraction, the entry's language when the page gives no text, and the
+    fingerprint of the record `build_record` will make of them."""
+    extracted, error = None, None
+    if fetched.html is not None:
+        url = fetched.final_url or fetched.entry.url
+        try:
+            extracted = extract_article(fetched.html, url, fetched.source_language)
+        except Exception as exc:  # a page that breaks the extractor falls back to its entry
+            error = f"{type(exc).__name__}: {exc}"
+    summary_language = None
+    if not (extracted and extracted.paragraphs) and not fetched.source_language:
+        summary_language = detect_language(f"{fetched.entry.title}\n{fetched.entry.summary}")
+    record = build_record(fetched, extracted, summary_language)
+    fingerprint = dedup.fingerprint(record.title, record.paragraphs) if record else None
+    return Prepared(extracted, summary_language, fingerprint, error)
 
 
 def build_record(
@@ -219,40 +244,36 @@ class ArticlePipeline:
         return entry.updated is not None and entry.updated != known["source_updated_at"]
 
     async def process(self, fetched: Fetched) -> Stored | None:
-        extracted = await self._extract(fetched)
-        summary_language = None
-        if not (extracted and extracted.paragraphs) and not fetched.source_language:
-            summary_language = await self.extractor.detect_language(
-                f"{fetched.entry.title}\n{fetched.entry.summary}"
-            )
-        record = build_record(fetched, extracted, summary_language)
-        if record is None:
+        prepared = await self._prepare(fetched)
+        record = build_record(fetched, prepared.extracted, prepared.summary_language)
+        if record is None or prepared.fingerprint is None:
             log.warning(
                 "source=%s url=%s: no title or text, skipped", fetched.source, fetched.entry.url
             )
             return None
-        fingerprint = await self.extractor.fingerprint(record.title, record.paragraphs)
-        return self.store(record, fingerprint)
+        return self.store(record, prepared.fingerprint)
 
-    async def _extract(self, fetched: Fetched) -> ExtractedArticle | None:
-        if fetched.html is None:
-            return None
+    async def _prepare(self, fetched: Fetched) -> Prepared:
+        """The workers' part, in one trip; when the page breaks the extractor or its worker,
+        the feed entry stands in."""
         url = fetched.final_url or fetched.entry.url
         try:
-            extracted = await self.extractor.extract(fetched.html, url, fetched.source_language)
-        except Exception as exc:
+            prepared = await self.extractor.prepare(fetched)
+        except BrokenProcessPool:
+            entry_only = await self.extractor.prepare(replace(fetched, html=None))
+            prepared = replace(entry_only, error="its extraction worker died")
+        if prepared.error:
             log.warning(
                 "source=%s url=%s: extraction failed (%s); using the feed entry",
                 fetched.source,
                 url,
-                exc,
+                prepared.error,
             )
-            return None
-        if extracted is None:
+        elif fetched.html is not None and prepared.extracted is None:
             log.info(
                 "source=%s url=%s: no article text found; using the feed entry", fetched.source, url
             )
-        return extracted
+        return prepared
 
     def store(self, record: Record, fingerprint: dedup.Fingerprint) -> Stored | None:
         """Store a new article in its story, or a new version of a stored one, then match it.

@@ -9,7 +9,8 @@ from concurrent.futures.process import BrokenProcessPool
 
 import pytest
 
-from crawler.pipeline import Extractor
+from crawler.feeds import FeedEntry
+from crawler.pipeline import Extractor, Fetched
 
 PAGE = (
     "<html lang='en'><head><title>Morocco extradites a suspect to France</title></head><body>"
@@ -21,17 +22,25 @@ PAGE = (
 ).encode()
 
 
+def fetched(url: str) -> Fetched:
+    entry = FeedEntry(url=url, title="Morocco extradites a suspect", summary="", published_at=None)
+    return Fetched(source="example", source_language=None, entry=entry, html=PAGE)
+
+
 def test_a_killed_worker_is_replaced_and_extraction_goes_on():
     async def scenario(extractor: Extractor) -> None:
-        first = await extractor.extract(PAGE, "https://news.example.org/a", None)
-        assert first is not None and first.language == "en"
+        first = await extractor.prepare(fetched("https://news.example.org/a"))
+        assert first.extracted is not None and first.extracted.language == "en"
+        assert first.fingerprint is not None and first.fingerprint.signature is not None
         worker = await extractor._run(os.getpid)
         os.kill(worker, signal.SIGKILL)
         with pytest.raises(BrokenProcessPool):
             for _ in range(3):
-                await extractor.extract(PAGE, "https://news.example.org/b", None)
-        again = await extractor.extract(PAGE, "https://news.example.org/c", None)
-        assert again is not None and again.paragraphs == first.paragraphs
+                await extractor.prepare(fetched("https://news.example.org/b"))
+        again = await extractor.prepare(fetched("https://news.example.org/c"))
+        assert again.extracted is not None
+        assert again.extracted.paragraphs == first.extracted.paragraphs
+        assert again.fingerprint == first.fingerprint
 
     with Extractor(workers=1) as extractor:
         asyncio.run(scenario(extractor))
