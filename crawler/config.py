@@ -115,6 +115,7 @@ class CrawlConfig(_Strict):
     max_child_sitemaps: int = Field(5, ge=0)
     max_article_age: Duration = 7 * 86400.0
     store_html: bool = False
+    allow_private_networks: bool = False
 
 
 class ScheduleConfig(_Strict):
@@ -177,6 +178,7 @@ class SourceConfig(_Strict):
     max_interval: Duration | None = None
     cron: Cron | None = None
     follow: list[str] = []
+    verify_tls: bool = True
 
     @field_validator("follow")
     @classmethod

@@ -42,8 +42,9 @@ Route = Reply | Callable[[], Reply]
 
 
 class HostileSite:
-    def __init__(self, routes: dict[str, Route]) -> None:
+    def __init__(self, routes: dict[str, Route], host: str = "127.0.0.1") -> None:
         self.routes = routes
+        self.host = host
         self.hits: list[Hit] = []
         self._lock = threading.Lock()
         self._in_flight = 0
@@ -52,7 +53,7 @@ class HostileSite:
     @property
     def url(self) -> str:
         assert self._server is not None
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
+        return f"http://{self.host}:{self._server.server_address[1]}"
 
     def paths(self) -> list[str]:
         with self._lock:
@@ -70,7 +71,7 @@ class HostileSite:
             def log_message(self, format: str, *args: Any) -> None:
                 """Quiet: tests read `hits`, not stderr."""
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server = ThreadingHTTPServer((self.host, 0), Handler)
         self._server.daemon_threads = True
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
         return self
