@@ -8,6 +8,7 @@ it needs. Every request is logged with its arrival time and how many were in fli
 from __future__ import annotations
 
 import gzip
+import ssl
 import threading
 import time
 from collections.abc import Callable
@@ -42,9 +43,12 @@ Route = Reply | Callable[[], Reply]
 
 
 class HostileSite:
-    def __init__(self, routes: dict[str, Route], host: str = "127.0.0.1") -> None:
+    def __init__(
+        self, routes: dict[str, Route], host: str = "127.0.0.1", tls: ssl.SSLContext | None = None
+    ) -> None:
         self.routes = routes
         self.host = host
+        self.tls = tls
         self.hits: list[Hit] = []
         self._lock = threading.Lock()
         self._in_flight = 0
@@ -53,7 +57,8 @@ class HostileSite:
     @property
     def url(self) -> str:
         assert self._server is not None
-        return f"http://{self.host}:{self._server.server_address[1]}"
+        scheme = "https" if self.tls else "http"
+        return f"{scheme}://{self.host}:{self._server.server_address[1]}"
 
     def paths(self) -> list[str]:
         with self._lock:
@@ -73,6 +78,8 @@ class HostileSite:
 
         self._server = ThreadingHTTPServer((self.host, 0), Handler)
         self._server.daemon_threads = True
+        if self.tls:
+            self._server.socket = self.tls.wrap_socket(self._server.socket, server_side=True)
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
         return self
 
