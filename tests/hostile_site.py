@@ -27,6 +27,8 @@ class Reply:
     delay: float = 0.0
     stream: int = 0
     """When set, send this many bytes of `body` repeated, without Content-Length."""
+    drip: float = 0.0
+    """With `stream`, wait this long before each repetition of `body`."""
     compress: bool = False
     """Gzip the body (after {BASE} is filled in), as a `.gz` file, not Content-Encoding."""
 
@@ -117,7 +119,12 @@ def _templated(reply: Reply, base: str) -> Reply:
     body = reply.body.replace(b"{BASE}", base.encode())
     headers = {k: v.replace("{BASE}", base) for k, v in reply.headers.items()}
     return Reply(
-        gzipped(body) if reply.compress else body, reply.status, headers, reply.delay, reply.stream
+        gzipped(body) if reply.compress else body,
+        reply.status,
+        headers,
+        reply.delay,
+        reply.stream,
+        drip=reply.drip,
     )
 
 
@@ -133,7 +140,9 @@ def _write(handler: BaseHTTPRequestHandler, reply: Reply) -> int:
         return len(reply.body)
     sent = 0
     while sent < reply.stream:
+        time.sleep(reply.drip)
         handler.wfile.write(reply.body)
+        handler.wfile.flush()
         sent += len(reply.body)
     return sent
 
