@@ -169,7 +169,7 @@ class SourceSpider(scrapy.Spider):
         self.poll.finished = reason == "finished"
 
     def listing_failed(self, failure: Failure) -> None:
-        self.poll.error = describe_failure(failure)
+        self.poll.error = self.poll.source.redact(describe_failure(failure))
 
     def parse_listing(self, response: Response):
         poll = self.poll
@@ -198,7 +198,7 @@ class SourceSpider(scrapy.Spider):
                 self._not_before(),
             )
         except FeedError as exc:
-            poll.error = f"{response.url}: {exc}"
+            poll.error = poll.source.redact(f"{response.url}: {exc}")
             return
         poll.kind = listing.kind
         poll.entries += len(listing.entries)
@@ -224,7 +224,7 @@ class SourceSpider(scrapy.Spider):
             log.info(
                 "source=%s url=%s: %d child sitemap(s), reading %d this poll",
                 poll.source.name,
-                poll.source.url,
+                poll.source.display_url,
                 len(children),
                 room,
             )
