@@ -54,10 +54,10 @@ class Alerting:
         if not self.health.notify:
             return
         status = SourceHealth(
-            name=source.name, url=source.url, **store.source_health(self.db, source.name)
+            name=source.name, url=source.display_url, **store.source_health(self.db, source.name)
         )
         if health.check_source(self.db, self.health, status):
-            log.warning("source=%s url=%s: health notice queued", source.name, source.url)
+            log.warning("source=%s url=%s: health notice queued", source.name, source.display_url)
 
     def daemon_event(self, event: str, title: str) -> None:
         """Start and stop notices; the key holds the time and pid, so each start is its own."""

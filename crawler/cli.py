@@ -119,7 +119,7 @@ def cmd_match(args: argparse.Namespace) -> int:
     code = EXIT_OK
     for target in args.documents:
         try:
-            doc = load_document(target, user_agent=config.crawl.user_agent)
+            doc = load_document(target, config)
         except DocumentError as exc:
             print(f"{target}: {exc}", file=sys.stderr)
             code = EXIT_FAILURE

@@ -16,7 +16,9 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    PrivateAttr,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -27,12 +29,14 @@ from alerts.delivery import RetryPolicy
 from alerts.health import HealthPolicy
 from alerts.rules import RuleError, parse_rule
 from alerts.watchlists import Name, WatchlistConfig
+from crawler.urls import hide, redact, secrets_of
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$")
 _DURATION_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, None: 1}
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(B|KB|MB|GB|KiB|MiB|GiB)?\s*$", re.IGNORECASE)
 _SIZE_UNITS = {"b": 1, "kb": 1024, "mb": 1024**2, "gb": 1024**3}
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+ENVIRONMENT_VALUES = "environment_values"
 _CRON_WEEKDAYS = ["sun", "mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 
 
@@ -115,6 +119,7 @@ class CrawlConfig(_Strict):
     max_child_sitemaps: int = Field(5, ge=0)
     max_article_age: Duration = 7 * 86400.0
     store_html: bool = False
+    allow_private_networks: bool = False
 
 
 class ScheduleConfig(_Strict):
@@ -177,6 +182,27 @@ class SourceConfig(_Strict):
     max_interval: Duration | None = None
     cron: Cron | None = None
     follow: list[str] = []
+    verify_tls: bool = True
+    _secrets: frozenset[str] = PrivateAttr(frozenset())
+
+    @model_validator(mode="after")
+    def _remember_secrets(self, info: ValidationInfo) -> SourceConfig:
+        """Values taken from the environment (`${API_KEY}`) are secrets wherever they appear
+        in the URL: `parse_config` passes them in the validation context."""
+        environment = (info.context or {}).get(ENVIRONMENT_VALUES, ())
+        found = {value for value in environment if value and value in self.url}
+        self._secrets = frozenset(found | secrets_of(self.url))
+        return self
+
+    @property
+    def display_url(self) -> str:
+        """The URL for logs, the database and the terminal; fetches use `url`."""
+        return redact(self.url, self._secrets)
+
+    def redact(self, text: str) -> str:
+        """Any text about this source as it may be shown: a listing's URL after redirects, an
+        error message quoting the URL."""
+        return hide(text, self._secrets)
 
     @field_validator("follow")
     @classmethod
@@ -248,11 +274,14 @@ def yaml_path(loc: tuple[int | str, ...]) -> str:
     return path or "(top level)"
 
 
-def _interpolate(value: Any, path: tuple[int | str, ...], problems: list[str]) -> Any:
+def _interpolate(
+    value: Any, path: tuple[int | str, ...], problems: list[str], used: set[str]
+) -> Any:
+    """`${VAR}` replaced by the environment's value; each value used is added to `used`."""
     if isinstance(value, dict):
-        return {k: _interpolate(v, (*path, k), problems) for k, v in value.items()}
+        return {k: _interpolate(v, (*path, k), problems, used) for k, v in value.items()}
     if isinstance(value, list):
-        return [_interpolate(v, (*path, i), problems) for i, v in enumerate(value)]
+        return [_interpolate(v, (*path, i), problems, used) for i, v in enumerate(value)]
     if not isinstance(value, str):
         return value
 
@@ -264,6 +293,7 @@ def _interpolate(value: Any, path: tuple[int | str, ...], problems: list[str]) -
                 f"(export {name}=… before starting newswatch)"
             )
             return ""
+        used.add(os.environ[name])
         return os.environ[name]
 
     return _ENV.sub(substitute, value)
@@ -393,9 +423,10 @@ def parse_config(text: str, origin: str, base_dir: Path) -> Config:
     if not isinstance(raw, dict):
         raise ConfigError(origin, ["(top level): expected a mapping of sections"])
     problems: list[str] = []
-    raw = _interpolate(raw, (), problems)
+    used: set[str] = set()
+    raw = _interpolate(raw, (), problems, used)
     try:
-        config = Config.model_validate(raw)
+        config = Config.model_validate(raw, context={ENVIRONMENT_VALUES: used})
     except ValidationError as exc:
         problems += [_describe(e, raw) for e in exc.errors()] + _raw_rule_problems(raw)
         raise ConfigError(origin, problems) from None

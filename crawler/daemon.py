@@ -253,7 +253,7 @@ class Daemon:
             log.info(
                 "source=%s url=%s: backing off after repeated failures; next poll after %s",
                 source.name,
-                source.url,
+                source.display_url,
                 retry_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
             )
             return
@@ -282,15 +282,17 @@ class Daemon:
         self.summary.alerts_enqueued += poll.alerts
         if poll.error:
             self.summary.failed_sources += 1
-            log.error("source=%s url=%s: poll failed: %s", source.name, source.url, poll.error)
+            log.error(
+                "source=%s url=%s: poll failed: %s", source.name, source.display_url, poll.error
+            )
         elif poll.not_modified:
             self.summary.not_modified += 1
-            log.info("source=%s url=%s: not modified", source.name, source.url)
+            log.info("source=%s url=%s: not modified", source.name, source.display_url)
         else:
             log.info(
                 "source=%s url=%s: %d entries, %d fetched, %d new article(s), %d alert(s) queued",
                 source.name,
-                source.url,
+                source.display_url,
                 poll.entries,
                 poll.fetched,
                 poll.stored,
@@ -299,7 +301,7 @@ class Daemon:
         store.record_poll(
             self.db,
             source.name,
-            source.url,
+            source.display_url,
             poll.kind or source.kind,
             error=poll.error,
             validators=poll.validators_to_keep,

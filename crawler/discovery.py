@@ -7,15 +7,16 @@ and read with the daemon's own listing parser, so what `add` shows is what a pol
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass
 from urllib.parse import urljoin, urlsplit
 
-import httpx
 import lxml.html
 
 from crawler.encodings import to_utf8
 from crawler.feeds import FeedError
+from crawler.fetching import BoundedClient, FetchError
 from crawler.listings import Listing, detect_kind, parse_listing
 
 COMMON_PATHS = (
@@ -33,6 +34,7 @@ COMMON_PATHS = (
 )
 FEED_TYPES = ("application/rss+xml", "application/atom+xml", "application/feed+xml")
 _SITEMAP_LINE = re.compile(r"^\s*sitemap\s*:\s*(\S+)", re.IGNORECASE | re.MULTILINE)
+log = logging.getLogger("newswatch.add")
 _KIND_RANK = {"news-sitemap": 3, "feed": 2, "sitemap": 1, "page": 0}
 
 
@@ -57,28 +59,20 @@ class Candidate:
 
 
 class Fetcher:
-    """Plain GETs with the daemon's user agent, timeout and size limit, http(s) only."""
+    """`discover`'s view of the bounded client: a lead that cannot be read is no candidate."""
 
-    def __init__(self, user_agent: str, timeout: float, max_size: int) -> None:
-        self.max_size = max_size
-        self.client = httpx.Client(
-            headers={"User-Agent": user_agent}, timeout=timeout, follow_redirects=True
-        )
+    def __init__(self, client: BoundedClient) -> None:
+        self.client = client
+        self.max_size = client.max_size
 
     def get(self, url: str) -> tuple[bytes, str | None, str] | None:
         """(body, content type, final URL), or None when there is nothing usable there."""
         try:
-            with self.client.stream("GET", url) as response:
-                if response.status_code != 200:
-                    return None
-                body = bytearray()
-                for chunk in response.iter_bytes():
-                    body += chunk
-                    if len(body) > self.max_size:
-                        return None
-                return bytes(body), response.headers.get("content-type"), str(response.url)
-        except httpx.HTTPError:
+            page = self.client.get(url)
+        except FetchError as exc:
+            (log.warning if exc.refused else log.debug)("url=%s: not read (%s)", url, exc)
             return None
+        return page.body, page.content_type, page.url
 
     def close(self) -> None:
         self.client.close()

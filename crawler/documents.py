@@ -4,13 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import httpx
-
 from alerts.document import Document
+from crawler.config import Config
 from crawler.encodings import to_utf8
 from crawler.extract import extract_article
-
-MAX_FETCH_BYTES = 10 * 1024 * 1024
+from crawler.fetching import FetchError, command_line_client
 
 
 class DocumentError(Exception):
@@ -28,27 +26,17 @@ def from_html(
     return Document(extracted.title or "", tuple(extracted.paragraphs), extracted.language)
 
 
-def _fetch(url: str, user_agent: str) -> tuple[bytes, str | None]:
-    """The page and its content type."""
-    try:
-        with httpx.stream(
-            "GET", url, headers={"User-Agent": user_agent}, timeout=20, follow_redirects=True
-        ) as response:
-            response.raise_for_status()
-            body = b""
-            for chunk in response.iter_bytes():
-                body += chunk
-                if len(body) > MAX_FETCH_BYTES:
-                    raise DocumentError(f"page larger than {MAX_FETCH_BYTES} bytes")
-            return body, response.headers.get("content-type")
-    except httpx.HTTPError as exc:
-        raise DocumentError(f"cannot fetch: {exc}") from None
-
-
-def load_document(target: str, user_agent: str = "newswatch") -> Document:
+def load_document(target: str, config: Config | None = None) -> Document:
+    """A URL is fetched with the daemon's limits (config's crawl section, defaults without one)."""
     if target.startswith(("http://", "https://")):
-        body, content_type = _fetch(target, user_agent)
-        return from_html(body, target, content_type)
+        client = command_line_client(config or Config(), target)
+        try:
+            page = client.get(target)
+        except FetchError as exc:
+            raise DocumentError(f"cannot fetch: {exc}") from None
+        finally:
+            client.close()
+        return from_html(page.body, target, page.content_type)
     path = Path(target)
     try:
         data = path.read_bytes()

@@ -26,39 +26,86 @@ log = logging.getLogger("newswatch.politeness")
 
 SETTING = "NEWSWATCH_DOMAIN_GATE"
 MAX_CRAWL_DELAY = 60.0
+MAX_SITES = 1024
 _HELD = "newswatch_gate_site"
 
 
 class DomainGate:
     """At most `concurrency` requests in flight per site (host:port), and request starts spaced
-    by the site's Crawl-delay, across all sources and polls."""
+    by the site's Crawl-delay, across all sources and polls.
 
-    def __init__(self, concurrency: int) -> None:
+    A site is forgotten once no request holds or awaits its slot and its Crawl-delay spacing has
+    run out: listings link to any number of hosts, and a daemon runs for months. When
+    `max_sites` are remembered all the same, idle ones are swept; sites in use never are."""
+
+    def __init__(self, concurrency: int, max_sites: int = MAX_SITES) -> None:
         self.concurrency = concurrency
+        self.max_sites = max_sites
         self._slots: dict[str, asyncio.Semaphore] = {}
         self._next_start: dict[str, float] = {}
+        self._users: dict[str, int] = {}
 
     def __deepcopy__(self, memo: dict[int, Any]) -> DomainGate:
         """Scrapy deep-copies the settings into every crawl: the gate must stay one object."""
         return self
 
+    def __len__(self) -> int:
+        """Sites remembered."""
+        return len(self._slots)
+
     async def enter(self, site: str, delay: float) -> None:
-        await self._slot(site).acquire()
+        slot = self._slot(site)
+        self._users[site] = self._users.get(site, 0) + 1
+        try:
+            await slot.acquire()
+        except BaseException:
+            self._done(site)
+            raise
         if delay <= 0:
             return
         now = time.monotonic()
         start = max(now, self._next_start.get(site, 0.0))
         self._next_start[site] = start + delay
         if start > now:
-            await asyncio.sleep(start - now)
+            try:
+                await asyncio.sleep(start - now)
+            except BaseException:
+                self.leave(site)
+                raise
 
     def leave(self, site: str) -> None:
-        self._slot(site).release()
+        self._slots[site].release()
+        self._done(site)
+
+    def _done(self, site: str) -> None:
+        self._users[site] -= 1
+        if not self._users[site] and self._idle(site, time.monotonic()):
+            self._forget(site)
 
     def _slot(self, site: str) -> asyncio.Semaphore:
         if site not in self._slots:
+            if len(self._slots) >= self.max_sites:
+                self._sweep()
             self._slots[site] = asyncio.Semaphore(self.concurrency)
+            self._users[site] = 0
         return self._slots[site]
+
+    def _idle(self, site: str, now: float) -> bool:
+        return not self._users[site] and self._next_start.get(site, 0.0) <= now
+
+    def _sweep(self) -> None:
+        """Idle sites whose spacing ran out; if that is not enough, idle sites by how soon
+        their spacing ends, down to half the limit (a sweep per new site would cost n each)."""
+        now = time.monotonic()
+        idle = sorted((self._next_start.get(s, 0.0), s) for s in self._slots if not self._users[s])
+        for next_start, site in idle:
+            if next_start > now and len(self._slots) <= self.max_sites // 2:
+                return
+            self._forget(site)
+
+    def _forget(self, site: str) -> None:
+        del self._slots[site], self._users[site]
+        self._next_start.pop(site, None)
 
 
 class PolitenessMiddleware:

@@ -45,10 +45,11 @@ def cmd_add(args: argparse.Namespace, load: Load) -> int:
     """Works without a config file too: a first-time user runs `add` before writing one."""
     from crawler.config import Config
     from crawler.discovery import Fetcher, discover, report
+    from crawler.fetching import command_line_client
 
     config = load(args.config) if Path(args.config).exists() else Config()
-    crawl = config.crawl
-    fetcher = Fetcher(crawl.user_agent, min(crawl.download_timeout, 15.0), crawl.max_page_size)
+    timeout = min(config.crawl.download_timeout, 15.0)
+    fetcher = Fetcher(command_line_client(config, args.url, timeout))
     try:
         candidates = discover(args.url, fetcher)
     finally:

@@ -17,11 +17,13 @@ import scrapy
 # Scrapy imports its HTTP handler at the first crawl, deep in the reactor's stack, where the
 # deprecation shims the module defines read the source of every frame: 0.5 s there, 0.2 s here.
 import scrapy.core.downloader.handlers.http11
+from OpenSSL import SSL
+from scrapy.crawler import Crawler
 from scrapy.exceptions import DownloadCancelledError, DownloadTimeoutError, IgnoreRequest
 from scrapy.http import Request, Response
 from twisted.python.failure import Failure
 
-from crawler import politeness, robots
+from crawler import addresses, politeness, robots
 from crawler.config import Config, SourceConfig
 from crawler.encodings import to_utf8
 from crawler.feeds import FeedEntry, FeedError
@@ -121,7 +123,20 @@ def describe_failure(failure: Failure) -> str:
         return str(error) or "larger than crawl.max_page_size: download stopped"
     if isinstance(error, IgnoreRequest):
         return str(error) or "request dropped"
+    tls = _tls_error(error)
+    if tls is not None:
+        return f"TLS error ({tls}); to accept the certificate set verify_tls: false on the source"
     return f"{type(error).__name__}: {error}".rstrip(": ")
+
+
+def _tls_error(error: BaseException) -> str | None:
+    """Twisted reports a refused certificate as a list of failures wrapped in a download
+    error; the operator needs OpenSSL's reason ("certificate verify failed")."""
+    for reason in getattr(error.__cause__, "reasons", ()):
+        if isinstance(reason, Failure) and reason.check(SSL.Error):
+            details = [item[-1] for item in reason.value.args[0] if isinstance(item, tuple)]
+            return ", ".join(str(d) for d in details if d) or "handshake failed"
+    return None
 
 
 class SourceSpider(scrapy.Spider):
@@ -130,6 +145,15 @@ class SourceSpider(scrapy.Spider):
     def __init__(self, poll: Poll, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.poll = poll
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> SourceSpider:
+        """Each poll is its own crawl, and its settings are still open here: a source's
+        `verify_tls: false` applies to that source's poll and no other."""
+        spider = super().from_crawler(crawler, *args, **kwargs)
+        if not spider.poll.source.verify_tls:
+            crawler.settings.set("DOWNLOAD_VERIFY_CERTIFICATES", False, priority="spider")
+        return spider
 
     async def start(self):  # type: ignore[override]
         yield Request(
@@ -145,7 +169,7 @@ class SourceSpider(scrapy.Spider):
         self.poll.finished = reason == "finished"
 
     def listing_failed(self, failure: Failure) -> None:
-        self.poll.error = describe_failure(failure)
+        self.poll.error = self.poll.source.redact(describe_failure(failure))
 
     def parse_listing(self, response: Response):
         poll = self.poll
@@ -174,7 +198,7 @@ class SourceSpider(scrapy.Spider):
                 self._not_before(),
             )
         except FeedError as exc:
-            poll.error = f"{response.url}: {exc}"
+            poll.error = poll.source.redact(f"{response.url}: {exc}")
             return
         poll.kind = listing.kind
         poll.entries += len(listing.entries)
@@ -200,7 +224,7 @@ class SourceSpider(scrapy.Spider):
             log.info(
                 "source=%s url=%s: %d child sitemap(s), reading %d this poll",
                 poll.source.name,
-                poll.source.url,
+                poll.source.display_url,
                 len(children),
                 room,
             )
@@ -226,6 +250,14 @@ class SourceSpider(scrapy.Spider):
         entry: FeedEntry = failure.request.cb_kwargs["entry"]
         reason = describe_failure(failure)
         self.poll.failures.append(f"{entry.url}: {reason}")
+        if failure.check(addresses.RefusedAddress):
+            log.warning(
+                "source=%s url=%s: %s; entry skipped",
+                self.poll.source.name,
+                failure.request.url,
+                reason,
+            )
+            return
         log.warning(
             "source=%s url=%s: article not fetched (%s); using the feed entry",
             self.poll.source.name,
@@ -294,8 +326,13 @@ def scrapy_settings(config: Config) -> dict[str, Any]:
         "DOWNLOADER_MIDDLEWARES": {
             "scrapy.downloadermiddlewares.robotstxt.RobotsTxtMiddleware": None,
             "crawler.robots.SharedRobotsTxtMiddleware": 100,
+            "crawler.addresses.AddressPolicyMiddleware": 940,
             "crawler.politeness.PolitenessMiddleware": 950,
         },
+        "DOWNLOAD_VERIFY_CERTIFICATES": True,
+        addresses.SETTING: addresses.AddressPolicy.for_sources(
+            (source.url for source in config.sources), crawl.allow_private_networks
+        ),
         robots.SETTING: robots.RobotsCache(),
         politeness.SETTING: politeness.DomainGate(crawl.per_domain_concurrency),
         MAX_CHILD_SITEMAPS_SETTING: crawl.max_child_sitemaps,

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+import re
+from collections.abc import Collection
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
 from w3lib.url import canonicalize_url
 
@@ -28,3 +30,56 @@ def canonical_url(url: str) -> str:
     query = urlencode([(k, v) for k, v in parse_qsl(parts.query, True) if not _is_tracking(k)])
     rebuilt = urlunsplit((scheme, netloc, parts.path.rstrip("/") or "/", query, ""))
     return canonicalize_url(rebuilt, keep_fragments=False)
+
+
+_SECRET_KEY = re.compile(r"key|token|secret|pass|auth|sig|session|credential", re.IGNORECASE)
+REDACTED = "REDACTED"
+
+
+def redact(url: str, secrets: Collection[str] = ()) -> str:
+    """The URL as it may be shown or logged: a userinfo password, query values under secret-
+    looking keys (apikey, token, sig…) and any of `secrets` (values the config took from the
+    environment) replaced by REDACTED. Only for display: fetching uses the real URL."""
+    parts = urlsplit(url)
+    netloc = parts.netloc
+    if "@" in netloc:
+        userinfo, host = netloc.rsplit("@", 1)
+        user, colon, _ = userinfo.partition(":")
+        netloc = f"{_hide(user, secrets)}{colon and ':' + REDACTED}@{host}"
+    query = "&".join(_redacted_pair(pair, secrets) for pair in parts.query.split("&"))
+    path = parts.path
+    for secret in secrets:
+        if secret:
+            path = path.replace(secret, REDACTED)
+    return urlunsplit((parts.scheme, netloc, path, query if parts.query else "", parts.fragment))
+
+
+def secrets_of(url: str) -> set[str]:
+    """The values `redact` hides by their place in the URL: a userinfo password and the values of
+    secret-looking query keys, so they can be hidden in other text too (an error message)."""
+    parts = urlsplit(url)
+    found = {unquote(parts.password)} if parts.password else set()
+    for key, _, value in (pair.partition("=") for pair in parts.query.split("&")):
+        if value and _SECRET_KEY.search(unquote(key)):
+            found |= {value, unquote(value)}
+    return found
+
+
+def hide(text: str, secrets: Collection[str]) -> str:
+    """`text` (a log line, an error message) with every secret of at least 4 characters
+    replaced: shorter ones would hide ordinary words, and are only hidden inside URLs."""
+    for secret in sorted(secrets, key=len, reverse=True):
+        if len(secret) >= 4:
+            text = text.replace(secret, REDACTED)
+    return text
+
+
+def _redacted_pair(pair: str, secrets: Collection[str]) -> str:
+    key, sep, value = pair.partition("=")
+    if value and (_SECRET_KEY.search(unquote(key)) or unquote(value) in secrets):
+        return f"{key}{sep}{REDACTED}"
+    return pair
+
+
+def _hide(value: str, secrets: Collection[str]) -> str:
+    return REDACTED if unquote(value) in secrets else value

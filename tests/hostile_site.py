@@ -8,6 +8,7 @@ it needs. Every request is logged with its arrival time and how many were in fli
 from __future__ import annotations
 
 import gzip
+import ssl
 import threading
 import time
 from collections.abc import Callable
@@ -26,6 +27,8 @@ class Reply:
     delay: float = 0.0
     stream: int = 0
     """When set, send this many bytes of `body` repeated, without Content-Length."""
+    drip: float = 0.0
+    """With `stream`, wait this long before each repetition of `body`."""
     compress: bool = False
     """Gzip the body (after {BASE} is filled in), as a `.gz` file, not Content-Encoding."""
 
@@ -42,8 +45,12 @@ Route = Reply | Callable[[], Reply]
 
 
 class HostileSite:
-    def __init__(self, routes: dict[str, Route]) -> None:
+    def __init__(
+        self, routes: dict[str, Route], host: str = "127.0.0.1", tls: ssl.SSLContext | None = None
+    ) -> None:
         self.routes = routes
+        self.host = host
+        self.tls = tls
         self.hits: list[Hit] = []
         self._lock = threading.Lock()
         self._in_flight = 0
@@ -52,7 +59,8 @@ class HostileSite:
     @property
     def url(self) -> str:
         assert self._server is not None
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
+        scheme = "https" if self.tls else "http"
+        return f"{scheme}://{self.host}:{self._server.server_address[1]}"
 
     def paths(self) -> list[str]:
         with self._lock:
@@ -70,8 +78,10 @@ class HostileSite:
             def log_message(self, format: str, *args: Any) -> None:
                 """Quiet: tests read `hits`, not stderr."""
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server = ThreadingHTTPServer((self.host, 0), Handler)
         self._server.daemon_threads = True
+        if self.tls:
+            self._server.socket = self.tls.wrap_socket(self._server.socket, server_side=True)
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
         return self
 
@@ -109,7 +119,12 @@ def _templated(reply: Reply, base: str) -> Reply:
     body = reply.body.replace(b"{BASE}", base.encode())
     headers = {k: v.replace("{BASE}", base) for k, v in reply.headers.items()}
     return Reply(
-        gzipped(body) if reply.compress else body, reply.status, headers, reply.delay, reply.stream
+        gzipped(body) if reply.compress else body,
+        reply.status,
+        headers,
+        reply.delay,
+        reply.stream,
+        drip=reply.drip,
     )
 
 
@@ -125,7 +140,9 @@ def _write(handler: BaseHTTPRequestHandler, reply: Reply) -> int:
         return len(reply.body)
     sent = 0
     while sent < reply.stream:
+        time.sleep(reply.drip)
         handler.wfile.write(reply.body)
+        handler.wfile.flush()
         sent += len(reply.body)
     return sent
 
