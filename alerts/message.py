@@ -40,6 +40,13 @@ class Alert:
     story: dict
     matches: list[dict]
     snippet: str
+    # every hit that made the rule true; `matches` carries only the first few (a page repeating
+    # a word 10,000 times made a 1 MB alert). Rows queued before this field count what they hold.
+    matches_total: int = 0
+
+    def __post_init__(self) -> None:
+        if self.matches_total < len(self.matches):
+            object.__setattr__(self, "matches_total", len(self.matches))
 
     def payload(self) -> dict:
         """The webhook body: only the documented keys, so extra matcher fields never leak."""
@@ -49,8 +56,14 @@ class Alert:
             "article": {key: self.article.get(key) for key in ARTICLE_KEYS},
             "story": {key: self.story.get(key) for key in STORY_KEYS},
             "matches": [{key: match.get(key) for key in MATCH_KEYS} for match in self.matches],
+            "matches_total": self.matches_total,
             "snippet": self.snippet,
         }
+
+    @property
+    def more_matches(self) -> int:
+        """Hits the message does not list: renderers say "and N more"."""
+        return self.matches_total - len(self.matches)
 
     @property
     def language(self) -> str:

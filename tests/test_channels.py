@@ -137,6 +137,7 @@ def test_webhook_posts_the_documented_payload_with_headers(hook: WebhookReceiver
         },
         "story": {"id": "story-9", "articles": 3},
         "matches": ARABIC.matches,
+        "matches_total": 3,
         "snippet": ARABIC.snippet,
     }
     assert request.headers["Content-Type"] == "application/json"
