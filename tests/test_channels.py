@@ -243,6 +243,7 @@ def test_slack_block_kit_message(hook: WebhookReceiver) -> None:
         "type": "mrkdwn",
         "text": "*<https://www.hespress.com/politique/123.html|"
         "فرنسا تسلم المغرب مطلوبا &lt;script&gt;alert(1)&lt;/script&gt;>*",
+        "verbatim": True,
     }
     assert context["type"] == "context"
     assert "hespress-ar" in context["elements"][0]["text"]
