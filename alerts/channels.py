@@ -9,9 +9,11 @@ keys, Slack webhook URLs, which embed their token).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import hmac
 import json
+import logging
 import os
 import re
 import ssl
@@ -32,9 +34,22 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, m
 from alerts.message import Message, TemplateError, render, slack_message
 
 DEFAULT_SMTP_PORTS = {"starttls": 587, "ssl": 465, "none": 25}
+# Libraries that log request URLs (Slack and webhook tokens, Apprise URLs) below WARNING. Set
+# here, where channel configs come from, so no entry point can forget: even `--log-level debug`
+# never prints a channel secret.
+URL_LOGGING_LIBRARIES = ("apprise", "urllib3", "httpcore", "httpx")
 TEMPORARY_HTTP_STATUSES = frozenset({408, 429})
 USER_AGENT = "newswatch"
 _MSGID_SAFE = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+")
+
+
+def _quiet_url_logging() -> None:
+    for name in URL_LOGGING_LIBRARIES:
+        library = logging.getLogger(name)
+        library.setLevel(max(logging.WARNING, library.getEffectiveLevel()))
+
+
+_quiet_url_logging()
 
 
 class DeliveryError(Exception):
@@ -209,11 +224,30 @@ async def _send_file(channel: FileChannel, message: Message) -> str:
 
 
 def _append(path: Path, line: str) -> None:
+    """Append a whole line or nothing: a full disk (or quota) can take part of a write, and a
+    torn JSON line would break every tool reading the file. On failure the file is cut back to
+    its size before the write; the alert is retried later, whole."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a", encoding="utf-8") as handle:
-        handle.write(line)
-        handle.flush()
-        os.fsync(handle.fileno())
+    data = line.encode("utf-8")
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        size = os.fstat(fd).st_size
+        try:
+            written = 0
+            while written < len(data):
+                written += os.write(fd, data[written:])
+            os.fsync(fd)
+        except OSError:
+            _cut_back(fd, size)
+            raise
+    finally:
+        os.close(fd)
+
+
+def _cut_back(fd: int, size: int) -> None:
+    """Drop a partial line; a file that cannot be truncated (a device) has nothing to drop."""
+    with contextlib.suppress(OSError):
+        os.ftruncate(fd, size)
 
 
 async def _send_slack(channel: SlackChannel, message: Message) -> str:

@@ -32,9 +32,11 @@ class RetryPolicy:
     max_age: float = 86400.0
 
     def delay(self, attempts: int, retry_after: float | None) -> float:
+        """Backoff, or the receiver's Retry-After when longer, but never beyond `max_age`: a
+        receiver can send any number (`Retry-After: 1e400`), and the alert is stale by then."""
         backoff = min(self.max_delay, self.base_delay * 2 ** max(0, attempts - 1))
         jittered = backoff * random.uniform(0.5, 1.0)
-        return max(jittered, retry_after or 0.0)
+        return min(max(jittered, retry_after or 0.0), self.max_age)
 
     def gives_up(self, attempts: int, created_at: str) -> str | None:
         """Why a temporary failure is final, or None to retry."""
@@ -97,7 +99,11 @@ async def _pass(
             continue
         recovered = False
         for row in _within_rate(db, name, channel, rows, report):
-            message = await _deliver_one(db, row, channel, policy, report, on_failed)
+            try:
+                message = await _deliver_one(db, row, channel, policy, report, on_failed)
+            except Exception as exc:
+                _broken_attempt(db, row, exc, policy, report)
+                continue
             if message is None:
                 continue
             recovered = recovered or row["attempts"] > 0
@@ -167,9 +173,9 @@ async def _deliver_one(
     on_failed: FailureHook | None,
 ) -> Message | None:
     """Send one message and record the outcome; returns the message when it was accepted."""
+    outbox.mark_sending(db, row)
     message = outbox.message_of(row)
     what = _describe(message)
-    outbox.mark_sending(db, row)
     attempts = row["attempts"] + 1
     try:
         answer = await send(channel, message)
@@ -219,3 +225,37 @@ def _unexpected(exc: Exception) -> DeliveryError:
     """A sender bug must not strand the message in `sending`: treat it as a temporary failure."""
     log.exception("unexpected error while sending")
     return DeliveryError(f"{type(exc).__name__}: {exc}", permanent=False)
+
+
+def _broken_attempt(
+    db: sqlite_utils.Database,
+    row: dict[str, Any],
+    exc: Exception,
+    policy: RetryPolicy,
+    report: DeliveryReport,
+) -> None:
+    """Whatever broke while one message was handled (its payload, a hook, the bookkeeping), that
+    attempt failed: the row leaves `sending` with the reason, and the next message goes on. A row
+    already recorded as sent or failed keeps that state, so nothing is sent twice."""
+    attempts = row["attempts"] + 1
+    reason = f"{type(exc).__name__}: {exc}"
+    final = policy.gives_up(attempts, row["created_at"]) is not None
+    delay = policy.delay(attempts, None)
+    if not outbox.settle_attempt(db, row, reason, delay, final=final):
+        log.error("%s %s to %s: error after its outcome was recorded: %s", *_names(row), reason)
+        return
+    if final:
+        report.failed += 1
+    else:
+        report.retrying += 1
+    log.error(
+        "%s %s to %s: attempt %d broke, %s: %s",
+        *_names(row),
+        attempts,
+        "failed for good" if final else f"retry in {delay:.0f}s",
+        reason,
+    )
+
+
+def _names(row: dict[str, Any]) -> tuple[str, str, str]:
+    return row["kind"], row["id"], row["channel"]

@@ -11,7 +11,8 @@ exact anchor, and hits inside an exclude phrase dropped before the rules are eva
 from __future__ import annotations
 
 import re
-from collections import defaultdict
+from bisect import bisect_right
+from collections import Counter, defaultdict
 from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass
 from itertools import accumulate
@@ -48,6 +49,7 @@ from alerts.rules import (
 )
 
 SNIPPET_CHARS = 200
+HITS_SHOWN = 20  # hits a match keeps for the matches table, payloads and messages
 _CACHE_LIMIT = 200_000
 _NO_SLOTS: frozenset[int] = frozenset()
 _PLAIN_WORD = (_NO_SLOTS,)
@@ -82,6 +84,11 @@ class WatchlistMatch:
     watchlist: str
     hits: tuple[Hit, ...]  # sorted by offset; only what made the rule true (never NOT-ed hits)
     snippet: str  # ~200 chars of original text around the best hit, "…" where cut
+    hits_total: int = -1  # hits that made the rule true; `hits` shows at most HITS_SHOWN of them
+
+    def __post_init__(self) -> None:
+        if self.hits_total < len(self.hits):
+            object.__setattr__(self, "hits_total", len(self.hits))
 
     @property
     def direction(self) -> str:
@@ -91,13 +98,24 @@ class WatchlistMatch:
 
 @dataclass(frozen=True, slots=True)
 class _Found:
-    """A hit and where it lies in the token stream (NEAR and exclusions need token positions)."""
+    """A hit and where it lies in the token stream (NEAR and exclusions need token positions).
 
-    hit: Hit
+    The `Hit` itself is only built for the few hits a match shows: a page repeating a word
+    thousands of times should not cost thousands of copies of it."""
+
+    concept: str
+    alias: str
+    fuzzy: bool
+    offset: int  # char offset of the hit in Document.text
     end: int  # char offset just after the hit in Document.text
     block: int  # 0 for the title, then one per paragraph
     first: int  # token positions in the block
     last: int
+
+    def hit(self, blocks: list[_Block]) -> Hit:
+        block = blocks[self.block]
+        text = block.text[self.offset - block.offset : self.end - block.offset]
+        return Hit(self.concept, self.alias, text, self.fuzzy, self.offset)
 
 
 @dataclass(frozen=True, slots=True)
@@ -252,12 +270,12 @@ class Matcher:
             holds, hits = _evaluate(watchlist.rule, found)
             if not holds:
                 continue
-            ordered = sorted(set(hits), key=lambda f: (f.hit.offset, f.end, f.hit.concept))
+            ordered = sorted(set(hits), key=_reading_order)
             best = _best(ordered)
             if best not in snippets:
                 snippets[best] = _snippet(blocks, best)
-            hit_tuple = tuple(f.hit for f in ordered)
-            matches.append(WatchlistMatch(watchlist.name, hit_tuple, snippets[best]))
+            shown = tuple(f.hit(blocks) for f in _shown(ordered, best))
+            matches.append(WatchlistMatch(watchlist.name, shown, snippets[best], len(ordered)))
         return matches
 
     def _wanted(self, names: Collection[str] | None) -> set[int] | None:
@@ -297,8 +315,8 @@ class Matcher:
                     hits[entry.atom].append(_found(entry, block, number, first, last, fuzzy))
         kept = {}
         for atom, atom_hits in hits.items():
-            spans = excluded.get(atom, ())
-            counted = [f for f in atom_hits if not _inside_any(f, spans)]
+            inside = _Spans(excluded.get(atom, ()))
+            counted = [f for f in atom_hits if not inside.covers(f.block, f.first, f.last)]
             if counted:
                 kept[atom] = _outermost(counted)
         return kept
@@ -351,25 +369,42 @@ def _watchlist(name: str, text: str, specs: Mapping[str, ConceptSpec]) -> _Watch
 
 
 def _found(entry: _Entry, block: _Block, number: int, first: int, last: int, fuzzy: bool) -> _Found:
-    start = block.token(first)[0].start()
-    end = block.token(last)[0].end()
-    hit = Hit(
-        concept=entry.alias.concept,
-        alias=entry.alias.term,
-        text=block.text[start:end],
-        fuzzy=fuzzy,
-        offset=block.offset + start,
+    raw = block.token(first)[0]
+    start, end = raw.start(), (raw if last == first else block.token(last)[0]).end()
+    alias = entry.alias
+    offset = block.offset
+    return _Found(
+        alias.concept, alias.term, fuzzy, offset + start, offset + end, number, first, last
     )
-    return _Found(hit, block.offset + end, number, first, last)
 
 
-def _inside_any(found: _Found, spans: Collection[tuple[int, int, int]]) -> bool:
-    return any(b == found.block and s <= found.first and found.last <= e for b, s, e in spans)
+class _Spans:
+    """Token spans per block, asked whether one of them covers a given span.
+
+    Spans sorted by start with the running maximum of their ends: the spans starting at or
+    before `first` cover [first, last] if the farthest end among them reaches `last`. A bisect
+    per question, so a page of hits against a page of exclude phrases stays n·log n.
+    """
+
+    def __init__(self, spans: Collection[tuple[int, int, int]]) -> None:
+        self._starts: dict[int, list[int]] = defaultdict(list)
+        self._reach: dict[int, list[int]] = defaultdict(list)
+        for block, start, end in sorted(spans):
+            reach = self._reach[block]
+            self._starts[block].append(start)
+            reach.append(max(end, reach[-1]) if reach else end)
+
+    def covers(self, block: int, first: int, last: int) -> bool:
+        starts = self._starts.get(block)
+        if not starts:
+            return False
+        before = bisect_right(starts, first)
+        return before > 0 and self._reach[block][before - 1] >= last
 
 
 def _outermost(hits: list[_Found]) -> list[_Found]:
     """Drop hits lying inside a longer (or exact, over fuzzy) hit of the same atom."""
-    hits.sort(key=lambda f: (f.block, f.first, -f.last, f.hit.fuzzy))
+    hits.sort(key=lambda f: (f.block, f.first, -f.last, f.fuzzy))
     kept: list[_Found] = []
     for found in hits:
         if kept and kept[-1].block == found.block and found.last <= kept[-1].last:
@@ -402,17 +437,57 @@ def _evaluate(rule: Rule, found: Mapping[str, list[_Found]]) -> tuple[bool, list
 
 def _near(rule: Near, found: Mapping[str, list[_Found]]) -> tuple[bool, list[_Found]]:
     """Hits of both sides with at most `distance` tokens between them, in one paragraph."""
-    left = _evaluate(rule.left, found)[1]
-    right = _evaluate(rule.right, found)[1]
-    close: dict[_Found, None] = {}
-    for a in left:
-        for b in right:
-            if a is b or a.block != b.block:
-                continue
-            between = max(b.first - a.last, a.first - b.last) - 1
-            if between <= rule.distance:
-                close[a] = close[b] = None
-    return bool(close), list(close)
+    left = _distinct(_evaluate(rule.left, found)[1])
+    right = _distinct(_evaluate(rule.right, found)[1])
+    close = _with_partner(left, right, rule.distance) + _with_partner(right, left, rule.distance)
+    return bool(close), list(_distinct(close))
+
+
+def _distinct(hits: list[_Found]) -> list[_Found]:
+    """Each hit once (sides often share hits, as in NEAR(a OR b, b)); identity, as NEAR means it."""
+    return list({id(found): found for found in hits}.values())
+
+
+def _with_partner(hits: list[_Found], partners: list[_Found], distance: int) -> list[_Found]:
+    """The hits that have another hit of `partners` at most `distance` tokens away.
+
+    At most `distance` tokens between a and b means b starts by a.last + distance + 1 and ends
+    from a.first - distance - 1 on. Partners sorted by first token, with the two farthest ends
+    (of two different hits) among those starting by each point, answer that with one bisect.
+    """
+    table = _PartnerTable(partners)
+    return [
+        a for a in hits if table.reaches(a, a.last + distance + 1, max(0, a.first - distance - 1))
+    ]
+
+
+class _PartnerTable:
+    """Per block: partners' first tokens in order, and the two farthest last tokens up to each."""
+
+    def __init__(self, partners: list[_Found]) -> None:
+        self._firsts: dict[int, list[int]] = defaultdict(list)
+        self._top: dict[int, list[tuple[int, _Found | None, int]]] = defaultdict(list)
+        for found in sorted(partners, key=lambda f: (f.block, f.first)):
+            top = self._top[found.block]
+            best, holder, second = top[-1] if top else (-1, None, -1)
+            if found.last > best:
+                best, holder, second = found.last, found, best
+            elif found.last > second:
+                second = found.last
+            self._firsts[found.block].append(found.first)
+            top.append((best, holder, second))
+
+    def reaches(self, found: _Found, first_by: int, last_from: int) -> bool:
+        """Some partner other than `found` starts by `first_by` and ends at `last_from` (≥ 0, so
+        the table's -1 for "no such partner" never qualifies) or later."""
+        firsts = self._firsts.get(found.block)
+        if not firsts:
+            return False
+        before = bisect_right(firsts, first_by)
+        if before == 0:
+            return False
+        best, holder, second = self._top[found.block][before - 1]
+        return (second if holder is found else best) >= last_from
 
 
 def _snippet(blocks: list[_Block], best: _Found | None) -> str:
@@ -420,22 +495,56 @@ def _snippet(blocks: list[_Block], best: _Found | None) -> str:
         block = blocks[1] if len(blocks) > 1 else blocks[0]
         return _window(block.text, 0, 0)
     block = blocks[best.block]
-    return _window(block.text, best.hit.offset - block.offset, best.end - block.offset)
+    return _window(block.text, best.offset - block.offset, best.end - block.offset)
+
+
+def _reading_order(found: _Found) -> tuple[int, int, str]:
+    return found.offset, found.end, found.concept
 
 
 def _best(hits: list[_Found]) -> _Found | None:
-    """The hit with the most distinct concepts around it (exact before fuzzy, then earliest)."""
+    """The hit with the most distinct concepts around it (exact before fuzzy, then earliest).
+
+    `hits` are in reading order, so the hits within reach of each one (same block, at most
+    SNIPPET_CHARS // 2 characters away) form a window that only moves forward: one pass with a
+    count per concept in the window.
+    """
     reach = SNIPPET_CHARS // 2
+    places = [(f.block, f.offset) for f in hits]
+    concepts = [f.concept for f in hits]
+    window: Counter[str] = Counter()
+    best: tuple[int, bool, int] | None = None
+    chosen = low = high = 0
+    for number, (block, offset) in enumerate(places):
+        while high < len(hits) and places[high][0] == block and places[high][1] <= offset + reach:
+            window[concepts[high]] += 1
+            high += 1
+        while places[low][0] != block or places[low][1] < offset - reach:
+            window[concepts[low]] -= 1
+            if not window[concepts[low]]:
+                del window[concepts[low]]
+            low += 1
+        score = (-len(window), hits[number].fuzzy, offset)
+        if best is None or score < best:
+            best, chosen = score, number
+    return hits[chosen] if hits else None
 
-    def score(found: _Found) -> tuple[int, bool, int]:
-        around = {
-            f.hit.concept
-            for f in hits
-            if f.block == found.block and abs(f.hit.offset - found.hit.offset) <= reach
-        }
-        return -len(around), found.hit.fuzzy, found.hit.offset
 
-    return min(hits, key=score, default=None)
+def _shown(hits: list[_Found], best: _Found | None) -> list[_Found]:
+    """At most HITS_SHOWN hits, in reading order: the snippet's hit, then the earliest of every
+    concept in turn, so one concept repeated 10,000 times cannot hide the others."""
+    if len(hits) <= HITS_SHOWN:
+        return hits
+    by_concept: dict[str, list[_Found]] = defaultdict(list)
+    for found in hits:
+        if len(by_concept[found.concept]) < HITS_SHOWN:
+            by_concept[found.concept].append(found)
+    chosen: dict[int, _Found] = {id(best): best} if best is not None else {}
+    for rank in range(HITS_SHOWN):
+        for concept_hits in by_concept.values():
+            if rank < len(concept_hits) and len(chosen) < HITS_SHOWN:
+                chosen.setdefault(id(concept_hits[rank]), concept_hits[rank])
+    return sorted(chosen.values(), key=_reading_order)
 
 
 def _window(text: str, start: int, end: int) -> str:

@@ -40,6 +40,13 @@ class Alert:
     story: dict
     matches: list[dict]
     snippet: str
+    # every hit that made the rule true; `matches` carries only the first few (a page repeating
+    # a word 10,000 times made a 1 MB alert). Rows queued before this field count what they hold.
+    matches_total: int = 0
+
+    def __post_init__(self) -> None:
+        if self.matches_total < len(self.matches):
+            object.__setattr__(self, "matches_total", len(self.matches))
 
     def payload(self) -> dict:
         """The webhook body: only the documented keys, so extra matcher fields never leak."""
@@ -49,8 +56,14 @@ class Alert:
             "article": {key: self.article.get(key) for key in ARTICLE_KEYS},
             "story": {key: self.story.get(key) for key in STORY_KEYS},
             "matches": [{key: match.get(key) for key in MATCH_KEYS} for match in self.matches],
+            "matches_total": self.matches_total,
             "snippet": self.snippet,
         }
+
+    @property
+    def more_matches(self) -> int:
+        """Hits the message does not list: renderers say "and N more"."""
+        return self.matches_total - len(self.matches)
 
     @property
     def language(self) -> str:
@@ -178,9 +191,18 @@ def _human_time(value: Any) -> str:
     return format_time(moment) if moment else str(value or "")
 
 
+# Words that notify a whole channel or workspace when Slack parses them in plain text.
+_SLACK_BROADCAST = re.compile(r"([@＠])(channel|here|everyone)", re.IGNORECASE)
+
+
 def slack_escape(text: str) -> str:
-    """Slack's mrkdwn only needs these three escaped; anything else stays readable as is."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    """Scraped text as Slack mrkdwn that reads the same and can notify nobody.
+
+    `&`, `<` and `>` are escaped, so a title's `<!channel>` or `<@U…>` is shown, not obeyed; a
+    word joiner after the `@` of `@channel`, `@here` and `@everyone` keeps them from pinging
+    where Slack parses plain-text mentions (the notification `text` has no `verbatim`)."""
+    escaped = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return _SLACK_BROADCAST.sub("\\1\u2060\\2", escaped)
 
 
 def _slack_url(url: str) -> str:
@@ -393,4 +415,20 @@ def slack_message(message: Message, template_dir: str | None = None) -> dict:
         raise TemplateError(f"template {template_name(message, 'slack')}: not JSON: {exc}") from exc
     if not isinstance(body, dict):
         raise TemplateError(f"template {template_name(message, 'slack')}: not a JSON object")
+    _verbatim(body)
     return body
+
+
+def _verbatim(node: Any) -> None:
+    """Every mrkdwn text object `verbatim`: Slack then shows scraped words as written instead of
+    turning names into channel links and mentions (a channel's own templates included)."""
+    if isinstance(node, dict):
+        if node.get("type") == "mrkdwn" and "text" in node:
+            node["verbatim"] = True
+        nodes = node.values()
+    elif isinstance(node, list):
+        nodes = node
+    else:
+        return
+    for child in nodes:
+        _verbatim(child)

@@ -232,3 +232,18 @@ def mark_failed(db: sqlite_utils.Database, row: dict[str, Any], error: str) -> N
     db.execute(
         "UPDATE alerts SET status = ?, last_error = ? WHERE id = ?", [FAILED, error, row["id"]]
     )
+
+
+def settle_attempt(
+    db: sqlite_utils.Database, row: dict[str, Any], error: str, delay: float, *, final: bool
+) -> bool:
+    """A row still `sending` after its attempt was cut short becomes failed (`final`) or pending
+    after `delay`; True if it was still `sending`."""
+    status = FAILED if final else PENDING
+    next_at = timestamp(datetime.now(UTC) + timedelta(seconds=delay))
+    cursor = db.execute(
+        "UPDATE alerts SET status = ?, last_error = ?, next_attempt_at = ? WHERE id = ?"
+        " AND status = ?",
+        [status, error, next_at, row["id"], SENDING],
+    )
+    return cursor.rowcount > 0

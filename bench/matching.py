@@ -9,8 +9,12 @@ Times are CPU time of this one process (one core), so other load on the machine 
    normalised aliases applied to the normalised text.
 2. Real Arabic news (SaudiNewsNet, read from ../shared/data/saudinewsnet when present; never copied
    into the project): articles/s and words/s, cold and warm.
+3. Hostile pages (issue 13): "Maroc " repeated, an exclude phrase repeated with no hit, and
+   "Maroc et la France " repeated under NEAR/5, at 2k/4k/8k/16k repetitions: time (best of 3) and
+   its growth per doubling, which stays near 2 when matching is linear in the hits.
 
-Usage: python bench/matching.py [--data DIR] [--real-articles N]
+Usage: python bench/matching.py [--data DIR] [--real-articles N] [--repetitions 2000,4000,...]
+                                [--hostile-only]
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ ARTICLE_WORDS = 1_000
 PARAGRAPH_WORDS = 80
 ARTICLES = 40
 RUNS = 5
+HOSTILE_RUNS = 3
 ALIASES_PER_CONCEPT = 10
 ARABIC_LETTERS = "ابتثجحخدذرزسشصضطظعغفقكلمنهوي"
 LATIN_LETTERS = "abcdefghijklmnopqrstuvwxyzéè"
@@ -242,17 +247,50 @@ def real(data: Path, limit: int) -> None:
     )
 
 
+HOSTILE_RULES = {"morocco": "morocco", "near": "NEAR/5(morocco, france)"}
+HOSTILE_INPUTS = {
+    "repeated word": ("morocco", "Maroc "),
+    "repeated exclude": ("morocco", "صلاة المغرب "),
+    "NEAR/5 pairs": ("near", "Maroc et la France "),
+}
+
+
+def hostile(repetitions: list[int]) -> None:
+    print(f"# Hostile pages, project concepts: CPU time, best of {HOSTILE_RUNS}")
+    matcher = Matcher(_validated(PROJECT_CONCEPTS), HOSTILE_RULES)
+    for label, (watchlist, text) in HOSTILE_INPUTS.items():
+        matcher.match(Document("", (text,)), [watchlist])
+        previous = None
+        cells = []
+        for count in repetitions:
+            doc = Document("", (text * count,))
+            seconds = min(
+                _timed(lambda doc=doc, wanted=[watchlist]: matcher.match(doc, wanted))
+                for _ in range(HOSTILE_RUNS)
+            )
+            growth = f" ({seconds / previous:.2f}x)" if previous else ""
+            cells.append(f"{count:,}: {seconds:.3f} s{growth}")
+            previous = seconds
+        page = len(text.encode()) * repetitions[-1] // 1000
+        print(f"{label:<17} {'; '.join(cells)}  [largest page {page:,} KB of UTF-8]")
+
+
 def main() -> None:
     default = Path(__file__).resolve().parents[2] / "shared" / "data" / "saudinewsnet"
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=default, help="SaudiNewsNet folder")
     parser.add_argument("--real-articles", type=int, default=5_000)
+    parser.add_argument("--repetitions", default="2000,4000,8000,16000", help="hostile pages")
+    parser.add_argument("--hostile-only", action="store_true", help="only the hostile pages")
     args = parser.parse_args()
     stemmer = type(snowballstemmer.stemmer("english")).__module__
     print(f"Python {sys.version.split()[0]}, one core; Snowball backend: {stemmer}")
-    synthetic((1_000, 10_000))
-    print()
-    real(args.data, args.real_articles)
+    if not args.hostile_only:
+        synthetic((1_000, 10_000))
+        print()
+        real(args.data, args.real_articles)
+        print()
+    hostile([int(count) for count in args.repetitions.split(",")])
 
 
 if __name__ == "__main__":

@@ -280,7 +280,10 @@ class ArticlePipeline:
 
         A watchlist already alerted on the story is not alerted again (the outbox key is the
         story); `notify_updates` watchlists hear when the story reached a new outlet or an
-        article's text changed materially."""
+        article's text changed materially. Matching needs only the record, so it runs before
+        the transaction: the write lock is held for writes alone."""
+        doc = Document(record.title, record.paragraphs, record.language)
+        matches = tuple(self.watchlists.match(doc, record.source))
         with self.db.atomic():
             known = _first_known(self.db, record.aliases)
             if known is None:
@@ -290,8 +293,6 @@ class ArticlePipeline:
                 change = self._revise(known, record, fingerprint)
                 if change is None:
                     return None
-            doc = Document(record.title, record.paragraphs, record.language)
-            matches = tuple(self.watchlists.match(doc, record.source))
             enqueued = 0
             if matches or change:
                 article = self.db["articles"].get(article_id)

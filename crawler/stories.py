@@ -140,6 +140,7 @@ def watchlist_alert(
         article={name: article[name] for name in ARTICLE_KEYS},
         story=story,
         matches=[hit.to_dict() for hit in match.hits] if match else [],
+        matches_total=match.hits_total if match else 0,
         snippet=match.snippet if match else article["text"][:SNIPPET_CHARS],
     )
 

@@ -137,6 +137,7 @@ def test_webhook_posts_the_documented_payload_with_headers(hook: WebhookReceiver
         },
         "story": {"id": "story-9", "articles": 3},
         "matches": ARABIC.matches,
+        "matches_total": 3,
         "snippet": ARABIC.snippet,
     }
     assert request.headers["Content-Type"] == "application/json"
@@ -242,6 +243,7 @@ def test_slack_block_kit_message(hook: WebhookReceiver) -> None:
         "type": "mrkdwn",
         "text": "*<https://www.hespress.com/politique/123.html|"
         "فرنسا تسلم المغرب مطلوبا &lt;script&gt;alert(1)&lt;/script&gt;>*",
+        "verbatim": True,
     }
     assert context["type"] == "context"
     assert "hespress-ar" in context["elements"][0]["text"]

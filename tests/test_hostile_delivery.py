@@ -1,0 +1,192 @@
+"""Delivery against receivers, files and titles that misbehave: every message's attempt ends in
+a recorded state, files hold whole lines, secrets stay out of logs and titles cannot ping."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import resource
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+import sqlite_utils
+
+from alerts.channels import SlackChannel, send
+from alerts.delivery import RetryPolicy, deliver_due
+from alerts.message import Alert
+from crawler import store
+from crawler.receivers import WebhookReceiver
+from tests.support import ROOT, newswatch
+from tests.test_delivery import FAST, channel, queue, rows
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Iterator[sqlite_utils.Database]:
+    database = store.open_db(tmp_path / "news.db")
+    yield database
+    database.close()
+
+
+@pytest.fixture
+def hook() -> Iterator[WebhookReceiver]:
+    with WebhookReceiver() as receiver:
+        yield receiver
+
+
+def test_an_absurd_retry_after_is_clamped_and_the_next_message_still_goes(db, hook):
+    hook.respond_with((429, {"Retry-After": "9" * 400}))
+    first, second = queue(db, "hook", 2)
+    policy = RetryPolicy(max_age=3600.0)
+
+    report = asyncio.run(deliver_due(db, {"hook": channel(type="webhook", url=hook.url)}, policy))
+
+    assert (report.retrying, len(report.sent)) == (1, 1)
+    by_id = {row["id"]: row for row in rows(db)}
+    assert by_id[second]["status"] == "sent"
+    assert by_id[first]["status"] == "pending"
+    retry_at = datetime.fromisoformat(by_id[first]["next_attempt_at"])
+    assert retry_at <= datetime.now(UTC) + timedelta(seconds=3600 + 5), "clamped to max_age"
+
+
+def test_a_message_that_breaks_fails_its_own_attempt_and_the_run_goes_on(db, hook):
+    broken, fine = queue(db, "hook", 2)
+    db.execute(
+        "UPDATE alerts SET payload = ? WHERE id = ?", ['{"written by": "elsewhere"}', broken]
+    )
+    channels = {"hook": channel(type="webhook", url=hook.url)}
+
+    report = asyncio.run(deliver_due(db, channels, FAST))
+
+    assert [r.json["id"] for r in hook.wait_for(1)] == [fine]
+    row = rows(db, id=broken)[0]
+    assert (row["status"], row["attempts"]) == ("pending", 1)
+    assert "TypeError" in row["last_error"]
+    assert report.retrying == 1
+    for _ in range(FAST.max_attempts):
+        asyncio.run(deliver_due(db, channels, FAST))
+    row = rows(db, id=broken)[0]
+    assert (row["status"], row["attempts"]) == ("failed", FAST.max_attempts)
+    assert len(hook.requests) == 1, "the good message was sent once"
+
+
+def _newswatch_limited(args: list[str], file_limit: int) -> subprocess.CompletedProcess[str]:
+    """The CLI with RLIMIT_FSIZE: writes past `file_limit` bytes are cut short, then refused
+    with EFBIG, as on a full disk (SIGXFSZ ignored, as a daemon's supervisor may)."""
+
+    def limit() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (file_limit, file_limit))
+
+    return subprocess.run(
+        [sys.executable, "-m", "crawler.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
+        preexec_fn=limit,
+    )
+
+
+def test_file_channel_on_a_full_disk_keeps_whole_lines(tmp_path: Path) -> None:
+    alerts = tmp_path / "alerts.jsonl"
+    earlier = "".join(json.dumps({"id": f"old-{n}", "pad": "x" * 900}) + "\n" for n in range(1200))
+    alerts.write_text(earlier, encoding="utf-8")
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        f"""
+database: {tmp_path / "news.db"}
+sources: [{{name: s, url: "http://127.0.0.1:9/feed.xml", kind: feed}}]
+concepts: {{m: {{en: [Morocco]}}}}
+watchlists: [{{name: w, rule: m, notify: [file]}}]
+channels: {{file: {{type: file, path: "{alerts}"}}}}
+""",
+        encoding="utf-8",
+    )
+    before = alerts.read_bytes()
+
+    result = _newswatch_limited(["test-channel", "file", "--config", str(config)], len(before) + 40)
+
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "not delivered (temporary)" in result.stdout
+    assert "Traceback" not in result.stderr
+    assert alerts.read_bytes() == before, "no torn line left behind"
+
+
+def test_debug_logging_never_prints_channel_tokens(tmp_path: Path, hook: WebhookReceiver) -> None:
+    base = hook.url.rsplit("/", 1)[0]
+    tokens = {
+        "slack": "slack-token-4f7a",
+        "hook": "webhook-token-9c2e",
+        "apprise": "apprise-token-b81d",
+    }
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        f"""
+database: {tmp_path / "news.db"}
+sources: [{{name: s, url: "http://127.0.0.1:9/feed.xml", kind: feed}}]
+concepts: {{m: {{en: [Morocco]}}}}
+watchlists: [{{name: w, rule: m, notify: [slack]}}]
+channels:
+  slack: {{type: slack, webhook_url: "{base}/services/T0/B0/{tokens["slack"]}"}}
+  hook: {{type: webhook, url: "{base}/hook?token={tokens["hook"]}"}}
+  apprise: {{type: apprise, urls: ["{base.replace("http://", "json://")}/{tokens["apprise"]}"]}}
+""",
+        encoding="utf-8",
+    )
+
+    outputs = []
+    for name in tokens:
+        result = newswatch("--log-level", "debug", "test-channel", name, "--config", str(config))
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert " DEBUG " in result.stderr, "debug logging was on"
+        outputs.append(result.stdout + result.stderr)
+
+    assert len(hook.wait_for(3)) == 3
+    for token in tokens.values():
+        assert all(token not in output for output in outputs), token
+
+
+PINGS = re.compile(r"<!(channel|here|everyone)|@(channel|here|everyone)", re.IGNORECASE)
+
+
+def test_slack_text_from_a_page_cannot_ping_anyone(hook: WebhookReceiver) -> None:
+    alert = Alert(
+        id="ping-1",
+        watchlist="mfe",
+        article={
+            "url": "https://news.example.org/1",
+            "title": "<!channel> Morocco @here extradites @everyone",
+            "source": "@channel-news",
+            "language": "en",
+            "published_at": "2026-11-28T10:00:00Z",
+        },
+        story={"id": "st-1", "articles": 1},
+        matches=[{"concept": "morocco", "alias": "Morocco", "text": "Morocco", "offset": 0}] * 20,
+        snippet="Morocco <!here|here> agreed, @Channel said, <!subteam^S1> too.",
+        matches_total=16_000,
+    )
+
+    asyncio.run(send(SlackChannel(type="slack", webhook_url=hook.url), alert))
+
+    (request,) = hook.wait_for(1)
+    body = request.body.decode()
+    assert not PINGS.search(json.loads(body)["text"])
+    assert not PINGS.search(body.replace("\\u2060", "\u2060")), body
+    assert "<!subteam" not in body
+    mrkdwn = [
+        text
+        for block in request.json["blocks"]
+        for text in [block.get("text"), *block.get("elements", [])]
+        if text and text.get("type") == "mrkdwn"
+    ]
+    assert mrkdwn and all(text.get("verbatim") is True for text in mrkdwn)
+    assert "Morocco" in request.json["text"], "the title still reads"
+    assert "and 15,980 more hit(s)" in body
