@@ -250,7 +250,7 @@ class ArticlePipeline:
             prepared = await self.extractor.prepare(fetched)
         except WorkerLost as lost:
             entry_only = await self.extractor.prepare(replace(fetched, html=None))
-            prepared = replace(entry_only, error=f"extraction {lost}")
+            prepared = replace(entry_only, error=str(lost))
         if prepared.error:
             log.warning(
                 "source=%s url=%s: extraction failed (%s); using the feed entry",

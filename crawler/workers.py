@@ -86,6 +86,7 @@ class WorkerPool:
         self._closed = False
         fork = multiprocessing.get_context("fork")
         started = [self._launch(fork) for _ in range(workers)]
+        self._all.update(started)
         for worker in started:
             self._ready(worker, worker.conn.recv())
 
@@ -96,9 +97,7 @@ class WorkerPool:
         )
         process.start()
         theirs.close()
-        worker = _Worker(process, mine)
-        self._all.add(worker)
-        return worker
+        return _Worker(process, mine)
 
     def _ready(self, worker: _Worker, message: object) -> None:
         if message != _READY:
@@ -155,7 +154,7 @@ class WorkerPool:
             await asyncio.wait_for(answered, self.deadline)
             return _receive(worker)
         except TimeoutError:
-            raise WorkerLost(f"over the {self.deadline:g} s deadline: worker killed") from None
+            raise WorkerLost(f"over the {self.deadline:g} s deadline, its worker killed") from None
         except (EOFError, OSError):
             raise WorkerLost(f"its worker died ({_death(worker)})") from None
         finally:
@@ -188,6 +187,7 @@ class WorkerPool:
         while not self._closed:
             try:
                 worker = await asyncio.to_thread(self._launch, forkserver)
+                self._all.add(worker)
                 message = await self._first_message(worker)
             except (EOFError, OSError) as exc:
                 log.error("an extraction worker could not start (%s); trying again", exc)
