@@ -77,7 +77,6 @@ class WorkerPool:
     def __init__(self, workers: int, initializer: Callable[[], None], deadline: float) -> None:
         self.deadline = deadline
         self._initializer = initializer
-        self._size = workers
         self._idle: list[_Worker] = []
         self._waiting: deque[asyncio.Future[_Worker]] = deque()
         self._busy: dict[_Worker, asyncio.Future[None]] = {}
@@ -88,7 +87,8 @@ class WorkerPool:
         started = [self._launch(fork) for _ in range(workers)]
         self._all.update(started)
         for worker in started:
-            self._ready(worker, worker.conn.recv())
+            worker.conn.recv()  # the first message says the worker is ready
+            self._release(worker)
 
     def _launch(self, context: Any) -> _Worker:
         mine, theirs = context.Pipe()
@@ -98,11 +98,6 @@ class WorkerPool:
         process.start()
         theirs.close()
         return _Worker(process, mine)
-
-    def _ready(self, worker: _Worker, message: object) -> None:
-        if message != _READY:
-            raise RuntimeError(f"extraction worker said {message!r} instead of {_READY!r}")
-        self._release(worker)
 
     async def run(self, function: Callable[..., T], *args: Any) -> T:
         """`function(*args)` in a worker, within the deadline once a worker has taken it.
@@ -130,10 +125,19 @@ class WorkerPool:
             self._discard(worker)
         waiter: asyncio.Future[_Worker] = asyncio.get_running_loop().create_future()
         self._waiting.append(waiter)
-        return await waiter
+        try:
+            return await waiter
+        except asyncio.CancelledError:
+            # cancelled after a worker was handed over: hand it on
+            if waiter.done() and not waiter.cancelled() and waiter.exception() is None:
+                self._release(waiter.result())
+            raise
 
     def _release(self, worker: _Worker) -> None:
         """Hand a free worker to the first task still waiting, else keep it idle."""
+        if self._closed:
+            self._kill(worker)
+            return
         while self._waiting:
             waiter = self._waiting.popleft()
             if not waiter.done():
@@ -188,19 +192,18 @@ class WorkerPool:
             try:
                 worker = await asyncio.to_thread(self._launch, forkserver)
                 self._all.add(worker)
-                message = await self._first_message(worker)
+                await self._first_message(worker)
             except (EOFError, OSError) as exc:
-                log.error("an extraction worker could not start (%s); trying again", exc)
-                await asyncio.sleep(_RESTART_DELAY)
+                if not self._closed:
+                    log.error("an extraction worker could not start (%s); trying again", exc)
+                    await asyncio.sleep(_RESTART_DELAY)
                 continue
-            if self._closed:
-                self._kill(worker)
-                return
             log.info("extraction worker %d started", worker.pid)
-            self._ready(worker, message)
+            self._release(worker)
             return
 
-    async def _first_message(self, worker: _Worker) -> object:
+    async def _first_message(self, worker: _Worker) -> None:
+        """Wait for the message that says a new worker is ready."""
         loop = asyncio.get_running_loop()
         ready: asyncio.Future[None] = loop.create_future()
         watched = (worker.conn.fileno(), worker.process.sentinel)
@@ -208,7 +211,7 @@ class WorkerPool:
             loop.add_reader(fd, _settle, ready)
         try:
             await ready
-            return _receive(worker)
+            _receive(worker)
         except (EOFError, OSError):
             self._kill(worker)
             raise

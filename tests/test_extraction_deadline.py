@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 from tests.hostile_site import HostileSite, Reply
-from tests.support import ROOT, run_once
+from tests.support import ROOT, newswatch, run_once
 
 HTML = {"Content-Type": "text/html; charset=utf-8"}
 RSS = {"Content-Type": "application/rss+xml"}
@@ -22,7 +22,7 @@ PARAGRAPH = (
     " under the judicial cooperation agreement signed by the two countries last year.</p>\n"
 )
 # Guards against a hang, never a measure: a test that reaches it has failed.
-HANG = 240
+HANG = 100
 
 
 def page(title: str, megabytes: float = 0) -> bytes:
@@ -191,3 +191,13 @@ def test_sigterm_while_workers_are_stuck_exits_0_within_10_s(tmp_path: Path) -> 
     assert "daemon stopped" in log
     assert stuck and not any(alive(pid) for pid in stuck)
     assert stored(config) == {}
+
+
+def test_extraction_timeout_is_checked_at_load(tmp_path: Path) -> None:
+    for value, problem in (("soon", "is not a duration"), ("1h", "less than or equal to 600")):
+        config = write_config(tmp_path, "http://127.0.0.1:9", f"{{extraction_timeout: {value}}}")
+
+        result = newswatch("check", "--config", str(config))
+
+        assert result.returncode == 2
+        assert "crawl.extraction_timeout" in result.stderr and problem in result.stderr

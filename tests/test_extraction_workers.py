@@ -24,7 +24,7 @@ PAGE = (
     + "</article></body></html>"
 ).encode()
 # Guards against a hang, never a measure: a test that reaches it has failed.
-HANG = 120
+HANG = 100
 
 
 def fetched(url: str) -> Fetched:
