@@ -6,8 +6,9 @@ paragraphs leak into its output, and a teaser headline in the body makes a story
 it is not about. So the page tree is pruned first (by class/id names, by "read also" labels and by
 link-only paragraphs), and the paragraphs trafilatura returns are checked once more for labels.
 
-Everything here is a pure function of its arguments: the daemon runs `extract_article` in a
-process pool.
+Everything here is a pure function of its arguments: the daemon runs `extract_article` in
+worker processes, under a per-page deadline (`crawler.workers`). Work on the page is linear in
+its size: element sizes are counted once, and label rules read only the head of a text.
 """
 
 from __future__ import annotations
