@@ -85,7 +85,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from crawler.store import StoreError
 
     config = _load(args.config)
-    with Extractor() as extractor:
+    with Extractor(deadline=config.crawl.extraction_timeout) as extractor:
         daemon = Daemon(config, extractor)
         try:
             return run_on_reactor(lambda: daemon.run(once=args.once))

@@ -108,6 +108,10 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+# A page's extraction takes 20–40 ms; one still running after this is killed (feed entry used).
+EXTRACTION_TIMEOUT = 20.0
+
+
 class CrawlConfig(_Strict):
     user_agent: str = "newswatch/0.1 (+https://example.org/newswatch)"
     obey_robots_txt: bool = True
@@ -118,6 +122,7 @@ class CrawlConfig(_Strict):
     max_new_articles_per_poll: int = Field(100, ge=1)
     max_child_sitemaps: int = Field(5, ge=0)
     max_article_age: Duration = 7 * 86400.0
+    extraction_timeout: Annotated[Duration, Field(le=600)] = EXTRACTION_TIMEOUT
     store_html: bool = False
     allow_private_networks: bool = False
 

@@ -203,12 +203,14 @@ class Daemon:
         return 0
 
     async def _drain(self) -> None:
-        """Give in-flight polls and sends a few seconds, then stop the crawls: an article not
-        stored is fetched again next time, an alert not recorded as sent stays pending."""
+        """Give in-flight polls and sends a few seconds, then stop the extraction workers (a
+        page in a stuck worker would hold its crawl) and the crawls: an article not stored is
+        fetched again next time, an alert not recorded as sent stays pending."""
         if self._busy:
             _, unfinished = await asyncio.wait(set(self._busy), timeout=STOP_GRACE)
             if unfinished:
                 log.warning("stopping %d unfinished poll(s)", len(unfinished))
+                self.extractor.close()
                 await self.runner.stop()
 
     async def _announce_stop(self) -> None:

@@ -6,15 +6,11 @@ transaction, so a crash leaves either the whole article with its alerts, or noth
 
 from __future__ import annotations
 
-import asyncio
 import gc
 import json
 import logging
-import multiprocessing
 import os
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -26,7 +22,7 @@ from alerts.document import PARAGRAPH_SEPARATOR, Document
 from alerts.matcher import WatchlistMatch
 from alerts.watchlists import Watchlists
 from crawler import dedup, language, store
-from crawler.config import DedupConfig
+from crawler.config import EXTRACTION_TIMEOUT, DedupConfig
 from crawler.extract import ExtractedArticle, extract_article
 from crawler.feeds import FeedEntry
 from crawler.language import detect_language
@@ -38,56 +34,43 @@ from crawler.stories import (
     watchlist_alert,
 )
 from crawler.urls import canonical_url
+from crawler.workers import PoolClosed, WorkerLost, WorkerPool
 
 log = logging.getLogger("newswatch.pipeline")
 T = TypeVar("T")
 
 
 class Extractor:
-    """trafilatura costs 20–40 ms of CPU a page: it runs in worker processes, off the event loop.
+    """trafilatura costs 20–40 ms of CPU a page: it runs in worker processes, off the event loop,
+    each page under a deadline (`crawl.extraction_timeout`).
 
     Workers are forked when the extractor is made, before the reactor starts and before any
     thread exists: they inherit the parent's imports and the language model instead of paying
     seconds of start-up each, and forking a process without threads is safe. The daemon then
-    drops its reference to the model (75 MB): it never detects a language itself. A worker that
-    dies (killed, out of memory) breaks the pool: the pool is replaced, from a fork server since
-    the daemon has threads by then, and the page falls back to its feed entry.
+    drops its reference to the model (75 MB): it never detects a language itself. A page over
+    the deadline has its worker killed; a worker that dies (killed, out of memory) loses only its
+    own page; either way the page falls back to its feed entry and a replacement starts (see
+    `crawler.workers`).
     """
 
-    def __init__(self, workers: int | None = None) -> None:
+    def __init__(self, workers: int | None = None, deadline: float = EXTRACTION_TIMEOUT) -> None:
         self.workers = workers or os.cpu_count() or 1
         _warm_up()
         # Objects that exist now are never garbage: frozen, the collector stops walking (and, in
         # the workers, copying) them.
         gc.freeze()
-        self._pool = self._start("fork")
+        self._pool = WorkerPool(self.workers, _warm_up, deadline)
         language.forget_model()
 
-    def _start(self, method: str) -> ProcessPoolExecutor:
-        pool = ProcessPoolExecutor(
-            max_workers=self.workers,
-            mp_context=multiprocessing.get_context(method),
-            initializer=_warm_up,
-        )
-        for _ in range(self.workers):
-            pool.submit(os.getpid)
-        return pool
-
     async def _run(self, function: Callable[..., T], *args: Any) -> T:
-        loop = asyncio.get_running_loop()
-        try:
-            return await loop.run_in_executor(self._pool, function, *args)
-        except BrokenProcessPool:
-            log.error("an extraction worker died; starting new workers")
-            self._pool.shutdown(wait=False, cancel_futures=True)
-            self._pool = self._start("forkserver")
-            raise
+        return await self._pool.run(function, *args)
 
     async def prepare(self, fetched: Fetched) -> Prepared:
         return await self._run(prepare, fetched)
 
     def close(self) -> None:
-        self._pool.shutdown(wait=True, cancel_futures=True)
+        """Kill the workers now; pages in flight are handed back (fetched again next poll)."""
+        self._pool.close()
 
     def __enter__(self) -> Extractor:
         return self
@@ -244,7 +227,13 @@ class ArticlePipeline:
         return entry.updated is not None and entry.updated != known["source_updated_at"]
 
     async def process(self, fetched: Fetched) -> Stored | None:
-        prepared = await self._prepare(fetched)
+        try:
+            prepared = await self._prepare(fetched)
+        except (PoolClosed, WorkerLost) as exc:
+            # the daemon is stopping (its poll is cut, so the feed is read in full next time),
+            # or the entry's own fallback lost its worker too
+            log.warning("source=%s url=%s: not stored: %s", fetched.source, fetched.entry.url, exc)
+            return None
         record = build_record(fetched, prepared.extracted, prepared.summary_language)
         if record is None or prepared.fingerprint is None:
             log.warning(
@@ -254,14 +243,14 @@ class ArticlePipeline:
         return self.store(record, prepared.fingerprint)
 
     async def _prepare(self, fetched: Fetched) -> Prepared:
-        """The workers' part, in one trip; when the page breaks the extractor or its worker,
-        the feed entry stands in."""
+        """The workers' part, in one trip; when the page breaks the extractor, runs over the
+        deadline or kills its worker, the feed entry stands in."""
         url = fetched.final_url or fetched.entry.url
         try:
             prepared = await self.extractor.prepare(fetched)
-        except BrokenProcessPool:
+        except WorkerLost as lost:
             entry_only = await self.extractor.prepare(replace(fetched, html=None))
-            prepared = replace(entry_only, error="its extraction worker died")
+            prepared = replace(entry_only, error=str(lost))
         if prepared.error:
             log.warning(
                 "source=%s url=%s: extraction failed (%s); using the feed entry",

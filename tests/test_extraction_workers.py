@@ -1,16 +1,19 @@
-"""The extraction workers: a worker that dies must not stop extraction for good."""
+"""The extraction workers: a page over the deadline or a worker that dies costs that page's
+extraction only, never extraction for good, and closing never waits for a worker."""
 
 from __future__ import annotations
 
 import asyncio
+import multiprocessing
 import os
 import signal
-from concurrent.futures.process import BrokenProcessPool
+import time
 
 import pytest
 
 from crawler.feeds import FeedEntry
 from crawler.pipeline import Extractor, Fetched
+from crawler.workers import PoolClosed, WorkerLost
 
 PAGE = (
     "<html lang='en'><head><title>Morocco extradites a suspect to France</title></head><body>"
@@ -20,6 +23,8 @@ PAGE = (
     * 3
     + "</article></body></html>"
 ).encode()
+# Guards against a hang, never a measure: a test that reaches it has failed.
+HANG = 100
 
 
 def fetched(url: str) -> Fetched:
@@ -27,20 +32,91 @@ def fetched(url: str) -> Fetched:
     return Fetched(source="example", source_language=None, entry=entry, html=PAGE)
 
 
+def workers() -> list[multiprocessing.Process]:
+    return [p for p in multiprocessing.active_children() if p.name == "newswatch-worker"]
+
+
+async def stuck(extractor: Extractor) -> None:
+    """A task that holds its worker far beyond any test: only a kill ends it."""
+    await extractor._run(time.sleep, 3600)
+
+
+async def until_busy(tasks: list[asyncio.Task], extractor: Extractor, count: int) -> None:
+    while len(extractor._pool._busy) < count:
+        assert not any(task.done() for task in tasks)
+        await asyncio.sleep(0.05)
+
+
 def test_a_killed_worker_is_replaced_and_extraction_goes_on():
     async def scenario(extractor: Extractor) -> None:
         first = await extractor.prepare(fetched("https://news.example.org/a"))
         assert first.extracted is not None and first.extracted.language == "en"
         assert first.fingerprint is not None and first.fingerprint.signature is not None
-        worker = await extractor._run(os.getpid)
-        os.kill(worker, signal.SIGKILL)
-        with pytest.raises(BrokenProcessPool):
-            for _ in range(3):
-                await extractor.prepare(fetched("https://news.example.org/b"))
+        [worker] = workers()
+        os.kill(worker.pid, signal.SIGKILL)
+        await asyncio.to_thread(worker.join)
         again = await extractor.prepare(fetched("https://news.example.org/c"))
         assert again.extracted is not None
         assert again.extracted.paragraphs == first.extracted.paragraphs
         assert again.fingerprint == first.fingerprint
+        assert [w.pid for w in workers()] != [worker.pid]
 
     with Extractor(workers=1) as extractor:
-        asyncio.run(scenario(extractor))
+        asyncio.run(asyncio.wait_for(scenario(extractor), HANG))
+
+
+def test_workers_killed_with_two_pages_in_flight_fail_those_pages_only():
+    """Both workers SIGKILLed while each holds a page and more pages wait: the two pages fail,
+    the waiting ones are extracted by the replacements (this hung the poll for ever)."""
+
+    async def scenario(extractor: Extractor) -> None:
+        in_flight = [asyncio.create_task(stuck(extractor)) for _ in range(2)]
+        await until_busy(in_flight, extractor, 2)
+        waiting = [
+            asyncio.create_task(extractor.prepare(fetched(f"https://news.example.org/{n}")))
+            for n in range(4)
+        ]
+        for worker in workers():
+            os.kill(worker.pid, signal.SIGKILL)
+        for task in in_flight:
+            with pytest.raises(WorkerLost, match="killed by signal 9"):
+                await task
+        for prepared in await asyncio.gather(*waiting):
+            assert prepared.extracted is not None and prepared.extracted.language == "en"
+        assert len(workers()) == 2
+
+    with Extractor(workers=2) as extractor:
+        asyncio.run(asyncio.wait_for(scenario(extractor), HANG))
+
+
+def test_a_task_over_the_deadline_has_its_worker_replaced():
+    async def scenario(extractor: Extractor) -> None:
+        [worker] = workers()
+        with pytest.raises(WorkerLost, match="deadline"):
+            await stuck(extractor)
+        assert not worker.is_alive()
+        prepared = await extractor.prepare(fetched("https://news.example.org/a"))
+        assert prepared.extracted is not None
+
+    with Extractor(workers=1, deadline=1) as extractor:
+        asyncio.run(asyncio.wait_for(scenario(extractor), HANG))
+
+
+def test_close_kills_a_stuck_worker_and_fails_its_page_and_the_waiting_ones():
+    async def scenario(extractor: Extractor) -> None:
+        [worker] = workers()
+        busy = asyncio.create_task(stuck(extractor))
+        await until_busy([busy], extractor, 1)
+        waiting = asyncio.create_task(extractor.prepare(fetched("https://news.example.org/a")))
+        await asyncio.sleep(0)
+        extractor.close()
+        for task in (busy, waiting):
+            with pytest.raises(PoolClosed):
+                await task
+        assert not worker.is_alive()
+        with pytest.raises(PoolClosed):
+            await extractor.prepare(fetched("https://news.example.org/b"))
+
+    extractor = Extractor(workers=1)
+    asyncio.run(asyncio.wait_for(scenario(extractor), HANG))
+    extractor.close()
