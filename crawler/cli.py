@@ -94,6 +94,11 @@ def cmd_run(args: argparse.Namespace) -> int:
         except (AlreadyRunning, StoreError) as exc:
             logging.getLogger("newswatch.daemon").error("%s", exc)
             return EXIT_FAILURE
+        except OSError as exc:  # the lock file beside the database: a read-only folder
+            logging.getLogger("newswatch.daemon").error(
+                "%s: cannot write here (%s)", exc.filename or config.database, exc.strerror
+            )
+            return EXIT_FAILURE
 
 
 def cmd_match(args: argparse.Namespace) -> int:
