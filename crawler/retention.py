@@ -72,11 +72,22 @@ def _prune_articles(db: sqlite_utils.Database, before: str) -> int:
             ("matches", "article_id"),
         ):
             db.execute(f"DELETE FROM {table} WHERE {key} IN ({marks})", ids)
-        db.execute(
-            f"UPDATE articles SET text = NULL, html = NULL, pruned_at = ? WHERE id IN ({marks})",
-            [store.utcnow(), *ids],
-        )
+        _rewrite_as_tombstones(db, ids, marks)
     return len(ids)
+
+
+def _rewrite_as_tombstones(db: sqlite_utils.Database, ids: list[int], marks: str) -> None:
+    """Delete and insert again, rather than update: SQLite merges the pages a delete leaves
+    underfull, not those an update shrinks, and a row that held a long text keeps its page to
+    itself (2.6 KB per tombstone instead of 0.3 KB). The rows referring to them (URLs, alerts)
+    are checked at commit, when the same ids exist again."""
+    rows = list(db.query(f"SELECT * FROM articles WHERE id IN ({marks})", ids))
+    stamp = store.utcnow()
+    db.execute("PRAGMA defer_foreign_keys=ON")
+    db.execute(f"DELETE FROM articles WHERE id IN ({marks})", ids)
+    db["articles"].insert_all(
+        [{**row, "text": None, "html": None, "pruned_at": stamp} for row in rows], alter=False
+    )
 
 
 def _drop_html(db: sqlite_utils.Database, before: str) -> int:
