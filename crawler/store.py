@@ -242,29 +242,37 @@ def _check_version(path: Path | str, version: int) -> None:
 
 
 def open_db(path: Path | str) -> sqlite_utils.Database:
-    """Open (creating or migrating forward) the database file; WAL so readers never block. A
-    new file gets incremental auto-vacuum, which must be chosen before its first table, so that
-    retention can give freed pages back to the file system."""
-    conn = None
+    """Open (creating or migrating forward) the database file; WAL so readers never block."""
     try:
         conn = sqlite3.connect(str(path), timeout=30, isolation_level=None, check_same_thread=False)
-        db = sqlite_utils.Database(conn)
-        if not db.execute("PRAGMA page_count").fetchone()[0]:
-            db.execute("PRAGMA auto_vacuum=INCREMENTAL")
-        db.execute("PRAGMA journal_mode=WAL")
-        version = db.execute("PRAGMA user_version").fetchone()[0]
-        _check_version(path, version)
-        db.execute("PRAGMA foreign_keys=ON")
-        db.execute("PRAGMA synchronous=NORMAL")
-        for number in range(version, SCHEMA_VERSION):
-            with db.atomic():
-                MIGRATIONS[number](db)
-                db.execute(f"PRAGMA user_version={number + 1}")
-    except (sqlite3.Error, StoreError) as exc:
-        if conn is not None:
-            conn.close()
-        raise exc if isinstance(exc, StoreError) else store_error(path, exc) from None
+    except sqlite3.Error as exc:
+        raise store_error(path, exc) from None
+    db = sqlite_utils.Database(conn)
+    try:
+        _prepare(db, path)
+    except StoreError:
+        conn.close()
+        raise
+    except sqlite3.Error as exc:
+        conn.close()
+        raise store_error(path, exc) from None
     return db
+
+
+def _prepare(db: sqlite_utils.Database, path: Path | str) -> None:
+    """A new file gets incremental auto-vacuum, which must be chosen before its first table,
+    so that retention can give freed pages back to the file system."""
+    if not db.execute("PRAGMA page_count").fetchone()[0]:
+        db.execute("PRAGMA auto_vacuum=INCREMENTAL")
+    db.execute("PRAGMA journal_mode=WAL")
+    version = db.execute("PRAGMA user_version").fetchone()[0]
+    _check_version(path, version)
+    db.execute("PRAGMA foreign_keys=ON")
+    db.execute("PRAGMA synchronous=NORMAL")
+    for number in range(version, SCHEMA_VERSION):
+        with db.atomic():
+            MIGRATIONS[number](db)
+            db.execute(f"PRAGMA user_version={number + 1}")
 
 
 def connect_read_only(path: Path) -> sqlite3.Connection:

@@ -10,10 +10,14 @@ import sqlite3
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+import sqlite_utils
 
+from crawler import retention, store
+from crawler.config import StorageConfig
 from crawler.demo_site import DemoSite
 from tests.support import MATCHING, ROOT, demo_config, newswatch, publish, run_once
 
@@ -207,3 +211,43 @@ def test_storage_forever_keeps_everything(tmp_path, site):
     assert result.returncode == 0, result.stderr
     assert _sql(config, "SELECT count(*) FROM articles WHERE pruned_at IS NOT NULL") == [(0,)]
     assert _sql(config, "SELECT count(*) FROM articles WHERE html IS NULL") == [(0,)]
+
+
+def test_a_file_made_before_retention_is_migrated_then_compacted_once(tmp_path):
+    """No incremental auto-vacuum in an older file: the first retention run rewrites it (it is
+    small), after which pruned space goes back to the file system."""
+    path = tmp_path / "news.db"
+    db = sqlite_utils.Database(sqlite3.connect(path, isolation_level=None))
+    before = store.MIGRATIONS.index(store._retention)
+    for migration in store.MIGRATIONS[:before]:
+        migration(db)
+    db.execute(f"PRAGMA user_version={before}")
+    with db.atomic():
+        for number in range(200):
+            url = f"https://example.org/{number}"
+            article_id = store.insert_article(
+                db,
+                {
+                    "url": url,
+                    "canonical_url": url,
+                    "source": "example",
+                    "title": f"Story {number}",
+                    "text": f"Story {number} " * 400,
+                    "fetched_at": LONG_AGO,
+                    "content_hash": str(number),
+                    "story_id": f"st-{number}",
+                },
+            )
+            store.remember_urls(db, article_id, {url})
+    db.close()
+    size = path.stat().st_size
+
+    db = store.open_db(path)
+    assert db.execute("PRAGMA auto_vacuum").fetchone() == (0,)
+    done = retention.prune(db, StorageConfig())
+    assert db.execute("PRAGMA auto_vacuum").fetchone() == (2,)
+    assert retention.next_run(db) > datetime.now(UTC) + timedelta(hours=23)
+    db.close()
+
+    assert done["article text(s)"] == 200
+    assert path.stat().st_size < size / 4
