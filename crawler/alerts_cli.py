@@ -7,6 +7,7 @@ import argparse
 import asyncio
 import sys
 from collections.abc import Callable
+from contextlib import closing
 from typing import Any
 
 EXIT_OK, EXIT_FAILURE = 0, 1
@@ -37,22 +38,21 @@ def _statuses() -> tuple[str, ...]:
 
 def cmd_alerts(args: argparse.Namespace, load: Load) -> int:
     from alerts import outbox
-    from crawler.store import open_db
+    from crawler.store import open_db, open_for_reading
+    from crawler.terminal import printable
 
     config = load(args.config)
-    db = open_db(config.database)
-    try:
-        if args.action == "retry":
+    if args.action == "retry":
+        with closing(open_db(config.database)) as db:
             return _retry(db, args)
+    with closing(open_for_reading(config.database)) as db:
         rows = outbox.listing(db, args.status, args.limit)
         for row in rows:
-            print(_line(row))
+            print(printable(_line(row)))
             if row["last_error"] and row["status"] != outbox.SENT:
-                print(f"    last error: {row['last_error']}")
+                print(printable(f"    last error: {row['last_error']}"))
         counts = outbox.status_counts(db)
-        print(", ".join(f"{n} {status}" for status, n in sorted(counts.items())) or "outbox empty")
-    finally:
-        db.close()
+    print(", ".join(f"{n} {status}" for status, n in sorted(counts.items())) or "outbox empty")
     return EXIT_OK
 
 
@@ -86,6 +86,7 @@ def cmd_test_channel(args: argparse.Namespace, load: Load) -> int:
     from alerts import outbox
     from alerts.channels import DeliveryError, send
     from alerts.message import Notice
+    from crawler.terminal import printable
 
     config = load(args.config)
     channel = config.channels.get(args.channel)
@@ -107,7 +108,7 @@ def cmd_test_channel(args: argparse.Namespace, load: Load) -> int:
         answer = asyncio.run(send(channel, notice))
     except DeliveryError as error:
         kind = "permanent" if error.permanent else "temporary"
-        print(f"{args.channel}: not delivered ({kind}): {error}")
+        print(printable(f"{args.channel}: not delivered ({kind}): {error}"))
         return EXIT_FAILURE
-    print(f"{args.channel}: delivered, message {notice.id}: {answer}")
+    print(printable(f"{args.channel}: delivered, message {notice.id}: {answer}"))
     return EXIT_OK

@@ -17,6 +17,7 @@ from alerts.document import PARAGRAPH_SEPARATOR, Document
 from alerts.matcher import WatchlistMatch
 from alerts.outbox import timestamp
 from alerts.watchlists import Watchlists
+from crawler.store import StoreError, connect_read_only
 
 _COLUMNS = (
     "id, url, canonical_url, source, title, text, language, published_at, fetched_at, story_id"
@@ -58,9 +59,10 @@ class StoredArticle:
 
 
 def open_read_only(path: Path) -> sqlite3.Connection:
-    if not path.is_file():
-        raise ArchiveError(f"{path}: no database yet (`newswatch run` creates it)")
-    conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+    try:
+        conn = connect_read_only(path)
+    except StoreError as exc:
+        raise ArchiveError(str(exc)) from None
     conn.row_factory = sqlite3.Row
     try:
         conn.execute("SELECT 1 FROM articles LIMIT 1").fetchall()

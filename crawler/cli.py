@@ -14,8 +14,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from crawler.alerts_cli import add_commands as add_alert_commands
+from crawler.db_cli import add_commands as add_db_commands
 from crawler.sources_cli import add_commands as add_source_commands
 from crawler.stories_cli import add_commands as add_story_commands
+from crawler.terminal import printable
 
 if TYPE_CHECKING:
     from alerts.watchlists import Watchlists
@@ -92,6 +94,11 @@ def cmd_run(args: argparse.Namespace) -> int:
         except (AlreadyRunning, StoreError) as exc:
             logging.getLogger("newswatch.daemon").error("%s", exc)
             return EXIT_FAILURE
+        except OSError as exc:  # the lock file beside the database: a read-only folder
+            logging.getLogger("newswatch.daemon").error(
+                "%s: cannot write here (%s)", exc.filename or config.database, exc.strerror
+            )
+            return EXIT_FAILURE
 
 
 def cmd_match(args: argparse.Namespace) -> int:
@@ -121,14 +128,14 @@ def cmd_match(args: argparse.Namespace) -> int:
         try:
             doc = load_document(target, config)
         except DocumentError as exc:
-            print(f"{target}: {exc}", file=sys.stderr)
+            print(printable(f"{target}: {exc}"), file=sys.stderr)
             code = EXIT_FAILURE
             continue
         matches = watchlists.match(doc)
         if args.json:
             print(json.dumps(_match_json(target, matches), ensure_ascii=False))
         else:
-            print(_match_text(target, doc.title, matches))
+            print(printable(_match_text(target, doc.title, matches)))
     return code
 
 
@@ -165,7 +172,7 @@ def _match_archive(
                 print(json.dumps(report, ensure_ascii=False))
             else:
                 target = f"{article.fetched_at} {article.source} {article.url}"
-                print(_match_text(target, article.title, matches))
+                print(printable(_match_text(target, article.title, matches)))
     print(_backtest_summary(scanned, start, found), file=sys.stderr if as_json else sys.stdout)
     return EXIT_OK
 
@@ -280,6 +287,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_alert_commands(command, _load)
     add_story_commands(command, _load)
     add_source_commands(command, _load)
+    add_db_commands(commands, default_config, _load)
     return parser
 
 
@@ -290,11 +298,28 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         load_model_soon()
     setup_logging(args.log_level or ("warning" if args.command == "demo" else "info"))
-    code = args.handler(args)
+    code = _handle(args)
     # The interpreter's teardown collects garbage over the whole heap again and again as it
     # clears modules: 0.4 s for every `run --once` from cron. Frozen objects are skipped.
     gc.freeze()
     return code
+
+
+def _handle(args: argparse.Namespace) -> int:
+    """Run the command; a database that cannot be used is one line on stderr, not a traceback
+    (the message says whether the file is healthy: read-only, disk full, locked)."""
+    import sqlite3
+
+    from crawler.store import StoreError, store_error
+
+    try:
+        return args.handler(args)
+    except StoreError as exc:
+        print(printable(f"newswatch {args.command}: {exc}"), file=sys.stderr)
+    except sqlite3.Error as exc:
+        error = store_error("the database", exc)
+        print(printable(f"newswatch {args.command}: {error}"), file=sys.stderr)
+    return EXIT_FAILURE
 
 
 if __name__ == "__main__":

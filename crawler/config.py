@@ -177,6 +177,29 @@ class DedupConfig(_Strict):
     update_interval: Duration = 6 * 3600.0
 
 
+def _keep(value: Any) -> float | None:
+    """A retention period: a duration, or 0 / "forever" to keep everything (None)."""
+    if value in (0, "0", "forever"):
+        return None
+    if value is None:
+        raise ValueError("write a duration such as 180d, or 0 / forever to keep everything")
+    return parse_duration(value)
+
+
+Keep = Annotated[float | None, BeforeValidator(_keep)]
+
+
+class StorageConfig(_Strict):
+    """How long the database keeps what it no longer needs to avoid repeats (a daily job):
+    article texts (with their FTS rows and near-duplicate signatures), stored HTML, and the
+    superseded versions of updated articles. Pruned articles stay known by URL, story and
+    content hash, with their alerts, so they are never fetched or alerted again."""
+
+    keep_articles: Keep = 180 * 86400.0
+    keep_html: Keep = 14 * 86400.0
+    keep_versions: Keep = 30 * 86400.0
+
+
 class SourceConfig(_Strict):
     name: Name
     url: Annotated[str, BeforeValidator(_web_url)]
@@ -237,6 +260,7 @@ class Config(_Strict):
     schedule: ScheduleConfig = ScheduleConfig()
     delivery: DeliveryConfig = DeliveryConfig()
     dedup: DedupConfig = DedupConfig()
+    storage: StorageConfig = StorageConfig()
     sources: list[SourceConfig] = []
     concepts: dict[Name, ConceptSpec] = {}
     watchlists: list[WatchlistConfig] = []

@@ -24,7 +24,7 @@ from alerts import outbox
 from alerts.delivery import DeliveryReport, deliver_due
 from alerts.message import Message
 from alerts.watchlists import Watchlists
-from crawler import sources, store
+from crawler import retention, sources, store
 from crawler.alerting import Alerting
 from crawler.config import Config, SourceConfig, cron_trigger
 from crawler.pipeline import ArticlePipeline, Extractor
@@ -170,6 +170,13 @@ class Daemon:
             IntervalTrigger(seconds=DELIVERY_INTERVAL),
             id="delivery",
             next_run_time=_now(),
+        )
+        scheduler.add_job(
+            retention.run_daily,
+            IntervalTrigger(seconds=retention.INTERVAL),
+            args=[self.db, self.config.storage, self._stopping],
+            id="retention",
+            next_run_time=retention.next_run(self.db),
         )
         if self._auto:
             scheduler.add_job(

@@ -220,10 +220,13 @@ class ArticlePipeline:
         self.stories = Stories(db, self.dedup_config)
 
     def needs_fetch(self, entry: FeedEntry) -> bool:
-        """A URL never stored, or a stored article its listing says changed since it was fetched."""
+        """A URL never stored, or a stored article its listing says changed since it was fetched;
+        never an article retention pruned (its text is gone, it stays known)."""
         known = store.known_article(self.db, canonical_url(entry.url))
         if known is None:
             return True
+        if known["pruned_at"] is not None:
+            return False
         return entry.updated is not None and entry.updated != known["source_updated_at"]
 
     async def process(self, fetched: Fetched) -> Stored | None:

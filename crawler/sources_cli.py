@@ -27,17 +27,18 @@ def add_commands(command: Callable[[str, str], argparse.ArgumentParser], load: L
 
 def cmd_sources(args: argparse.Namespace, load: Load) -> int:
     from crawler.sources import health, render
-    from crawler.store import open_db
+    from crawler.store import open_for_reading
+    from crawler.terminal import printable
 
     config = load(args.config)
-    with closing(open_db(config.database)) as db:
+    with closing(open_for_reading(config.database)) as db:
         rows = health(db, config)
     if args.json:
         for row in rows:
             fields = row.__dict__ | {"retry_at": row.retry_at.isoformat() if row.retry_at else None}
             print(json.dumps(fields, ensure_ascii=False))
     else:
-        print(render(rows))
+        print(printable(render(rows)))
     return EXIT_OK
 
 
@@ -46,6 +47,7 @@ def cmd_add(args: argparse.Namespace, load: Load) -> int:
     from crawler.config import Config
     from crawler.discovery import Fetcher, discover, report
     from crawler.fetching import command_line_client
+    from crawler.terminal import printable
 
     config = load(args.config) if Path(args.config).exists() else Config()
     timeout = min(config.crawl.download_timeout, 15.0)
@@ -54,5 +56,5 @@ def cmd_add(args: argparse.Namespace, load: Load) -> int:
         candidates = discover(args.url, fetcher)
     finally:
         fetcher.close()
-    print(report(args.url, candidates))
+    print(printable(report(args.url, candidates)))
     return EXIT_OK if candidates else EXIT_FAILURE

@@ -6,6 +6,7 @@ Tables have plain names so people can open the file in Datasette or sqlite3: `so
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -172,6 +173,18 @@ def _articles_by_source(db: sqlite_utils.Database) -> None:
     db["articles"].create_index(["source", "fetched_at"])
 
 
+def _retention(db: sqlite_utils.Database) -> None:
+    """Retention keeps a pruned article as a tombstone (`pruned_at` set; text, HTML, versions,
+    signature and FTS row gone; URLs, story, content hash and alerts kept, so it is never
+    fetched or alerted again). Partial indexes find each day's prunable rows without walking
+    the rows pruned before; `maintenance` records when each periodic task last ran."""
+    db["articles"].add_column("pruned_at", str)
+    db.execute("CREATE INDEX idx_articles_unpruned ON articles(fetched_at) WHERE pruned_at IS NULL")
+    db.execute("CREATE INDEX idx_articles_html ON articles(fetched_at) WHERE html IS NOT NULL")
+    db["article_versions"].create_index(["replaced_at"])
+    db["maintenance"].create({"task": str, "last_run_at": str}, pk="task")
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _v1,
     _outbox_delivery_state,
@@ -179,35 +192,133 @@ MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _stories_and_versions,
     _articles_by_source,
     _current_canonical_forms,
+    _retention,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
 class StoreError(Exception):
-    """The database file cannot be used as it is (newer schema, not a database)."""
+    """The database file cannot be used as it is; the message says why and what to do, and
+    only calls a file "not a newswatch database" when SQLite says so."""
 
 
-def open_db(path: Path | str) -> sqlite_utils.Database:
-    """Open (creating or migrating forward) the database file; WAL so readers never block."""
-    conn = sqlite3.connect(str(path), timeout=30, isolation_level=None, check_same_thread=False)
-    db = sqlite_utils.Database(conn)
-    try:
-        db.execute("PRAGMA journal_mode=WAL")
-        version = db.execute("PRAGMA user_version").fetchone()[0]
-    except sqlite3.DatabaseError as exc:
-        raise StoreError(f"{path}: not a newswatch database ({exc})") from None
-    db.execute("PRAGMA foreign_keys=ON")
-    db.execute("PRAGMA synchronous=NORMAL")
+# SQLite's primary result codes (the low byte of an extended code)
+_PERM, _BUSY, _READONLY, _IOERR, _CORRUPT, _FULL, _CANTOPEN, _NOTADB = 3, 5, 8, 10, 11, 13, 14, 26
+
+
+def store_error(path: Path | str, exc: sqlite3.Error) -> StoreError:
+    """What an operator must know about a failed open or write: whether the file is healthy
+    (read-only medium, full disk, locked) or really unusable (corrupt, not a database)."""
+    code = (getattr(exc, "sqlite_errorcode", None) or 0) & 0xFF
+    if code in (_READONLY, _PERM):
+        return StoreError(
+            f"{path}: cannot write here ({exc}); the file is left as it is: make it and its"
+            " folder writable (read-only commands such as `newswatch stories` work without)"
+        )
+    if code == _CANTOPEN:
+        return StoreError(
+            f"{path}: cannot open or create the database file ({exc}): check that its folder"
+            " exists and is readable (and writable, for the daemon)"
+        )
+    if code == _FULL:
+        return StoreError(
+            f"{path}: the disk is full ({exc}); nothing was changed: free some space and retry"
+        )
+    if code == _BUSY:
+        return StoreError(f"{path}: the database is locked by another process ({exc}); retry")
+    if code == _IOERR:
+        return StoreError(f"{path}: input/output error ({exc}): check the disk or medium")
+    if code in (_NOTADB, _CORRUPT):
+        return StoreError(f"{path}: not a newswatch database, or a damaged one ({exc})")
+    return StoreError(f"{path}: database error ({exc})")
+
+
+def _check_version(path: Path | str, version: int) -> None:
     if version > SCHEMA_VERSION:
         raise StoreError(
             f"{path}: schema version {version} is newer than this newswatch ({SCHEMA_VERSION});"
             " upgrade newswatch"
         )
+
+
+def open_db(path: Path | str) -> sqlite_utils.Database:
+    """Open (creating or migrating forward) the database file; WAL so readers never block."""
+    try:
+        conn = sqlite3.connect(str(path), timeout=30, isolation_level=None, check_same_thread=False)
+    except sqlite3.Error as exc:
+        raise store_error(path, exc) from None
+    db = sqlite_utils.Database(conn)
+    try:
+        _prepare(db, path)
+    except StoreError:
+        conn.close()
+        raise
+    except sqlite3.Error as exc:
+        conn.close()
+        raise store_error(path, exc) from None
+    return db
+
+
+def _prepare(db: sqlite_utils.Database, path: Path | str) -> None:
+    """A new file gets incremental auto-vacuum, which must be chosen before its first table,
+    so that retention can give freed pages back to the file system."""
+    if not db.execute("PRAGMA page_count").fetchone()[0]:
+        db.execute("PRAGMA auto_vacuum=INCREMENTAL")
+    db.execute("PRAGMA journal_mode=WAL")
+    version = db.execute("PRAGMA user_version").fetchone()[0]
+    _check_version(path, version)
+    db.execute("PRAGMA foreign_keys=ON")
+    db.execute("PRAGMA synchronous=NORMAL")
     for number in range(version, SCHEMA_VERSION):
         with db.atomic():
             MIGRATIONS[number](db)
             db.execute(f"PRAGMA user_version={number + 1}")
-    return db
+
+
+def connect_read_only(path: Path) -> sqlite3.Connection:
+    """A connection that never writes, for commands that only read: they work on a read-only
+    file, folder or medium, beside a running daemon. Without write access to the folder a
+    WAL file can only be read as immutable (nothing can be writing it then)."""
+    if not path.is_file():
+        raise StoreError(f"{path}: no database yet (`newswatch run` creates it)")
+    uri = path.resolve().as_uri()
+    try:
+        try:
+            conn = _checked(sqlite3.connect(f"{uri}?mode=ro", uri=True, check_same_thread=False))
+        except sqlite3.OperationalError:
+            if os.access(path.resolve().parent, os.W_OK):
+                raise
+            conn = _checked(
+                sqlite3.connect(f"{uri}?mode=ro&immutable=1", uri=True, check_same_thread=False)
+            )
+    except sqlite3.Error as exc:
+        raise store_error(path, exc) from None
+    return conn
+
+
+def _checked(conn: sqlite3.Connection) -> sqlite3.Connection:
+    try:
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    except sqlite3.Error:
+        conn.close()
+        raise
+    return conn
+
+
+def open_for_reading(path: Path) -> sqlite_utils.Database:
+    """The database for a command that only reads; a file of an older schema is migrated
+    first (that needs write access, and says so when it has none)."""
+    conn = connect_read_only(path)
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    if version < SCHEMA_VERSION:
+        conn.close()
+        return open_db(path)
+    try:
+        _check_version(path, version)
+    except StoreError:
+        conn.close()
+        raise
+    return sqlite_utils.Database(conn)
 
 
 @dataclass(frozen=True)
@@ -306,7 +417,7 @@ def known_article(db: sqlite_utils.Database, canonical: str) -> dict[str, Any] |
     """The stored article a canonical URL led to, with what an update is compared against."""
     return _one(
         db,
-        "SELECT a.id, a.story_id, a.content_hash, a.extraction, a.source_updated_at"
+        "SELECT a.id, a.story_id, a.content_hash, a.extraction, a.source_updated_at, a.pruned_at"
         " FROM seen_urls s JOIN articles a ON a.id = s.article_id WHERE s.canonical_url = ?",
         [canonical],
     )
@@ -333,11 +444,11 @@ def replace_text(db: sqlite_utils.Database, article_id: int, changes: dict[str, 
         }
     )
     version = current["version"] + 1
-    db["articles"].update(article_id, {**changes, "version": version, "updated_at": utcnow()})
-    db.execute(
-        "UPDATE articles_fts SET title = ?, text = ? WHERE rowid = ?",
-        [normalise(changes.get("title") or ""), normalise(changes["text"]), article_id],
+    db["articles"].update(
+        article_id, {**changes, "version": version, "updated_at": utcnow(), "pruned_at": None}
     )
+    db.execute("DELETE FROM articles_fts WHERE rowid = ?", [article_id])
+    _index_text(db, article_id, changes.get("title"), changes["text"])
     return version
 
 
@@ -347,15 +458,17 @@ def story_size(db: sqlite_utils.Database, story_id: str) -> int:
 
 def insert_article(db: sqlite_utils.Database, article: dict[str, Any]) -> int:
     """Insert the article and its normalised FTS row; the caller holds `db.atomic()`."""
-    article_id = db["articles"].insert(article, alter=False).last_pk
+    article_id = int(db["articles"].insert(article, alter=False).last_pk)
+    _index_text(db, article_id, article.get("title"), article["text"])
+    return article_id
+
+
+def _index_text(db: sqlite_utils.Database, article_id: int, title: str | None, text: str) -> None:
+    """The FTS row of an article's current text (a pruned article revived by an update has
+    none left to update)."""
     db["articles_fts"].insert(
-        {
-            "rowid": article_id,
-            "title": normalise(article.get("title") or ""),
-            "text": normalise(article["text"]),
-        }
+        {"rowid": article_id, "title": normalise(title or ""), "text": normalise(text)}
     )
-    return int(article_id)
 
 
 def _one(db: sqlite_utils.Database, sql: str, params: list[Any]) -> dict[str, Any] | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from collections.abc import Callable
 from contextlib import closing
 from typing import Any
@@ -26,16 +27,17 @@ def add_commands(command: Callable[[str, str], argparse.ArgumentParser], load: L
 def cmd_stories(args: argparse.Namespace, load: Load) -> int:
     from crawler.backtest import cutoff
     from crawler.config import parse_duration
-    from crawler.store import open_db
+    from crawler.store import open_for_reading
     from crawler.stories import list_stories
+    from crawler.terminal import printable
 
     config = load(args.config)
     try:
         since = cutoff(parse_duration(args.since)) if args.since else None
     except ValueError as exc:
-        print(f"newswatch stories: error: --since: {exc}")
+        print(f"newswatch stories: error: --since: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    with closing(open_db(config.database)) as db:
+    with closing(open_for_reading(config.database)) as db:
         rows = list_stories(db, since)
     if args.json:
         for row in rows:
@@ -45,8 +47,10 @@ def cmd_stories(args: argparse.Namespace, load: Load) -> int:
     for row in rows:
         title = row.title if len(row.title) <= TITLE_CHARS else row.title[:TITLE_CHARS] + "…"
         print(
-            f"{row.id:<23} {row.articles:>8} {row.first_seen:<20} {row.last_seen:<20}"
-            f" {', '.join(row.outlets)} · {title}"
+            printable(
+                f"{row.id:<23} {row.articles:>8} {row.first_seen:<20} {row.last_seen:<20}"
+                f" {', '.join(row.outlets)} · {title}"
+            )
         )
     print(f"{len(rows)} stor{'y' if len(rows) == 1 else 'ies'}")
     return EXIT_OK

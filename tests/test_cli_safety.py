@@ -1,0 +1,134 @@
+"""The reading commands on a database they cannot write (read-only file, folder or medium) and
+on stored strings that try to drive the terminal: they read, or fail in one clear line."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from tests.support import MATCHING, ROOT, demo_config, newswatch, run_once
+
+HOSTILE = "\x1b]0;pwned\x07Morocco \u202eextradition\x9b2J\r"
+RAW = ("\x1b", "\x07", "\u202e", "\x9b", "\r")
+READING = (("stories",), ("alerts",), ("sources",), ("db", "stats"), ("match", "--archive"))
+# A private read-only bind mount of the folder: a read-only medium, which binds root too.
+READ_ONLY_MOUNT = 'mount --bind "$0" "$0" && mount -o remount,bind,ro "$0" && exec "$@"'
+
+
+@pytest.fixture
+def filled(tmp_path: Path, site) -> Path:
+    """A config whose database holds the demo site's articles and sent alerts."""
+    config = demo_config(
+        tmp_path, site.base_url, "  log: {type: file, path: alerts.jsonl}", notify="log"
+    )
+    run_once(config)
+    return config
+
+
+@contextmanager
+def read_only(config: Path, what: str) -> Iterator[Callable[..., subprocess.CompletedProcess]]:
+    """Runs the CLI with the database file, or its whole folder, read-only. Root writes through
+    permission bits: for root the file is made immutable and the folder a read-only mount."""
+    database, root = config.parent / "news.db", os.geteuid() == 0
+    prefix: list[str] = []
+    if what == "file" and root:
+        subprocess.run(["chattr", "+i", str(database)], check=True)
+    elif what == "file":
+        database.chmod(0o444)
+    elif root:
+        prefix = ["unshare", "-m", "sh", "-c", READ_ONLY_MOUNT, str(config.parent)]
+    else:
+        config.parent.chmod(0o555)
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [*prefix, sys.executable, "-m", "crawler.cli", *args],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            cwd=ROOT,
+        )
+
+    try:
+        yield run
+    finally:
+        if what == "file" and root:
+            subprocess.run(["chattr", "-i", str(database)], check=True)
+        config.parent.chmod(0o755)
+        database.chmod(0o644)
+
+
+@pytest.mark.parametrize("what", ["file", "folder"])
+def test_reading_commands_work_on_a_read_only_database(filled, what):
+    with read_only(filled, what) as run:
+        results = {command: run(*command, "--config", str(filled)) for command in READING}
+    for command, result in results.items():
+        assert result.returncode == 0, (command, result.stderr)
+        assert "Traceback" not in result.stderr, command
+    assert "Le Maroc extrade vers la France" in results[("stories",)].stdout
+    assert f"{len(MATCHING)} sent" in results[("alerts",)].stdout
+    assert "articles_fts" in results[("db", "stats")].stdout
+
+
+@pytest.mark.parametrize("what", ["file", "folder"])
+def test_the_daemon_says_it_cannot_write_never_that_a_healthy_file_is_not_a_database(filled, what):
+    with read_only(filled, what) as run:
+        result = run("run", "--once", "--config", str(filled))
+
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert "not a newswatch database" not in result.stderr
+    assert "cannot write here" in result.stderr or "cannot open or create" in result.stderr
+
+
+def test_a_file_that_is_not_a_database_is_called_so_in_one_line(tmp_path):
+    (tmp_path / "news.db").write_bytes(b"this is a spreadsheet, not SQLite" * 200)
+    config = tmp_path / "config.yaml"
+    config.write_text("database: news.db\n", encoding="utf-8")
+
+    for command in (("stories",), ("alerts",), ("sources",), ("db", "stats")):
+        result = newswatch(*command, "--config", str(config))
+        assert result.returncode == 1, command
+        assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr, command
+        assert "not a newswatch database" in result.stderr, command
+
+
+def _poison(config: Path) -> None:
+    """Titles, an outbox payload and a source error as a hostile site would leave them."""
+    with sqlite3.connect(config.parent / "news.db") as conn:
+        conn.execute("UPDATE articles SET title = ?", [HOSTILE])
+        conn.execute("UPDATE sources SET last_error = ?", [HOSTILE])
+        for row_id, payload in conn.execute("SELECT id, payload FROM alerts").fetchall():
+            message = json.loads(payload)
+            message["article"]["title"] = HOSTILE
+            conn.execute(
+                "UPDATE alerts SET payload = ? WHERE id = ?", [json.dumps(message), row_id]
+            )
+
+
+@pytest.mark.parametrize("command", [("stories",), ("sources",), ("alerts",)])
+def test_control_characters_never_reach_the_terminal(filled, command):
+    _poison(filled)
+
+    result = newswatch(*command, "--config", str(filled))
+
+    assert result.returncode == 0, result.stderr
+    assert not [c for c in RAW if c in result.stdout]
+    assert "\\x1b]0;pwned\\x07" in result.stdout
+    assert "\\u202e" in result.stdout
+
+
+def test_json_output_keeps_stored_strings_exact(filled):
+    _poison(filled)
+
+    result = newswatch("stories", "--json", "--config", str(filled))
+
+    assert {json.loads(line)["title"] for line in result.stdout.splitlines()} == {HOSTILE}
