@@ -192,7 +192,12 @@ def _match_json(target: str, matches: Sequence) -> dict:
     return {
         "document": target,
         "watchlists": [
-            {"name": m.watchlist, "matches": [hit.to_dict() for hit in m.hits]} for m in matches
+            {
+                "name": m.watchlist,
+                "matches": [hit.to_dict() for hit in m.hits],
+                "matches_total": m.hits_total,
+            }
+            for m in matches
         ],
     }
 
@@ -204,13 +209,15 @@ def _match_text(target: str, title: str, matches: Sequence) -> str:
     for match in matches:
         lines.append(f"  ✔ {match.watchlist}")
         lines += [f"      {line}" for line in _hits_by_concept(match.hits)]
+        if match.hits_total > len(match.hits):
+            lines.append(f"      … {match.hits_total - len(match.hits)} more hit(s) not shown")
         lines.append(f"      {match.snippet}")
     return "\n".join(lines)
 
 
 def _hits_by_concept(hits: Sequence) -> list[str]:
     """One line per concept, each distinct matched text once with its count: a long article
-    hits the same words dozens of times (`--json` has every hit with its offset)."""
+    hits the same words dozens of times (`--json` has the hits shown with their offsets)."""
     texts: dict[str, Counter[str]] = {}
     for hit in hits:
         texts.setdefault(hit.concept, Counter())[

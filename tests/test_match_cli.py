@@ -56,7 +56,8 @@ def test_json_has_exactly_the_documented_shape(config: Path) -> None:
     for report in reports:
         assert set(report) == {"document", "watchlists"}
         for watchlist in report["watchlists"]:
-            assert set(watchlist) == {"name", "matches"}
+            assert set(watchlist) == {"name", "matches", "matches_total"}
+            assert watchlist["matches_total"] >= len(watchlist["matches"])
             assert watchlist["matches"]
             for hit in watchlist["matches"]:
                 assert set(hit) == HIT_KEYS
@@ -73,6 +74,20 @@ def test_text_report_groups_the_matched_words_by_concept(config: Path) -> None:
     assert lines[1] == "  ✔ all3"
     extradition = next(line for line in lines if line.strip().startswith("extradition ("))
     assert "«وتسليم الملطلوبين» (fuzzy)" in extradition
+
+
+def test_a_page_repeating_a_word_shows_twenty_hits_and_counts_them_all(
+    config: Path, tmp_path: Path
+) -> None:
+    doc = tmp_path / "flood.txt"
+    doc.write_text("Maroc\n" + "Maroc " * 5000 + "\n", encoding="utf-8")
+
+    [report] = _match_json(config, doc)
+    [mor] = [w for w in report["watchlists"] if w["name"] == "mor"]
+    assert len(mor["matches"]) == 20
+    assert mor["matches_total"] == 5001
+    text = newswatch("match", "--watchlist", "mor", "--config", str(config), str(doc)).stdout
+    assert "4981 more hit(s) not shown" in text
 
 
 def test_a_document_without_matches_says_so(config: Path, tmp_path: Path) -> None:
