@@ -7,6 +7,7 @@ found (validators, errors, counts) is kept on the `Poll` it was given.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 import threading
@@ -352,10 +353,9 @@ async def _in_thread(function: Callable[[], T]) -> T:
             result, error = function(), None
         except BaseException as exc:
             result, error = None, exc
-        try:
+        # RuntimeError: the loop closed while this ran, nobody waits for the result any more
+        with contextlib.suppress(RuntimeError):
             loop.call_soon_threadsafe(settle, result, error)
-        except RuntimeError:
-            pass  # the loop closed while this ran: nobody waits for the result any more
 
     threading.Thread(target=run, name="listing-parser", daemon=True).start()
     return await future
