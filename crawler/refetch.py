@@ -63,7 +63,7 @@ def why_fetch(
 
 def _after_failure(updated: str | None, failure: dict[str, Any], now: str) -> str | None:
     attempts, reason = failure["attempts"], failure["reason"]
-    if later(updated, failure["failed_at"]):
+    if later(updated, failure["failed_at"], failure["listed_updated_at"]):
         return f"listed as changed at {updated}, after its last fetch failed ({reason})"
     if failure["permanent"] or failure["retry_at"] is None or failure["retry_at"] > now:
         return None

@@ -176,7 +176,12 @@ class Poll:
         """Remember why the page could not be had, so the next polls do not ask for it again
         (permanent) or only after a growing delay, a bounded number of times (transient)."""
         row = store.record_fetch_failure(
-            self.pipeline.db, entry.url, reason, permanent=permanent, retry_at=refetch.retry_at
+            self.pipeline.db,
+            entry.url,
+            reason,
+            permanent=permanent,
+            listed_updated_at=entry.updated,
+            retry_at=refetch.retry_at,
         )
         self.failures.append(f"{entry.url}: {reason}")
         if row["retry_at"]:

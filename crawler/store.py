@@ -179,7 +179,8 @@ def _listing_instants_and_fetch_failures(db: sqlite_utils.Database) -> None:
     become UTC instants in one form, compared as such. `last_fetched_at` is when the page was
     last asked for, whatever it held (a refetch with the same text changes nothing else).
     `fetch_failures` remembers, per canonical URL, why its last fetch failed and when it may be
-    tried again, so a page that failed is not fetched at every poll. Safe to run twice."""
+    tried again, so a page that failed is not fetched at every poll (`listed_updated_at`: the
+    listing's "last changed" the failed fetch was for). Safe to run twice."""
     if "last_fetched_at" not in db["articles"].columns_dict:
         db["articles"].add_column("last_fetched_at", str)
         db.execute("UPDATE articles SET last_fetched_at = coalesce(updated_at, fetched_at)")
@@ -199,6 +200,7 @@ def _listing_instants_and_fetch_failures(db: sqlite_utils.Database) -> None:
             "permanent": int,
             "attempts": int,
             "failed_at": str,
+            "listed_updated_at": str,
             "retry_at": str,
         },
         pk="canonical_url",
@@ -375,10 +377,12 @@ def record_fetch_failure(
     reason: str,
     *,
     permanent: bool,
+    listed_updated_at: str | None,
     retry_at: Callable[[int], str | None],
 ) -> dict[str, Any]:
-    """Count one more failed fetch of `url`; `retry_at(attempts)` says when the next attempt is
-    due (None: never). Returns the row as stored."""
+    """Count one more failed fetch of `url`, made for a listing that gave `listed_updated_at`
+    as its "last changed"; `retry_at(attempts)` says when the next attempt is due (None:
+    never). Returns the row as stored."""
     canonical = canonical_url(url)
     previous = _one(db, "SELECT attempts FROM fetch_failures WHERE canonical_url = ?", [canonical])
     attempts = (previous["attempts"] if previous else 0) + 1
@@ -389,6 +393,7 @@ def record_fetch_failure(
         "permanent": int(permanent),
         "attempts": attempts,
         "failed_at": utcnow(),
+        "listed_updated_at": listed_updated_at,
         "retry_at": None if permanent else retry_at(attempts),
     }
     db["fetch_failures"].upsert(row, pk="canonical_url")
