@@ -159,6 +159,11 @@ class Poll:
         if stored is not None:
             self.stored += 1
             self.alerts += stored.alerts_enqueued
+        elif fetched.html is not None and not store.known_articles(self.pipeline.db, [canonical]):
+            # a page that gave nothing to store (no title, no text, no summary to stand in)
+            # would otherwise look new to every poll
+            when = self._remember_failure(fetched.entry, "nothing to store", permanent=True)
+            log.info("source=%s url=%s: %s", self.source.name, fetched.entry.url, when)
 
     def release(self, canonical: str) -> None:
         self.queued.discard(canonical)
@@ -173,8 +178,19 @@ class Poll:
         store.forget_fetch_failure(self.pipeline.db, entry.url)
 
     def fetch_failed(self, entry: FeedEntry, reason: str, *, permanent: bool) -> None:
+        self.failures.append(f"{entry.url}: {reason}")
+        log.warning(
+            "source=%s url=%s: article not fetched (%s); using the feed entry; %s",
+            self.source.name,
+            entry.url,
+            reason,
+            self._remember_failure(entry, reason, permanent=permanent),
+        )
+
+    def _remember_failure(self, entry: FeedEntry, reason: str, *, permanent: bool) -> str:
         """Remember why the page could not be had, so the next polls do not ask for it again
-        (permanent) or only after a growing delay, a bounded number of times (transient)."""
+        (permanent) or only after a growing delay, a bounded number of times (transient).
+        Returns what happens next, in words."""
         row = store.record_fetch_failure(
             self.pipeline.db,
             entry.url,
@@ -183,18 +199,9 @@ class Poll:
             listed_updated_at=entry.updated,
             retry_at=refetch.retry_at,
         )
-        self.failures.append(f"{entry.url}: {reason}")
         if row["retry_at"]:
-            when = f"retry {row['attempts'] + 1} of {refetch.MAX_ATTEMPTS} after {row['retry_at']}"
-        else:
-            when = "not fetched again unless a listing says it changed"
-        log.warning(
-            "source=%s url=%s: article not fetched (%s); using the feed entry; %s",
-            self.source.name,
-            entry.url,
-            reason,
-            when,
-        )
+            return f"retry {row['attempts'] + 1} of {refetch.MAX_ATTEMPTS} after {row['retry_at']}"
+        return "not fetched again unless a listing says it changed"
 
 
 def _header(response: Response, name: str) -> str | None:

@@ -263,8 +263,9 @@ FAILING = {
     "/slow.html": Reply(PAGE.format(title="slow").encode(), headers=HTML, delay=3),
     **{f"/hop/{n}": Reply(status=302, headers={"Location": f"/hop/{n + 1}"}) for n in range(8)},
     "/ok.html": Reply(PAGE.format(title="ok").encode(), headers=HTML),
+    "/empty.html": Reply(b"<html><head></head><body></body></html>", headers=HTML),
 }
-LISTED = ["/big.html", "/gone.html", "/slow.html", "/hop/0", "/ok.html"]
+LISTED = ["/big.html", "/gone.html", "/slow.html", "/hop/0", "/ok.html", "/empty.html"]
 
 
 def plain_sitemap(lastmod: dict[str, str]):
@@ -308,11 +309,12 @@ def test_failed_pages_are_backed_off_within_the_documented_bounds(tmp_path):
         run_once(config)
         changed = requests_per_path(site)
     assert polled["/sitemap.xml"] == 20 and polled["/ok.html"] == 1
-    assert polled["/big.html"] == 1 and polled["/gone.html"] == 1
+    assert polled["/big.html"] == polled["/gone.html"] == polled["/empty.html"] == 1
     assert all(polled[f"/hop/{n}"] == 1 for n in range(6)), polled
     assert 1 <= polled["/slow.html"] <= 2  # one attempt (Scrapy retries a timeout once)
     assert {k: (f["permanent"], f["attempts"]) for k, f in failures.items()} == {
         "big.html": (1, 1),
+        "empty.html": (1, 1),
         "gone.html": (1, 1),
         "hop/0": (1, 1),
         "slow.html": (0, 1),
