@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from crawler import refetch
+from crawler import refetch, store
 from crawler.instants import parse_instant
 from crawler.listings import parse_listing
 from tests.hostile_site import HostileSite, Reply
@@ -141,6 +141,44 @@ def test_listing_dates_become_one_form_of_utc_instant():
     assert parse_instant("2026-11-28") == "2026-11-28T00:00:00Z"
     for junk in ["0000-00-00T00:00:00Z", "0000-00-00", "garbage", "", "1" * 10_000, "0001-01-01"]:
         assert parse_instant(junk) is None
+
+
+def test_dates_stored_in_the_old_forms_become_instants_when_the_database_is_opened(tmp_path):
+    path = tmp_path / "news.db"
+    db = store.open_db(path)
+    stamps = ["2026-11-28T13:00:00+03:00", "2026-11-28", "0000-00-00T00:00:00Z", None]
+    with db.atomic():
+        for n, stamp in enumerate(stamps):
+            store.insert_article(
+                db,
+                {
+                    "url": f"https://h.ma/{n}",
+                    "canonical_url": f"https://h.ma/{n}",
+                    "source": "s",
+                    "title": "t",
+                    "text": "x",
+                    "fetched_at": "2026-11-29T08:00:00Z",
+                    "content_hash": str(n),
+                    "story_id": str(n),
+                    "source_updated_at": stamp,
+                },
+            )
+    db.execute("ALTER TABLE articles DROP COLUMN last_fetched_at")
+    db.execute("DROP TABLE fetch_failures")
+    version = store.MIGRATIONS.index(store._listing_instants_and_fetch_failures)
+    db.execute(f"PRAGMA user_version={version}")
+    db.close()
+
+    db = store.open_db(path)
+    migrated = [dict(r) for r in db.query("SELECT * FROM articles ORDER BY id")]
+    db.close()
+    assert [r["source_updated_at"] for r in migrated] == [
+        "2026-11-28T10:00:00Z",
+        "2026-11-28T00:00:00Z",
+        None,
+        None,
+    ]
+    assert {r["last_fetched_at"] for r in migrated} == {"2026-11-29T08:00:00Z"}
 
 
 def test_a_listing_over_the_cap_keeps_its_newest_entries():
