@@ -327,6 +327,10 @@ def test_failed_pages_are_backed_off_within_the_documented_bounds(tmp_path):
         config = write_config(tmp_path, {"failing": f"{site.url}/sitemap.xml"}, crawl)
         logs = [run_once(config).stderr for _ in range(20)]
         polled = requests_per_path(site)
+        assert polled["/sitemap.xml"] == 20 and polled["/ok.html"] == 1
+        assert polled["/big.html"] == polled["/gone.html"] == polled["/empty.html"] == 1
+        assert all(polled[f"/hop/{n}"] == 1 for n in range(6)), polled
+        assert 1 <= polled["/slow.html"] <= 2  # one attempt (Scrapy retries a timeout once)
         failures = {
             r["url"].split("/", 3)[-1]: r for r in rows(config, "SELECT * FROM fetch_failures")
         }
@@ -346,10 +350,6 @@ def test_failed_pages_are_backed_off_within_the_documented_bounds(tmp_path):
         run_once(config)
         run_once(config)
         changed = requests_per_path(site)
-    assert polled["/sitemap.xml"] == 20 and polled["/ok.html"] == 1
-    assert polled["/big.html"] == polled["/gone.html"] == polled["/empty.html"] == 1
-    assert all(polled[f"/hop/{n}"] == 1 for n in range(6)), polled
-    assert 1 <= polled["/slow.html"] <= 2  # one attempt (Scrapy retries a timeout once)
     assert {k: (f["permanent"], f["attempts"]) for k, f in failures.items()} == {
         "big.html": (1, 1),
         "empty.html": (1, 1),
