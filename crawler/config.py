@@ -121,6 +121,7 @@ class CrawlConfig(_Strict):
     max_concurrent_polls: int = Field(4, ge=1, le=64)
     max_new_articles_per_poll: int = Field(100, ge=1)
     max_child_sitemaps: int = Field(5, ge=0)
+    max_listing_entries: int = Field(1000, ge=1, le=1_000_000)
     max_article_age: Duration = 7 * 86400.0
     extraction_timeout: Annotated[Duration, Field(le=600)] = EXTRACTION_TIMEOUT
     store_html: bool = False

@@ -275,6 +275,7 @@ class Daemon:
                     state=store.source_state(row),
                     pipeline=self.pipeline,
                     max_new=self.config.crawl.max_new_articles_per_poll,
+                    max_entries=self.config.crawl.max_listing_entries,
                 )
                 try:
                     await self.runner.crawl(SourceSpider, poll=poll)

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-import calendar
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from urllib.parse import urljoin
 
 import feedparser
 import lxml.html
+
+from crawler.instants import from_struct
+from crawler.urls import listed_url
+
+# how much of a skipped entry's URL a log line shows: a 50 KB URL must not become a 50 KB line
+_URL_SHOWN = 200
 
 
 @dataclass(frozen=True)
@@ -16,24 +19,32 @@ class FeedEntry:
     url: str
     title: str
     summary: str
+    # UTC instants in `crawler.instants` form (None when absent or not a real date)
     published_at: str | None
-    # when the listing says the entry last changed (feed `updated`, sitemap `lastmod`): a stored
-    # article is fetched again only when this moves
+    # when the listing says the entry last changed (Atom `updated`, sitemap `lastmod`; never a
+    # bare publication date): a stored article is fetched again only when this moves forward
     updated: str | None = None
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """A listing entry left out, and why: its position (1-based, in document order) and URL let
+    an operator find it in the listing."""
+
+    position: int
+    url: str | None
+    reason: str
+
+    def describe(self) -> str:
+        where = f"entry {self.position}"
+        if self.url:
+            shown = self.url if len(self.url) <= _URL_SHOWN else f"{self.url[:_URL_SHOWN]}…"
+            where += f" ({shown})"
+        return f"{where} skipped: {self.reason}"
 
 
 class FeedError(Exception):
     """The body is not a feed feedparser can read anything from."""
-
-
-def _timestamp(
-    entry: feedparser.FeedParserDict, keys: tuple[str, ...] = ("published_parsed", "updated_parsed")
-) -> str | None:
-    parsed = next((entry[key] for key in keys if entry.get(key)), None)
-    if not parsed:
-        return None
-    moment = datetime.fromtimestamp(calendar.timegm(parsed), UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def html_to_text(fragment: str) -> str:
@@ -46,24 +57,36 @@ def html_to_text(fragment: str) -> str:
         return fragment.strip()
 
 
-def parse_feed(body: bytes, url: str, content_type: str | None = None) -> list[FeedEntry]:
+def parse_feed(
+    body: bytes, url: str, content_type: str | None = None
+) -> tuple[list[FeedEntry], list[Skipped]]:
+    """The feed's entries, each read on its own: one with a link that cannot be an article URL
+    is returned among the skipped, and the others are still taken."""
     headers = {"content-type": content_type} if content_type else {}
     parsed = feedparser.parse(body, response_headers=headers)
     if not parsed.entries and (parsed.bozo or not parsed.get("version")):
         reason = parsed.get("bozo_exception") or "no feed entries found"
         raise FeedError(f"not a readable feed: {reason}")
-    entries = []
-    for entry in parsed.entries:
+    entries, skipped = [], []
+    for position, entry in enumerate(parsed.entries, 1):
         link = entry.get("link") or entry.get("id")
         if not link:
             continue
-        entries.append(
-            FeedEntry(
-                url=urljoin(url, link),
-                title=html_to_text(entry.get("title", "")),
-                summary=html_to_text(entry.get("summary", "")),
-                published_at=_timestamp(entry),
-                updated=_timestamp(entry, ("updated_parsed",)),
-            )
-        )
-    return entries
+        try:
+            entries.append(_feed_entry(entry, url, link))
+        except ValueError as exc:
+            skipped.append(Skipped(position, link, str(exc)))
+    return entries, skipped
+
+
+def _feed_entry(entry: feedparser.FeedParserDict, base: str, link: str) -> FeedEntry:
+    """RSS has only a publication date (feedparser leaves `updated` empty for a `pubDate`);
+    Atom's `updated` is the entry's own "last changed"."""
+    updated = from_struct(entry.get("updated_parsed"))
+    return FeedEntry(
+        url=listed_url(base, link),
+        title=html_to_text(entry.get("title", "")),
+        summary=html_to_text(entry.get("summary", "")),
+        published_at=from_struct(entry.get("published_parsed")) or updated,
+        updated=updated,
+    )

@@ -9,16 +9,18 @@ from __future__ import annotations
 import re
 import zlib
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import datetime
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urlsplit
 
 import lxml.etree
 import lxml.html
 
 from alerts.message import parse_time
 from crawler.encodings import to_utf8
-from crawler.feeds import FeedEntry, FeedError, parse_feed
+from crawler.feeds import FeedEntry, FeedError, Skipped, parse_feed
+from crawler.instants import parse_instant
+from crawler.urls import listed_url
 
 SITEMAP_NS = "http://www.sitemaps.org/schemas/sitemap/0.9"
 NEWS_NS = "http://www.google.com/schemas/sitemap-news/0.9"
@@ -45,6 +47,9 @@ class Listing:
     kind: str
     entries: list[FeedEntry]
     child_sitemaps: list[str]
+    skipped: list[Skipped] = field(default_factory=list)
+    # entries the listing held before the cap on entries per listing
+    listed: int = 0
 
 
 def detect_kind(body: bytes) -> str:
@@ -64,25 +69,44 @@ def parse_listing(
     follow: Sequence[str] = (),
     max_size: int = DEFAULT_MAX_SIZE,
     not_before: datetime | None = None,
+    max_entries: int | None = None,
 ) -> Listing:
     """Sitemap entries and child sitemaps dated before `not_before` (lastmod, publication date)
     are left out: a first poll of a site's sitemap must not fetch its archive. Feeds are short
-    lists of recent items and are taken whole."""
+    lists of recent items and are taken whole, up to `max_entries`, like every listing: the
+    newest ones where dates allow, so a 100,000-entry listing costs what its newest entries cost.
+
+    Pure CPU work on bytes and no I/O: callers run it off the event loop."""
     body = gunzip(body, max_size)
     kind = kind or detect_kind(body)
     if kind == "feed":
         refuse_entities(body)
-        listing = Listing(kind, parse_feed(body, url, content_type), [])
+        entries, skipped = parse_feed(body, url, content_type)
+        listing = Listing(kind, entries, [], skipped)
     elif kind == "sitemap":
         refuse_entities(body)
         listing = parse_sitemap(body, url, not_before)
     else:
-        listing = Listing(kind, page_links(body, url, follow, content_type), [])
+        entries, skipped = page_links(body, url, follow, content_type)
+        listing = Listing(kind, entries, [], skipped)
     listing = _web_only(listing)
-    if not_before is None or listing.kind != "sitemap":
-        return listing
-    recent = [e for e in listing.entries if not _older(e.published_at, not_before)]
-    return Listing(listing.kind, recent, listing.child_sitemaps)
+    if not_before is not None and listing.kind == "sitemap":
+        recent = [e for e in listing.entries if not _older(e.published_at, not_before)]
+        listing = replace(listing, entries=recent)
+    return _newest(listing, max_entries)
+
+
+def _newest(listing: Listing, max_entries: int | None) -> Listing:
+    """At most `max_entries`, newest first by the entry's latest date; undated entries keep
+    their place in the document after the dated ones (the sort is stable)."""
+    entries = listing.entries
+    if max_entries is not None and len(entries) > max_entries:
+        entries = sorted(entries, key=_latest_date, reverse=True)[:max_entries]
+    return replace(listing, entries=entries, listed=len(listing.entries))
+
+
+def _latest_date(entry: FeedEntry) -> str:
+    return max(entry.updated or "", entry.published_at or "")
 
 
 def _older(stamp: str | None, not_before: datetime) -> bool:
@@ -93,10 +117,10 @@ def _older(stamp: str | None, not_before: datetime) -> bool:
 
 def _web_only(listing: Listing) -> Listing:
     """A listing may name `file:`, `ftp:` or `data:` URLs; only http(s) ones are ever fetched."""
-    return Listing(
-        listing.kind,
-        [entry for entry in listing.entries if _is_web(entry.url)],
-        [child for child in listing.child_sitemaps if _is_web(child)],
+    return replace(
+        listing,
+        entries=[entry for entry in listing.entries if _is_web(entry.url)],
+        child_sitemaps=[child for child in listing.child_sitemaps if _is_web(child)],
     )
 
 
@@ -133,7 +157,8 @@ def refuse_entities(body: bytes) -> None:
 
 def parse_sitemap(body: bytes, url: str, not_before: datetime | None = None) -> Listing:
     """News sitemaps keep title and date in `news:` children, which Scrapy's SitemapSpider
-    drops; an index lists child sitemaps, newest first (by lastmod) so a poll reads few."""
+    drops; an index lists child sitemaps, newest first (by lastmod) so a poll reads few. Each
+    `<url>` or `<sitemap>` is read on its own: a bad one is skipped, not the sitemap."""
     try:
         root = lxml.etree.fromstring(body, _XML_PARSER)
     except lxml.etree.XMLSyntaxError as exc:
@@ -141,36 +166,51 @@ def parse_sitemap(body: bytes, url: str, not_before: datetime | None = None) -> 
     if root is None:
         raise FeedError("not a readable sitemap: empty document")
     if lxml.etree.QName(root).localname == "sitemapindex":
-        children = [
-            (node.findtext("sm:lastmod", "", _NS), node.findtext("sm:loc", "", _NS).strip())
-            for node in root.iterfind("sm:sitemap", _NS)
-        ]
-        newest = sorted(
-            (c for c in children if c[1] and not (not_before and _older(c[0], not_before))),
-            reverse=True,
-        )
-        return Listing("sitemap", [], [urljoin(url, loc) for _, loc in newest])
-    entries = []
-    for node in root.iterfind("sm:url", _NS):
+        return _sitemap_index(root, url, not_before)
+    entries, skipped = [], []
+    for position, node in enumerate(root.iterfind("sm:url", _NS), 1):
         loc = node.findtext("sm:loc", "", _NS).strip()
         if not loc:
             continue
-        published = node.findtext("news:news/news:publication_date", None, _NS)
-        entries.append(
-            FeedEntry(
-                url=urljoin(url, loc),
-                title=(node.findtext("news:news/news:title", "", _NS) or "").strip(),
-                summary="",
-                published_at=published or node.findtext("sm:lastmod", None, _NS),
-                updated=node.findtext("sm:lastmod", None, _NS),
-            )
-        )
-    return Listing("sitemap", entries, [])
+        try:
+            entries.append(_sitemap_entry(node, url, loc))
+        except ValueError as exc:
+            skipped.append(Skipped(position, loc, str(exc)))
+    return Listing("sitemap", entries, [], skipped)
+
+
+def _sitemap_entry(node: lxml.etree._Element, base: str, loc: str) -> FeedEntry:
+    updated = parse_instant(node.findtext("sm:lastmod", None, _NS))
+    published = parse_instant(node.findtext("news:news/news:publication_date", None, _NS))
+    return FeedEntry(
+        url=listed_url(base, loc),
+        title=(node.findtext("news:news/news:title", "", _NS) or "").strip(),
+        summary="",
+        published_at=published or updated,
+        updated=updated,
+    )
+
+
+def _sitemap_index(root: lxml.etree._Element, url: str, not_before: datetime | None) -> Listing:
+    children, skipped = [], []
+    for position, node in enumerate(root.iterfind("sm:sitemap", _NS), 1):
+        loc = node.findtext("sm:loc", "", _NS).strip()
+        if not loc:
+            continue
+        lastmod = parse_instant(node.findtext("sm:lastmod", None, _NS))
+        try:
+            children.append((lastmod or "", listed_url(url, loc)))
+        except ValueError as exc:
+            skipped.append(Skipped(position, loc, str(exc)))
+    newest = sorted(
+        (c for c in children if not (not_before and _older(c[0], not_before))), reverse=True
+    )
+    return Listing("sitemap", [], [loc for _, loc in newest], skipped)
 
 
 def page_links(
     body: bytes, url: str, follow: Sequence[str], content_type: str | None = None
-) -> list[FeedEntry]:
+) -> tuple[list[FeedEntry], list[Skipped]]:
     """Article links of a section page: those matching `follow`, or when none is given, links on
     the same site whose path looks like an article (deep enough, not a tag/category page)."""
     try:
@@ -182,12 +222,16 @@ def page_links(
     patterns = [re.compile(p) for p in follow]
     host = urlsplit(url).hostname
     seen: set[str] = set()
-    entries = []
-    for anchor in document.iter("a"):
+    entries, skipped = [], []
+    for position, anchor in enumerate(document.iter("a"), 1):
         href = anchor.get("href")
         if not href:
             continue
-        link = urljoin(url, href).split("#", 1)[0]
+        try:
+            link = listed_url(url, href).split("#", 1)[0]
+        except ValueError as exc:
+            skipped.append(Skipped(position, href, str(exc)))
+            continue
         parts = urlsplit(link)
         if parts.scheme not in ("http", "https") or parts.hostname != host or link in seen:
             continue
@@ -198,7 +242,7 @@ def page_links(
             seen.add(link)
             title = " ".join(anchor.text_content().split())
             entries.append(FeedEntry(url=link, title=title, summary="", published_at=None))
-    return entries
+    return entries, skipped
 
 
 def _looks_like_article(path: str) -> bool:

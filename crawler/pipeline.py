@@ -21,7 +21,7 @@ from alerts import outbox
 from alerts.document import PARAGRAPH_SEPARATOR, Document
 from alerts.matcher import WatchlistMatch
 from alerts.watchlists import Watchlists
-from crawler import dedup, language, store
+from crawler import dedup, language, refetch, store
 from crawler.config import EXTRACTION_TIMEOUT, DedupConfig
 from crawler.extract import ExtractedArticle, extract_article
 from crawler.feeds import FeedEntry
@@ -218,16 +218,26 @@ class ArticlePipeline:
         self.store_html = store_html
         self.dedup_config = dedup_config or DedupConfig()
         self.stories = Stories(db, self.dedup_config)
+        # canonical URLs some poll is fetching now: sources listing the same article and polled
+        # at the same time fetch it once
+        self.claimed: set[str] = set()
 
-    def needs_fetch(self, entry: FeedEntry) -> bool:
-        """A URL never stored, or a stored article its listing says changed since it was fetched;
-        never an article retention pruned (its text is gone, it stays known)."""
-        known = store.known_article(self.db, canonical_url(entry.url))
-        if known is None:
-            return True
-        if known["pruned_at"] is not None:
-            return False
-        return entry.updated is not None and entry.updated != known["source_updated_at"]
+    def needs_fetch(self, entries: list[FeedEntry]) -> list[tuple[FeedEntry, str, str]]:
+        """(entry, canonical URL, why) for the entries of a listing to fetch (`refetch.why_fetch`:
+        new, changed since, or a failed fetch due for retry), with two queries for the whole
+        listing however long it is."""
+        canonicals = [canonical_url(entry.url) for entry in entries]
+        known = store.known_articles(self.db, canonicals)
+        failures = store.fetch_failures(self.db, canonicals)
+        now = store.utcnow()
+        wanted = []
+        for entry, canonical in zip(entries, canonicals, strict=True):
+            why = refetch.why_fetch(
+                entry.updated, known.get(canonical), failures.get(canonical), now
+            )
+            if why is not None:
+                wanted.append((entry, canonical, why))
+        return wanted
 
     async def process(self, fetched: Fetched) -> Stored | None:
         try:
@@ -329,6 +339,7 @@ class ArticlePipeline:
                 "language": record.language,
                 "published_at": record.published_at,
                 "fetched_at": store.utcnow(),
+                "last_fetched_at": store.utcnow(),
                 "content_hash": digest,
                 "extraction": record.extraction,
                 "story_id": story_id,
@@ -373,7 +384,8 @@ class ArticlePipeline:
                 "content_hash": digest,
                 "language": record.language,
                 "extraction": record.extraction,
-                "source_updated_at": record.updated,
+                "source_updated_at": record.updated or known["source_updated_at"],
+                "last_fetched_at": store.utcnow(),
             },
         )
         self.stories.save_signature(known["id"], signature)

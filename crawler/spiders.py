@@ -6,11 +6,15 @@ found (validators, errors, counts) is kept on the `Poll` it was given.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 import logging
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import scrapy
 
@@ -18,21 +22,23 @@ import scrapy
 # deprecation shims the module defines read the source of every frame: 0.5 s there, 0.2 s here.
 import scrapy.core.downloader.handlers.http11
 from OpenSSL import SSL
+from scrapy import signals
 from scrapy.crawler import Crawler
 from scrapy.exceptions import DownloadCancelledError, DownloadTimeoutError, IgnoreRequest
 from scrapy.http import Request, Response
 from twisted.python.failure import Failure
 
-from crawler import addresses, politeness, robots
+from crawler import addresses, politeness, refetch, robots, store
 from crawler.config import Config, SourceConfig
 from crawler.encodings import to_utf8
 from crawler.feeds import FeedEntry, FeedError
-from crawler.listings import parse_listing
+from crawler.listings import Listing, parse_listing
 from crawler.pipeline import ArticlePipeline, Fetched
 from crawler.store import SourceState
 from crawler.urls import canonical_url
 
 log = logging.getLogger("newswatch.poll")
+T = TypeVar("T")
 
 MAX_CHILD_SITEMAPS_SETTING = "NEWSWATCH_MAX_CHILD_SITEMAPS"
 MAX_AGE_SETTING = "NEWSWATCH_MAX_ARTICLE_AGE"
@@ -48,6 +54,8 @@ class Poll:
     state: SourceState
     pipeline: ArticlePipeline
     max_new: int
+    # entries read from one listing (`crawl.max_listing_entries`), the newest where dated
+    max_entries: int | None = None
     validators: SourceState | None = None
     kind: str | None = None
     not_modified: bool = False
@@ -64,9 +72,52 @@ class Poll:
 
     @property
     def validators_to_keep(self) -> SourceState | None:
-        """Only a poll that took every new entry may advance the ETag: otherwise the next poll's
-        304 would hide entries that were never stored."""
-        return self.validators if self.finished and not self.truncated else None
+        """Only a poll that took every new entry without an error may advance the ETag:
+        otherwise the next poll's 304 would hide entries that were never stored."""
+        ok = self.finished and not self.truncated and self.error is None
+        return self.validators if ok else None
+
+    def failed_unexpectedly(self, error: BaseException, url: str | None) -> None:
+        """An error no code path expected (a bug, a full disk) fails the poll, visibly, instead
+        of leaving a listing half-read behind a "success" and the next poll's 304."""
+        where = f"{url}: " if url else ""
+        message = f"{where}unexpected error: {type(error).__name__}: {error}"
+        self.error = self.error or self.source.redact(message)
+
+    async def read_listing(
+        self, body: bytes, url: str, content_type: str | None, max_size: int, not_before: datetime
+    ) -> Listing | None:
+        """Parse a listing in a thread (a 100,000-entry feed is seconds of feedparser, which
+        would stall every other source), keeping its newest `max_entries`; log each entry it
+        skipped. None when the listing is unreadable (the poll's error says why)."""
+        source = self.source
+        try:
+            listing = await _in_thread(
+                lambda: parse_listing(
+                    source.kind,
+                    body,
+                    url,
+                    content_type,
+                    source.follow,
+                    max_size,
+                    not_before,
+                    self.max_entries,
+                )
+            )
+        except FeedError as exc:
+            self.error = source.redact(f"{url}: {exc}")
+            return None
+        for skipped in listing.skipped:
+            log.warning("source=%s url=%s: %s", source.name, url, skipped.describe())
+        if listing.listed > len(listing.entries) and self.max_entries is not None:
+            log.info(
+                "source=%s url=%s: %d entries, reading the newest %d (crawl.max_listing_entries)",
+                source.name,
+                url,
+                listing.listed,
+                len(listing.entries),
+            )
+        return listing
 
     def conditional_headers(self) -> dict[str, str]:
         headers = {"Cache-Control": "no-cache"}
@@ -77,29 +128,95 @@ class Poll:
         return headers
 
     def new_entries(self, entries: list[FeedEntry]) -> list[FeedEntry]:
-        """Entries whose canonical URL is not stored, or whose listing says the stored article
-        changed; each canonical URL once per poll; at most max_new (the rest wait a poll)."""
-        fresh = []
-        for entry in entries:
-            canonical = canonical_url(entry.url)
-            if canonical not in self.queued and self.pipeline.needs_fetch(entry):
-                self.queued.add(canonical)
-                fresh.append(entry)
-        if len(fresh) > self.max_new:
+        """Entries the pipeline wants fetched (new, changed since, retry due), each canonical URL
+        once, however many polls list it at the same time; at most max_new (the rest wait a
+        poll). Each refetch of a stored or failed page is logged once, with why."""
+        claimed = self.pipeline.claimed
+        wanted: dict[str, tuple[FeedEntry, str]] = {}
+        for entry, canonical, why in self.pipeline.needs_fetch(entries):
+            if canonical not in claimed:
+                wanted.setdefault(canonical, (entry, why))
+        if len(wanted) > self.max_new:
             self.truncated = True
             log.info(
                 "source=%s: %d new entries, taking %d this poll",
                 self.source.name,
-                len(fresh),
+                len(wanted),
                 self.max_new,
             )
-        return fresh[: self.max_new]
+        fresh = []
+        for canonical, (entry, why) in list(wanted.items())[: self.max_new]:
+            if why:
+                log.info("source=%s url=%s: fetching again: %s", self.source.name, entry.url, why)
+            claimed.add(canonical)
+            self.queued.add(canonical)
+            fresh.append(entry)
+        return fresh
 
-    async def take(self, fetched: Fetched) -> None:
-        stored = await self.pipeline.process(fetched)
+    async def take(self, fetched: Fetched, canonical: str) -> None:
+        try:
+            stored = await self.pipeline.process(fetched)
+        finally:
+            self.release(canonical)
         if stored is not None:
             self.stored += 1
             self.alerts += stored.alerts_enqueued
+        elif fetched.html is not None and not store.known_articles(self.pipeline.db, [canonical]):
+            # a page that gave nothing to store (no title, no text, no summary to stand in)
+            # would otherwise look new to every poll
+            when = self._remember_failure(fetched.entry, "nothing to store", permanent=True)
+            log.info("source=%s url=%s: %s", self.source.name, fetched.entry.url, when)
+
+    def release(self, canonical: str) -> None:
+        self.queued.discard(canonical)
+        self.pipeline.claimed.discard(canonical)
+
+    def release_all(self) -> None:
+        """Entries this poll queued but never took (a stop) are free for the next poll."""
+        self.pipeline.claimed.difference_update(self.queued)
+        self.queued.clear()
+
+    def page_fetched(self, entry: FeedEntry) -> None:
+        store.forget_fetch_failure(self.pipeline.db, entry.url)
+
+    def fetch_failed(self, entry: FeedEntry, reason: str, *, permanent: bool) -> None:
+        self.failures.append(f"{entry.url}: {reason}")
+        log.warning(
+            "source=%s url=%s: article not fetched (%s); using the feed entry; %s",
+            self.source.name,
+            entry.url,
+            reason,
+            self._remember_failure(entry, reason, permanent=permanent),
+        )
+
+    def refused(self, entry: FeedEntry, url: str, reason: str) -> None:
+        """The address policy refused the page (or a redirect from it): the entry is not stored
+        either, since its link leads to an internal host, and it is not asked for again."""
+        self.failures.append(f"{entry.url}: {reason}")
+        log.warning(
+            "source=%s url=%s: %s; entry skipped; %s",
+            self.source.name,
+            url,
+            reason,
+            self._remember_failure(entry, reason, permanent=True),
+        )
+        self.release(_canonical(entry))
+
+    def _remember_failure(self, entry: FeedEntry, reason: str, *, permanent: bool) -> str:
+        """Remember why the page could not be had, so the next polls do not ask for it again
+        (permanent) or only after a growing delay, a bounded number of times (transient).
+        Returns what happens next, in words."""
+        row = store.record_fetch_failure(
+            self.pipeline.db,
+            entry.url,
+            reason,
+            permanent=permanent,
+            listed_updated_at=entry.updated,
+            retry_at=refetch.retry_at,
+        )
+        if row["retry_at"]:
+            return f"retry {row['attempts'] + 1} of {refetch.MAX_ATTEMPTS} after {row['retry_at']}"
+        return "not fetched again unless a listing says it changed"
 
 
 def _header(response: Response, name: str) -> str | None:
@@ -153,7 +270,13 @@ class SourceSpider(scrapy.Spider):
         spider = super().from_crawler(crawler, *args, **kwargs)
         if not spider.poll.source.verify_tls:
             crawler.settings.set("DOWNLOAD_VERIFY_CERTIFICATES", False, priority="spider")
+        crawler.signals.connect(spider.spider_error, signals.spider_error, weak=False)
         return spider
+
+    def spider_error(self, failure: Failure, response: Response | Failure, spider: Any) -> None:
+        if spider is self:
+            url = response.url if isinstance(response, Response) else None
+            self.poll.failed_unexpectedly(failure.value, url)
 
     async def start(self):  # type: ignore[override]
         yield Request(
@@ -167,11 +290,12 @@ class SourceSpider(scrapy.Spider):
 
     def closed(self, reason: str) -> None:
         self.poll.finished = reason == "finished"
+        self.poll.release_all()
 
     def listing_failed(self, failure: Failure) -> None:
         self.poll.error = self.poll.source.redact(describe_failure(failure))
 
-    def parse_listing(self, response: Response):
+    async def parse_listing(self, response: Response):
         poll = self.poll
         if response.status == 304:
             poll.not_modified = True
@@ -183,22 +307,19 @@ class SourceSpider(scrapy.Spider):
         if digest == poll.state.listing_hash:
             poll.not_modified = True
             return
-        yield from self._listing_requests(response)
+        async for request in self._listing_requests(response):
+            yield request
 
-    def _listing_requests(self, response: Response):
+    async def _listing_requests(self, response: Response):
         poll = self.poll
-        try:
-            listing = parse_listing(
-                poll.source.kind,
-                response.body,
-                response.url,
-                _header(response, "Content-Type"),
-                poll.source.follow,
-                self.settings.getint("DOWNLOAD_MAXSIZE"),
-                self._not_before(),
-            )
-        except FeedError as exc:
-            poll.error = poll.source.redact(f"{response.url}: {exc}")
+        listing = await poll.read_listing(
+            response.body,
+            response.url,
+            _header(response, "Content-Type"),
+            self.settings.getint("DOWNLOAD_MAXSIZE"),
+            self._not_before(),
+        )
+        if listing is None:
             return
         poll.kind = listing.kind
         poll.entries += len(listing.entries)
@@ -237,38 +358,55 @@ class SourceSpider(scrapy.Spider):
         html = None
         if _is_html(response):
             html = to_utf8(response.body, content_type)
+            self.poll.page_fetched(entry)
         else:
-            log.warning(
-                "source=%s url=%s: not an HTML page (%s); using the feed entry",
-                self.poll.source.name,
-                response.url,
-                content_type,
-            )
-        await self.poll.take(self._fetched(entry, response.url, html))
+            self.poll.fetch_failed(entry, f"not an HTML page ({content_type})", permanent=True)
+        await self.poll.take(self._fetched(entry, response.url, html), _canonical(entry))
 
     async def article_failed(self, failure: Failure) -> None:
         entry: FeedEntry = failure.request.cb_kwargs["entry"]
         reason = describe_failure(failure)
-        self.poll.failures.append(f"{entry.url}: {reason}")
         if failure.check(addresses.RefusedAddress):
-            log.warning(
-                "source=%s url=%s: %s; entry skipped",
-                self.poll.source.name,
-                failure.request.url,
-                reason,
-            )
+            self.poll.refused(entry, failure.request.url, reason)
             return
-        log.warning(
-            "source=%s url=%s: article not fetched (%s); using the feed entry",
-            self.poll.source.name,
-            entry.url,
-            reason,
-        )
-        await self.poll.take(self._fetched(entry, None, None))
+        permanent = refetch.is_permanent(failure.value)
+        self.poll.fetch_failed(entry, reason, permanent=permanent)
+        await self.poll.take(self._fetched(entry, None, None), _canonical(entry))
 
     def _fetched(self, entry: FeedEntry, url: str | None, html: bytes | None) -> Fetched:
         source = self.poll.source
         return Fetched(source.name, source.language, entry, url, html)
+
+
+def _canonical(entry: FeedEntry) -> str:
+    return canonical_url(entry.url)
+
+
+async def _in_thread(function: Callable[[], T]) -> T:
+    """Run `function` in a daemon thread: unlike the loop's default executor, a thread the
+    process exit does not wait for, so a stop request is not held up by a huge listing."""
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[T] = loop.create_future()
+
+    def settle(result: T | None, error: BaseException | None) -> None:
+        if future.done():
+            return
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(result)  # type: ignore[arg-type]
+
+    def run() -> None:
+        try:
+            result, error = function(), None
+        except BaseException as exc:
+            result, error = None, exc
+        # RuntimeError: the loop closed while this ran, nobody waits for the result any more
+        with contextlib.suppress(RuntimeError):
+            loop.call_soon_threadsafe(settle, result, error)
+
+    threading.Thread(target=run, name="listing-parser", daemon=True).start()
+    return await future
 
 
 def _is_html(response: Response) -> bool:

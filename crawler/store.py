@@ -6,6 +6,7 @@ Tables have plain names so people can open the file in Datasette or sqlite3: `so
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 from collections.abc import Callable
@@ -17,6 +18,7 @@ import sqlite_utils
 
 from alerts.normalize import normalise
 from alerts.outbox import timestamp
+from crawler.instants import parse_instant
 from crawler.urls import canonical_url
 
 
@@ -185,6 +187,41 @@ def _retention(db: sqlite_utils.Database) -> None:
     db["maintenance"].create({"task": str, "last_run_at": str}, pk="task")
 
 
+def _listing_instants_and_fetch_failures(db: sqlite_utils.Database) -> None:
+    """Listing dates were stored as each listing wrote them (`+03:00`, `Z`, bare dates): they
+    become UTC instants in one form, compared as such. `last_fetched_at` is when the page was
+    last asked for, whatever it held (a refetch with the same text changes nothing else).
+    `fetch_failures` remembers, per canonical URL, why its last fetch failed and when it may be
+    tried again, so a page that failed is not fetched at every poll (`listed_updated_at`: the
+    listing's "last changed" the failed fetch was for). Safe to run twice."""
+    if "last_fetched_at" not in db["articles"].columns_dict:
+        db["articles"].add_column("last_fetched_at", str)
+        db.execute("UPDATE articles SET last_fetched_at = coalesce(updated_at, fetched_at)")
+    rows = db.execute(
+        "SELECT id, source_updated_at FROM articles WHERE source_updated_at IS NOT NULL"
+    ).fetchall()
+    for article_id, stamp in rows:
+        if (instant := parse_instant(stamp)) != stamp:
+            db.execute(
+                "UPDATE articles SET source_updated_at = ? WHERE id = ?", [instant, article_id]
+            )
+    db["fetch_failures"].create(
+        {
+            "canonical_url": str,
+            "url": str,
+            "reason": str,
+            "permanent": int,
+            "attempts": int,
+            "failed_at": str,
+            "listed_updated_at": str,
+            "retry_at": str,
+        },
+        pk="canonical_url",
+        not_null={"url", "reason", "permanent", "attempts", "failed_at"},
+        if_not_exists=True,
+    )
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _v1,
     _outbox_delivery_state,
@@ -193,6 +230,7 @@ MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _articles_by_source,
     _current_canonical_forms,
     _retention,
+    _listing_instants_and_fetch_failures,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -423,9 +461,70 @@ def known_article(db: sqlite_utils.Database, canonical: str) -> dict[str, Any] |
     )
 
 
+def known_articles(db: sqlite_utils.Database, canonicals: list[str]) -> dict[str, dict[str, Any]]:
+    """For a whole listing in one query: the stored article each canonical URL led to, with
+    the latest "last changed" any listing gave for it, when its page was last fetched and
+    whether retention pruned it."""
+    rows = db.query(
+        "SELECT s.canonical_url, a.id, a.source_updated_at, a.last_fetched_at, a.pruned_at"
+        " FROM seen_urls s JOIN articles a ON a.id = s.article_id"
+        " WHERE s.canonical_url IN (SELECT value FROM json_each(?))",
+        [json.dumps(canonicals)],
+    )
+    return {row.pop("canonical_url"): row for row in rows}
+
+
+def fetch_failures(db: sqlite_utils.Database, canonicals: list[str]) -> dict[str, dict[str, Any]]:
+    """The remembered failed fetch of each canonical URL of a listing that has one, in one query."""
+    rows = db.query(
+        "SELECT * FROM fetch_failures WHERE canonical_url IN (SELECT value FROM json_each(?))",
+        [json.dumps(canonicals)],
+    )
+    return {row["canonical_url"]: row for row in rows}
+
+
+def record_fetch_failure(
+    db: sqlite_utils.Database,
+    url: str,
+    reason: str,
+    *,
+    permanent: bool,
+    listed_updated_at: str | None,
+    retry_at: Callable[[int], str | None],
+) -> dict[str, Any]:
+    """Count one more failed fetch of `url`, made for a listing that gave `listed_updated_at`
+    as its "last changed"; `retry_at(attempts)` says when the next attempt is due (None:
+    never). Returns the row as stored."""
+    canonical = canonical_url(url)
+    previous = _one(db, "SELECT attempts FROM fetch_failures WHERE canonical_url = ?", [canonical])
+    attempts = (previous["attempts"] if previous else 0) + 1
+    row = {
+        "canonical_url": canonical,
+        "url": url,
+        "reason": reason,
+        "permanent": int(permanent),
+        "attempts": attempts,
+        "failed_at": utcnow(),
+        "listed_updated_at": listed_updated_at,
+        "retry_at": None if permanent else retry_at(attempts),
+    }
+    db["fetch_failures"].upsert(row, pk="canonical_url")
+    return row
+
+
+def forget_fetch_failure(db: sqlite_utils.Database, url: str) -> None:
+    """The page was fetched: its failures no longer hold it back."""
+    db.execute("DELETE FROM fetch_failures WHERE canonical_url = ?", [canonical_url(url)])
+
+
 def note_listing_update(db: sqlite_utils.Database, article_id: int, updated: str | None) -> None:
-    """The listing's new "last changed" was fetched: do not fetch the article again for it."""
-    db.execute("UPDATE articles SET source_updated_at = ? WHERE id = ?", [updated, article_id])
+    """The page was fetched again for a listing's newer "last changed" and its text had not
+    changed: remember that date and the fetch, so neither triggers another fetch."""
+    db.execute(
+        "UPDATE articles SET source_updated_at = coalesce(?, source_updated_at),"
+        " last_fetched_at = ? WHERE id = ?",
+        [updated, utcnow(), article_id],
+    )
 
 
 def replace_text(db: sqlite_utils.Database, article_id: int, changes: dict[str, Any]) -> int:

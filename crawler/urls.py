@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import re
 from collections.abc import Collection
-from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, unquote, urlencode, urljoin, urlsplit, urlunsplit
 
 from w3lib.url import canonicalize_url
 
 _TRACKING_PREFIXES = ("utm_",)
 _TRACKING_KEYS = frozenset({"fbclid", "gclid", "dclid", "msclkid", "mc_cid", "mc_eid", "igshid"})
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+# Browsers and CDNs stop near 8 KB; news article URLs are well under 1 KB.
+MAX_URL_LENGTH = 4096
 
 
 def _is_tracking(key: str) -> bool:
@@ -83,3 +85,17 @@ def _redacted_pair(pair: str, secrets: Collection[str]) -> str:
 
 def _hide(value: str, secrets: Collection[str]) -> str:
     return REDACTED if unquote(value) in secrets else value
+
+
+def listed_url(base: str, link: str) -> str:
+    """A link as a listing gives it, made absolute, or ValueError saying why it cannot be an
+    article URL: too long, a malformed host (`http://[::1/x`), a port out of range. Checked
+    here, entry by entry, so one such link skips itself instead of failing its listing later."""
+    link = link.strip()
+    if len(link) > MAX_URL_LENGTH:
+        raise ValueError(f"URL of {len(link)} characters (more than {MAX_URL_LENGTH})")
+    url = urljoin(base, link)
+    if len(url) > MAX_URL_LENGTH:
+        raise ValueError(f"URL of {len(url)} characters (more than {MAX_URL_LENGTH})")
+    canonical_url(url)
+    return url

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import zlib
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -205,7 +206,9 @@ def test_a_correction_adding_the_missing_concept_alerts_once(tmp_path, served, h
     assert hook.requests == []
 
     write(root, link, page("Suspect arrested in Agadir to be extradited", STORY))
-    write(root, "/atom.xml", atom(link, "2026-11-28T09:30:00Z"))
+    # the correction is dated after the first fetch: an earlier date is a version already read
+    corrected = (datetime.now(UTC) + timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    write(root, "/atom.xml", atom(link, corrected))
     run_once(path)
     run_once(path)
 

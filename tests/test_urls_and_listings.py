@@ -90,9 +90,9 @@ def test_news_sitemap_keeps_titles_and_dates():
     assert (first.url, first.title, first.published_at) == (
         "https://h.ma/a/1.html",
         "المغرب وفرنسا",
-        "2026-11-28T10:00:00+00:00",
+        "2026-11-28T10:00:00Z",
     )
-    assert second.published_at == "2026-11-27"
+    assert second.published_at == "2026-11-27T00:00:00Z"
 
 
 def test_sitemap_index_lists_newest_children_first():
