@@ -1,11 +1,11 @@
 """Retention: a database that runs for a year unattended stays the size of its windows.
 
 Once a day (and at start when a day has passed since the last run, recorded in `maintenance`)
-old article texts, stored HTML and superseded versions are dropped, in small batches so the
-write lock is held for milliseconds and polls go on in between. A pruned article is a
-tombstone: its row keeps the URLs that lead to it (`seen_urls`), its story id, its content hash
-and its alerts, so listed again it is neither fetched nor alerted, and a copy of its text
-elsewhere still joins its story. Its near-duplicate signature goes with the text (the story
+old article texts, stored HTML, superseded versions and remembered failed fetches are dropped,
+in small batches so the write lock is held for milliseconds and polls go on in between. A pruned
+article is a tombstone: its row keeps the URLs that lead to it (`seen_urls`), its story id, its
+content hash and its alerts, so listed again it is neither fetched nor alerted, and a copy of its
+text elsewhere still joins its story. Its near-duplicate signature goes with the text (the story
 index is rebuilt from the signatures at start and ignores ids that have none).
 
 Freed pages go back to the file system by incremental vacuum. A file made before this feature
@@ -108,6 +108,17 @@ def _drop_versions(db: sqlite_utils.Database, before: str) -> int:
         ).rowcount
 
 
+def _drop_fetch_failures(db: sqlite_utils.Database, before: str) -> int:
+    """Failed fetches are remembered as long as articles are: a page that failed before the
+    window is as old as the texts retention drops, and a listing still naming it is rare."""
+    with db.atomic():
+        return db.execute(
+            "DELETE FROM fetch_failures WHERE rowid IN (SELECT rowid FROM fetch_failures"
+            " WHERE failed_at < ? LIMIT ?)",
+            [before, BATCH],
+        ).rowcount
+
+
 def _vacuum_step(db: sqlite_utils.Database) -> int:
     """Give up to VACUUM_PAGES free pages back; returns how many. (`executescript` steps the
     pragma to the end: `execute` would free a single page.)"""
@@ -172,6 +183,7 @@ def steps(
         ("article text(s)", policy.keep_articles, _prune_articles),
         ("stored page(s)", policy.keep_html, _drop_html),
         ("old version(s)", policy.keep_versions, _drop_versions),
+        ("failed fetch(es)", policy.keep_articles, _drop_fetch_failures),
     ):
         before = _cutoff(keep, now)
         while before is not None and (count := batch(db, before)):

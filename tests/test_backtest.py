@@ -100,7 +100,8 @@ def test_backtest_json_is_the_match_shape_plus_the_article(archive: Path) -> Non
         assert set(report["article"]) == ARTICLE_KEYS
         assert report["article"]["url"] == report["document"]
         [watchlist] = report["watchlists"]
-        assert set(watchlist) == {"name", "matches"} and watchlist["name"] == "mfe"
+        assert set(watchlist) == {"name", "matches", "matches_total"}
+        assert watchlist["name"] == "mfe"
         concepts = {hit["concept"] for hit in watchlist["matches"]}
         assert concepts == {"morocco", "france", "extradition"}
 

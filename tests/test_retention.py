@@ -251,3 +251,18 @@ def test_a_file_made_before_retention_is_migrated_then_compacted_once(tmp_path):
 
     assert done["article text(s)"] == 200
     assert path.stat().st_size < size / 4
+
+
+def test_failed_fetches_are_forgotten_with_the_articles_of_their_time(tmp_path):
+    db = store.open_db(tmp_path / "news.db")
+    for url in ("https://example.org/old", "https://example.org/recent"):
+        store.record_fetch_failure(
+            db, url, "HTTP 404", permanent=True, listed_updated_at=None, retry_at=lambda _: None
+        )
+    db.execute("UPDATE fetch_failures SET failed_at = ? WHERE url LIKE '%old'", [LONG_AGO])
+
+    done = retention.prune(db, StorageConfig(keep_articles="30d"))
+
+    assert done["failed fetch(es)"] == 1
+    assert [row["url"] for row in db["fetch_failures"].rows] == ["https://example.org/recent"]
+    db.close()
