@@ -9,7 +9,7 @@ import logging
 import os
 import sys
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -62,14 +62,33 @@ def setup_logging(level: str) -> None:
         logging.getLogger(repeated).setLevel(logging.CRITICAL)
 
 
+class _Redacting(logging.Filter):
+    """Log lines written by libraries (Scrapy's "Gave up retrying <GET …>") quote source URLs
+    as fetched: the secrets they carry are hidden there too, as in our own lines."""
+
+    def __init__(self, redact: Callable[[str], str]) -> None:
+        super().__init__()
+        self.redact = redact
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        redacted = self.redact(message)
+        if redacted != message:
+            record.msg, record.args = redacted, None
+        return True
+
+
 def _load(path: str):
     from crawler.config import ConfigError, load_config
 
     try:
-        return load_config(path)
+        config = load_config(path)
     except ConfigError as exc:
         print(exc.report(), file=sys.stderr)
         raise SystemExit(EXIT_CONFIG) from None
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(_Redacting(config.redact))
+    return config
 
 
 def cmd_check(args: argparse.Namespace) -> int:

@@ -268,6 +268,12 @@ class Config(_Strict):
     channels: dict[Name, ChannelConfig] = {}
     health: HealthConfig = HealthConfig()
 
+    def redact(self, text: str) -> str:
+        """Any text as it may be shown or logged, every source's secrets hidden."""
+        for source in self.sources:
+            text = source.redact(text)
+        return text
+
     def source(self, name: str) -> SourceConfig:
         return next(s for s in self.sources if s.name == name)
 

@@ -64,3 +64,30 @@ def test_redact_keeps_ordinary_urls_and_hides_secret_looking_values():
     assert redact("https://TOKEN42@site.example/x/TOKEN42/feed", {"TOKEN42"}) == (
         "https://REDACTED@site.example/x/REDACTED/feed"
     )
+
+
+def test_library_log_lines_quoting_a_source_url_hide_its_secret(tmp_path):
+    """Scrapy logs a callback that raised with its request's full URL ("Spider error processing
+    <GET …>"): here a table dropped under the daemon."""
+    routes = {
+        "/feed.xml": Reply(
+            b"<rss version='2.0'><channel><title>t</title><item><title>Extradition</title>"
+            b"<link>{BASE}/a.html</link></item></channel></rss>",
+            headers={"Content-Type": "application/rss+xml"},
+        )
+    }
+    with HostileSite(routes) as site:
+        config = tmp_path / "config.yaml"
+        config.write_text(
+            "database: news.db\ncrawl: {download_timeout: 3s}\nschedule: {jitter: 0}\n"
+            f"sources:\n  - {{name: keyed, url: '{site.url}/feed.xml?apikey=${{NW_KEY}}'}}\n",
+            encoding="utf-8",
+        )
+        newswatch("run", "--once", "--config", str(config), env={"NW_KEY": KEY})
+        with sqlite3.connect(tmp_path / "news.db") as conn:
+            conn.execute("UPDATE sources SET etag = NULL, listing_hash = NULL")
+            conn.execute("DROP TABLE seen_urls")
+        run = newswatch("run", "--once", "--config", str(config), env={"NW_KEY": KEY})
+
+    assert "Spider error processing" in run.stderr, run.stderr
+    assert KEY not in run.stderr
