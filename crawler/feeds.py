@@ -80,9 +80,10 @@ def parse_feed(
 
 
 def _feed_entry(entry: feedparser.FeedParserDict, base: str, link: str) -> FeedEntry:
-    """RSS has only a publication date (feedparser leaves `updated` empty for a `pubDate`);
-    Atom's `updated` is the entry's own "last changed"."""
-    updated = from_struct(entry.get("updated_parsed"))
+    """RSS has only a publication date; Atom's `updated` is the entry's own "last changed".
+    feedparser's `get("updated_parsed")` falls back to the publication date (its issue 310):
+    read without the fallback, or every RSS `pubDate` would pass for a modification."""
+    updated = from_struct(dict.get(entry, "updated_parsed"))
     return FeedEntry(
         url=listed_url(base, link),
         title=html_to_text(entry.get("title", "")),

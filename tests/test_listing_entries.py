@@ -195,6 +195,17 @@ def test_a_listing_over_the_cap_keeps_its_newest_entries():
     assert listing.listed == 100
 
 
+def test_an_rss_publication_date_is_never_taken_for_a_modification():
+    body = (
+        b"<rss version='2.0'><channel><title>t</title><item><title>one</title>"
+        b"<link>https://h.ma/a/1</link><pubDate>Sat, 28 Nov 2026 13:00:00 +0300</pubDate>"
+        b"</item></channel></rss>"
+    )
+    [entry] = parse_listing("feed", body, "https://h.ma/rss.xml").entries
+    assert entry.published_at == "2026-11-28T10:00:00Z"
+    assert entry.updated is None
+
+
 # -- each article fetched once --------------------------------------------------------------
 
 ARTICLES = ["/news/1.html", "/news/2.html", "/news/3.html"]
