@@ -18,7 +18,6 @@ from typing import IO, Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
-from scrapy.crawler import AsyncCrawlerRunner
 
 from alerts import outbox
 from alerts.delivery import DeliveryReport, deliver_due
@@ -28,7 +27,7 @@ from crawler import sources, store
 from crawler.alerting import Alerting
 from crawler.config import Config, SourceConfig, cron_trigger
 from crawler.pipeline import ArticlePipeline, Extractor
-from crawler.spiders import Poll, SourceSpider, scrapy_settings
+from crawler.spiders import Poll, Poller, scrapy_settings
 
 log = logging.getLogger("newswatch.daemon")
 
@@ -37,6 +36,7 @@ DELIVERY_INTERVAL = 30.0
 RETUNE_INTERVAL = 3600.0
 RETUNE_CHANGE = 0.2
 STOP_GRACE = 6.0  # + crawl stop + stop notice (a quarter of it): exit within 10 s
+CRAWL_STOP = 1.0
 
 
 class AlreadyRunning(Exception):
@@ -98,8 +98,8 @@ class Daemon:
         self._lock_file: IO[str] | None = None
         self._busy: set[asyncio.Task[Any]] = set()
         self._delivery_lock = asyncio.Lock()
-        # Each poll is a Scrapy crawl with its own engine and pages in flight: a bound on how
-        # many run at once bounds memory when many sources fall due together (start-up).
+        # Each poll has its own pages in flight: a bound on how many run at once bounds memory
+        # when many sources fall due together (start-up).
         self._poll_slots = asyncio.Semaphore(config.crawl.max_concurrent_polls)
 
     async def run(self, once: bool = False) -> int:
@@ -120,7 +120,7 @@ class Daemon:
             store_html=self.config.crawl.store_html,
             dedup_config=self.config.dedup,
         )
-        self.runner = AsyncCrawlerRunner(scrapy_settings(self.config))
+        self.poller = Poller(scrapy_settings(self.config))
         try:
             if once:
                 await self._poll_all_once()
@@ -128,6 +128,7 @@ class Daemon:
                 return 0
             return await self._serve()
         finally:
+            await self.poller.stop(CRAWL_STOP)
             self.db.close()
             self._unlock()
 
@@ -194,8 +195,11 @@ class Daemon:
             self.config.database,
         )
         await self._stopping.wait()
-        scheduler.shutdown(wait=False)
+        # Paused, not shut down: shutting down cancels the jobs running now, which are given
+        # the stop grace instead (_drain).
+        scheduler.pause()
         await self._drain()
+        scheduler.shutdown(wait=False)
         await self._announce_stop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(signum)
@@ -203,13 +207,14 @@ class Daemon:
         return 0
 
     async def _drain(self) -> None:
-        """Give in-flight polls and sends a few seconds, then stop the crawls: an article not
+        """Give in-flight polls and sends a few seconds, then stop the crawl: an article not
         stored is fetched again next time, an alert not recorded as sent stays pending."""
         if self._busy:
             _, unfinished = await asyncio.wait(set(self._busy), timeout=STOP_GRACE)
             if unfinished:
                 log.warning("stopping %d unfinished poll(s)", len(unfinished))
-                await self.runner.stop()
+                await self.poller.stop(CRAWL_STOP)
+                await asyncio.wait(unfinished, timeout=CRAWL_STOP)
 
     async def _announce_stop(self) -> None:
         """Send the stop notice within the stop grace; if the channel is slow, it stays queued
@@ -223,11 +228,17 @@ class Daemon:
 
     @contextmanager
     def _working(self) -> Iterator[None]:
+        """Tracks a job for the stop grace. Work cancelled because the daemon stops is not an
+        error: the scheduler would log a traceback for it."""
         task = asyncio.current_task()
         assert task is not None
         self._busy.add(task)
         try:
             yield
+        except asyncio.CancelledError:
+            if not self._stopping.is_set():
+                raise
+            log.info("work cancelled by the stop: it is done again at the next start")
         finally:
             self._busy.discard(task)
 
@@ -268,7 +279,7 @@ class Daemon:
                     max_new=self.config.crawl.max_new_articles_per_poll,
                 )
                 try:
-                    await self.runner.crawl(SourceSpider, poll=poll)
+                    await self.poller.run(poll)
                 except Exception as exc:
                     poll.error = poll.error or f"{type(exc).__name__}: {exc}"
             self._record(poll)

@@ -1,13 +1,19 @@
-"""The Scrapy side of one poll: fetch a source's listing conditionally, then its new articles.
+"""The Scrapy side of polling: fetch a source's listing conditionally, then its new articles.
 
-The spider only moves bytes; what to do with them is the pipeline's job, and what a poll
-found (validators, errors, counts) is kept on the `Poll` it was given.
+One crawl lives as long as the daemon and every poll feeds it (`Poller`): starting a Scrapy crawl
+per poll (settings copied, engine, middlewares and downloader built, then torn down) cost about
+20 ms of CPU, most of an idle poll. Each request carries its `Poll` in `cb_kwargs`; a poll is over
+when every request it made has been answered. The spider only moves bytes; what to do with them
+is the pipeline's job, and what a poll found (validators, errors, counts) is kept on its `Poll`.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -17,7 +23,14 @@ import scrapy
 # Scrapy imports its HTTP handler at the first crawl, deep in the reactor's stack, where the
 # deprecation shims the module defines read the source of every frame: 0.5 s there, 0.2 s here.
 import scrapy.core.downloader.handlers.http11
-from scrapy.exceptions import DownloadCancelledError, DownloadTimeoutError, IgnoreRequest
+from scrapy import signals
+from scrapy.crawler import AsyncCrawlerRunner, Crawler
+from scrapy.exceptions import (
+    DontCloseSpider,
+    DownloadCancelledError,
+    DownloadTimeoutError,
+    IgnoreRequest,
+)
 from scrapy.http import Request, Response
 from twisted.python.failure import Failure
 
@@ -35,6 +48,9 @@ log = logging.getLogger("newswatch.poll")
 MAX_CHILD_SITEMAPS_SETTING = "NEWSWATCH_MAX_CHILD_SITEMAPS"
 MAX_AGE_SETTING = "NEWSWATCH_MAX_ARTICLE_AGE"
 REDIRECT_MAX_TIMES = 5
+# Requests a poll could have in flight when each poll was its own crawl (CONCURRENT_REQUESTS):
+# the shared crawl allows this many per concurrent poll.
+POLL_CONCURRENCY = 16
 HTML_TYPES = (b"text/html", b"application/xhtml+xml")
 
 
@@ -59,6 +75,8 @@ class Poll:
     child_sitemaps: int = 0
     failures: list[str] = field(default_factory=list)
     queued: set[str] = field(default_factory=set)
+    outstanding: int = 0
+    done: asyncio.Future[None] | None = field(default=None, repr=False)
 
     @property
     def validators_to_keep(self) -> SourceState | None:
@@ -93,6 +111,30 @@ class Poll:
             )
         return fresh[: self.max_new]
 
+    def request(self, url: str, **kwargs: Any) -> Request:
+        """Every request of a poll is made here, so that the poll knows what it still awaits."""
+        self.outstanding += 1
+        cb_kwargs = {"poll": self, **kwargs.pop("cb_kwargs", {})}
+        return Request(url, cb_kwargs=cb_kwargs, **kwargs)
+
+    @contextmanager
+    def answered(self) -> Iterator[None]:
+        """Wraps each callback and errback: when the last one of the poll's requests is done,
+        whatever it raised, the poll is over."""
+        try:
+            yield
+        finally:
+            self.outstanding -= 1
+            if self.outstanding <= 0:
+                self.settle(finished=True)
+
+    def settle(self, finished: bool) -> None:
+        """The poll is over: `finished` when every request was answered, not when the crawl was
+        stopped under it (its validators are then not kept)."""
+        if self.done is not None and not self.done.done():
+            self.finished = finished
+            self.done.set_result(None)
+
     async def take(self, fetched: Fetched) -> None:
         stored = await self.pipeline.process(fetched)
         if stored is not None:
@@ -125,44 +167,86 @@ def describe_failure(failure: Failure) -> str:
 
 
 class SourceSpider(scrapy.Spider):
+    """Kept open while the daemon runs; `run` hands it one poll at a time (many at once)."""
+
     name = "newswatch"
 
-    def __init__(self, poll: Poll, **kwargs: Any) -> None:
+    def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.poll = poll
+        self.polls: list[Poll] = []
+        self.stopping = False
 
-    async def start(self):  # type: ignore[override]
-        yield Request(
-            self.poll.source.url,
-            headers=self.poll.conditional_headers(),
-            callback=self.parse_listing,
-            errback=self.listing_failed,
-            dont_filter=True,
-            meta={"handle_httpstatus_list": [304]},
-        )
+    @classmethod
+    def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> SourceSpider:
+        spider = super().from_crawler(crawler, *args, **kwargs)
+        crawler.signals.connect(spider.idle, signal=signals.spider_idle, weak=False)
+        return spider
+
+    async def start(self) -> AsyncIterator[Request]:
+        """Nothing to start with: polls bring their requests."""
+        return
+        yield
+
+    async def run(self, poll: Poll) -> None:
+        """Poll one source: its listing, then what the listing leads to; done when the last
+        request is answered."""
+        poll.done = asyncio.get_running_loop().create_future()
+        self.polls.append(poll)
+        try:
+            request = poll.request(
+                poll.source.url,
+                headers=poll.conditional_headers(),
+                callback=self.parse_listing,
+                errback=self.listing_failed,
+                dont_filter=True,
+                meta={"handle_httpstatus_list": [304]},
+            )
+            self.crawler.engine.crawl(request)
+            await poll.done
+        finally:
+            self.polls.remove(poll)
+
+    def idle(self) -> None:
+        """Nothing is in flight, so no poll still waits for an answer (a request a middleware
+        dropped without a word is not awaited forever); the crawl stays open for the next."""
+        for poll in list(self.polls):
+            poll.settle(finished=True)
+        if not self.stopping:
+            raise DontCloseSpider
+
+    def abandon(self) -> None:
+        """The daemon stops: polls still running end unfinished, their work handed back."""
+        self.stopping = True
+        for poll in list(self.polls):
+            poll.settle(finished=False)
 
     def closed(self, reason: str) -> None:
-        self.poll.finished = reason == "finished"
+        self.abandon()
 
     def listing_failed(self, failure: Failure) -> None:
-        self.poll.error = describe_failure(failure)
+        poll: Poll = failure.request.cb_kwargs["poll"]
+        with poll.answered():
+            poll.error = describe_failure(failure)
 
-    def parse_listing(self, response: Response):
-        poll = self.poll
-        if response.status == 304:
-            poll.not_modified = True
-            return
-        digest = hashlib.sha256(response.body).hexdigest()
-        poll.validators = SourceState(
-            _header(response, "ETag"), _header(response, "Last-Modified"), digest
-        )
-        if digest == poll.state.listing_hash:
-            poll.not_modified = True
-            return
-        yield from self._listing_requests(response)
+    def parse_listing(self, response: Response, poll: Poll):
+        with poll.answered():
+            if response.status == 304:
+                poll.not_modified = True
+                return
+            digest = hashlib.sha256(response.body).hexdigest()
+            poll.validators = SourceState(
+                _header(response, "ETag"), _header(response, "Last-Modified"), digest
+            )
+            if digest == poll.state.listing_hash:
+                poll.not_modified = True
+                return
+            yield from self._listing_requests(response, poll)
 
-    def _listing_requests(self, response: Response):
-        poll = self.poll
+    def parse_child_sitemap(self, response: Response, poll: Poll):
+        with poll.answered():
+            yield from self._listing_requests(response, poll)
+
+    def _listing_requests(self, response: Response, poll: Poll):
         try:
             listing = parse_listing(
                 poll.source.kind,
@@ -178,10 +262,12 @@ class SourceSpider(scrapy.Spider):
             return
         poll.kind = listing.kind
         poll.entries += len(listing.entries)
-        for child in self._children_to_read(listing.child_sitemaps):
-            yield Request(child, callback=self._listing_requests, errback=self.listing_failed)
+        for child in self._children_to_read(listing.child_sitemaps, poll):
+            yield poll.request(
+                child, callback=self.parse_child_sitemap, errback=self.listing_failed
+            )
         for entry in poll.new_entries(listing.entries):
-            yield Request(
+            yield poll.request(
                 entry.url,
                 callback=self.parse_article,
                 errback=self.article_failed,
@@ -191,10 +277,9 @@ class SourceSpider(scrapy.Spider):
     def _not_before(self) -> datetime:
         return datetime.now(UTC) - timedelta(seconds=self.settings.getfloat(MAX_AGE_SETTING))
 
-    def _children_to_read(self, children: list[str]) -> list[str]:
+    def _children_to_read(self, children: list[str], poll: Poll) -> list[str]:
         """Newest children first, and never more than the cap in one poll, however deeply
         sitemap indexes nest: a hostile or huge index cannot make a poll fetch thousands."""
-        poll = self.poll
         room = max(0, self.settings.getint(MAX_CHILD_SITEMAPS_SETTING) - poll.child_sitemaps)
         if len(children) > room:
             log.info(
@@ -207,36 +292,88 @@ class SourceSpider(scrapy.Spider):
         poll.child_sitemaps += min(room, len(children))
         return children[:room]
 
-    async def parse_article(self, response: Response, entry: FeedEntry) -> None:
-        self.poll.fetched += 1
-        content_type = _header(response, "Content-Type")
-        html = None
-        if _is_html(response):
-            html = to_utf8(response.body, content_type)
-        else:
-            log.warning(
-                "source=%s url=%s: not an HTML page (%s); using the feed entry",
-                self.poll.source.name,
-                response.url,
-                content_type,
-            )
-        await self.poll.take(self._fetched(entry, response.url, html))
+    async def parse_article(self, response: Response, poll: Poll, entry: FeedEntry) -> None:
+        with poll.answered():
+            poll.fetched += 1
+            content_type = _header(response, "Content-Type")
+            html = None
+            if _is_html(response):
+                html = to_utf8(response.body, content_type)
+            else:
+                log.warning(
+                    "source=%s url=%s: not an HTML page (%s); using the feed entry",
+                    poll.source.name,
+                    response.url,
+                    content_type,
+                )
+            await poll.take(_fetched(poll, entry, response.url, html))
 
     async def article_failed(self, failure: Failure) -> None:
+        poll: Poll = failure.request.cb_kwargs["poll"]
         entry: FeedEntry = failure.request.cb_kwargs["entry"]
-        reason = describe_failure(failure)
-        self.poll.failures.append(f"{entry.url}: {reason}")
-        log.warning(
-            "source=%s url=%s: article not fetched (%s); using the feed entry",
-            self.poll.source.name,
-            entry.url,
-            reason,
-        )
-        await self.poll.take(self._fetched(entry, None, None))
+        with poll.answered():
+            reason = describe_failure(failure)
+            poll.failures.append(f"{entry.url}: {reason}")
+            log.warning(
+                "source=%s url=%s: article not fetched (%s); using the feed entry",
+                poll.source.name,
+                entry.url,
+                reason,
+            )
+            await poll.take(_fetched(poll, entry, None, None))
 
-    def _fetched(self, entry: FeedEntry, url: str | None, html: bytes | None) -> Fetched:
-        source = self.poll.source
-        return Fetched(source.name, source.language, entry, url, html)
+
+def _fetched(poll: Poll, entry: FeedEntry, url: str | None, html: bytes | None) -> Fetched:
+    source = poll.source
+    return Fetched(source.name, source.language, entry, url, html)
+
+
+class Poller:
+    """The daemon's one crawl, started at the first poll and kept open until `stop`."""
+
+    def __init__(self, settings: dict[str, Any]) -> None:
+        self.runner = AsyncCrawlerRunner(settings)
+        self._spider: SourceSpider | None = None
+        self._crawl: asyncio.Task[None] | None = None
+        self._opening: asyncio.Lock | None = None
+
+    async def run(self, poll: Poll) -> None:
+        spider = await self._open()
+        await spider.run(poll)
+
+    async def _open(self) -> SourceSpider:
+        """Start the crawl if it is not running (first poll, or it ended under us)."""
+        self._opening = self._opening or asyncio.Lock()
+        async with self._opening:
+            if self._spider is None or self._crawl is None or self._crawl.done():
+                crawler = self.runner.create_crawler(SourceSpider)
+                opened: asyncio.Future[SourceSpider] = asyncio.get_running_loop().create_future()
+                crawler.signals.connect(
+                    lambda spider: opened.done() or opened.set_result(spider),
+                    signal=signals.spider_opened,
+                    weak=False,
+                )
+                self._crawl = self.runner.crawl(crawler)
+                await asyncio.wait({self._crawl, opened}, return_when=asyncio.FIRST_COMPLETED)
+                if not opened.done():
+                    self._crawl.result()
+                    raise RuntimeError("the crawl ended before it opened")
+                self._spider = opened.result()
+            return self._spider
+
+    async def stop(self, timeout: float) -> None:
+        """Polls still running end unfinished at once; Scrapy gets `timeout` to close the
+        crawl (downloads in flight are waited for), then the crawl is cancelled."""
+        if self._spider is not None:
+            self._spider.abandon()
+        if self._crawl is None or self._crawl.done():
+            return
+        closing = asyncio.ensure_future(self.runner.stop())
+        _, pending = await asyncio.wait({closing}, timeout=timeout)
+        for task in (*pending, self._crawl):
+            task.cancel()
+        with suppress(asyncio.CancelledError):
+            await self._crawl
 
 
 def _is_html(response: Response) -> bool:
@@ -259,8 +396,10 @@ EXTENSIONS = {"scrapy.extensions.corestats.CoreStats": 0, "scrapy.extensions.log
 def scrapy_settings(config: Config) -> dict[str, Any]:
     """Scrapy as a polite fetcher: our own logging, no cookies, no telnet, no stats chatter.
 
-    Pages wait for an extraction worker while their callback runs: a poll stops downloading once
-    SCRAPER_BACKLOG_BYTES of them wait, so memory follows the workers' pace, not the network's.
+    Pages wait for an extraction worker while their callback runs: the crawl stops downloading
+    once SCRAPER_BACKLOG_BYTES per concurrent poll of them wait, so memory follows the workers'
+    pace, not the network's. The per-site limit is the `DomainGate`'s (keyed by host and port,
+    Crawl-delay honoured): Scrapy's own per-hostname slot would be a second, different limit.
     Scrapy's source inspection of callbacks (a warning for generators with `return`) costs
     milliseconds per crawl for callbacks that never change: off.
 
@@ -275,8 +414,8 @@ def scrapy_settings(config: Config) -> dict[str, Any]:
         "DOWNLOAD_TIMEOUT": crawl.download_timeout,
         "DOWNLOAD_MAXSIZE": crawl.max_page_size,
         "DOWNLOAD_WARNSIZE": 0,
-        "CONCURRENT_REQUESTS": 16,
-        "CONCURRENT_REQUESTS_PER_DOMAIN": crawl.per_domain_concurrency,
+        "CONCURRENT_REQUESTS": POLL_CONCURRENCY * crawl.max_concurrent_polls,
+        "CONCURRENT_REQUESTS_PER_DOMAIN": POLL_CONCURRENCY * crawl.max_concurrent_polls,
         # A callback yields a handful of requests at most; Scrapy starts this many asyncio tasks
         # for each response it hands to a callback (100 by default).
         "CONCURRENT_ITEMS": 4,
@@ -290,7 +429,7 @@ def scrapy_settings(config: Config) -> dict[str, Any]:
         "LOG_LEVEL": "WARNING",
         "EXTENSIONS_BASE": EXTENSIONS,
         "WARN_ON_GENERATOR_RETURN_VALUE": False,
-        "SCRAPER_SLOT_MAX_ACTIVE_SIZE": SCRAPER_BACKLOG_BYTES,
+        "SCRAPER_SLOT_MAX_ACTIVE_SIZE": SCRAPER_BACKLOG_BYTES * crawl.max_concurrent_polls,
         "DOWNLOADER_MIDDLEWARES": {
             "scrapy.downloadermiddlewares.robotstxt.RobotsTxtMiddleware": None,
             "crawler.robots.SharedRobotsTxtMiddleware": 100,
