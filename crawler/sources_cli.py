@@ -50,8 +50,8 @@ def cmd_add(args: argparse.Namespace, load: Load) -> int:
     crawl = config.crawl
     fetcher = Fetcher(crawl.user_agent, min(crawl.download_timeout, 15.0), crawl.max_page_size)
     try:
-        candidates = discover(args.url, fetcher)
+        found = discover(args.url, fetcher)
     finally:
         fetcher.close()
-    print(report(args.url, candidates))
-    return EXIT_OK if candidates else EXIT_FAILURE
+    print(report(found))
+    return EXIT_OK if found.candidates else EXIT_FAILURE

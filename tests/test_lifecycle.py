@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 from tests.hostile_site import HostileSite, Reply
-from tests.support import ROOT
+from tests.support import ROOT, newswatch
 from tests.test_polling import articles, rss, write_config
 
 
@@ -99,3 +99,54 @@ def test_sigterm_during_a_slow_poll_stops_cleanly(tmp_path):
     assert " ERROR " not in log, log
     assert "daemon stopped" in log
     assert "stopping 1 unfinished poll(s)" in log
+
+
+def news_sitemap(paths: list[str]) -> bytes:
+    urls = "".join(
+        f"<url><loc>{{BASE}}{p}</loc><news:news><news:publication><news:name>N</news:name>"
+        "<news:language>fr</news:language></news:publication>"
+        "<news:publication_date>2026-11-28T10:00:00Z</news:publication_date>"
+        f"<news:title>{p}</news:title></news:news></url>"
+        for p in paths
+    )
+    return (
+        "<?xml version='1.0' encoding='UTF-8'?>"
+        "<urlset xmlns='http://www.sitemaps.org/schemas/sitemap/0.9'"
+        " xmlns:news='http://www.google.com/schemas/sitemap-news/0.9'>"
+        f"{urls}</urlset>"
+    ).encode()
+
+
+def test_add_looks_past_a_forbidden_home_page(tmp_path):
+    """A bot-protected home page answers 403: robots.txt still names the news sitemap and
+    /feed.xml still exists; `add` finds both and says what the home page answered."""
+    paths = ["/a/1.html", "/a/2.html"]
+    routes = {
+        "/": Reply(b"<html>denied</html>", status=403, headers={"Content-Type": "text/html"}),
+        "/robots.txt": Reply(b"User-agent: *\nSitemap: {BASE}/news/sitemap.xml\n"),
+        "/news/sitemap.xml": Reply(news_sitemap(paths)),
+        "/feed.xml": Reply(rss(paths)),
+    }
+    with HostileSite(routes) as site:
+        result = newswatch("add", "--config", str(tmp_path / "none.yaml"), f"{site.url}/")
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert out.startswith(f"{site.url}/: answered HTTP 403; 2 listing(s) found"), out
+    assert f"{site.url}/news/sitemap.xml  (robots.txt Sitemap:)" in out
+    assert f"{site.url}/feed.xml  (common path)" in out
+    assert f'url: "{site.url}/news/sitemap.xml"' in out
+
+
+def test_add_on_a_dead_site_says_what_the_url_answered(tmp_path):
+    """Nothing anywhere (every path 404, robots.txt a 500 with junk): a clear answer, exit 1."""
+    routes = {"/robots.txt": Reply(b"Sitemap: \x00\xff<<<", status=500)}
+    with HostileSite(routes) as site:
+        result = newswatch("add", "--config", str(tmp_path / "none.yaml"), f"{site.url}/home")
+        requested = site.paths()
+    assert result.returncode == 1
+    assert result.stdout.strip() == (
+        f"{site.url}/home: answered HTTP 404;"
+        " no feed, sitemap or article links found on the site either"
+    )
+    assert "Traceback" not in result.stderr
+    assert "/feed.xml" in requested and "/sitemap.xml" in requested
