@@ -32,6 +32,7 @@ from scrapy.exceptions import (
     IgnoreRequest,
 )
 from scrapy.http import Request, Response
+from scrapy.spidermiddlewares.base import BaseSpiderMiddleware
 from twisted.python.failure import Failure
 
 from crawler import politeness, robots
@@ -112,8 +113,8 @@ class Poll:
         return fresh[: self.max_new]
 
     def request(self, url: str, **kwargs: Any) -> Request:
-        """Every request of a poll is made here, so that the poll knows what it still awaits."""
-        self.outstanding += 1
+        """A request of this poll: its callback gets the poll, and `PollAccounting` counts it
+        once it is on its way to the engine."""
         cb_kwargs = {"poll": self, **kwargs.pop("cb_kwargs", {})}
         return Request(url, cb_kwargs=cb_kwargs, **kwargs)
 
@@ -201,14 +202,15 @@ class SourceSpider(scrapy.Spider):
                 dont_filter=True,
                 meta={"handle_httpstatus_list": [304]},
             )
+            poll.outstanding += 1
             self.crawler.engine.crawl(request)
             await poll.done
         finally:
             self.polls.remove(poll)
 
     def idle(self) -> None:
-        """Nothing is in flight, so no poll still waits for an answer (a request a middleware
-        dropped without a word is not awaited forever); the crawl stays open for the next."""
+        """Nothing is in flight, so no poll still waits for an answer (a request dropped after
+        `PollAccounting` counted it is not awaited forever); the crawl stays open."""
         for poll in list(self.polls):
             poll.settle(finished=True)
         if not self.stopping:
@@ -323,6 +325,19 @@ class SourceSpider(scrapy.Spider):
             await poll.take(_fetched(poll, entry, None, None))
 
 
+class PollAccounting(BaseSpiderMiddleware):
+    """Counts each request a callback yields as the poll's once every other spider middleware
+    has let it through (it is placed nearest the engine), so a request one of them drops
+    (Scrapy's URLLENGTH_LIMIT) is never awaited; a callback's own end is counted after the
+    requests it yielded, so a poll cannot end early."""
+
+    def get_processed_request(self, request: Request, response: Response | None) -> Request:
+        poll = request.cb_kwargs.get("poll")
+        if isinstance(poll, Poll):
+            poll.outstanding += 1
+        return request
+
+
 def _fetched(poll: Poll, entry: FeedEntry, url: str | None, html: bytes | None) -> Fetched:
     source = poll.source
     return Fetched(source.name, source.language, entry, url, html)
@@ -430,6 +445,7 @@ def scrapy_settings(config: Config) -> dict[str, Any]:
         "EXTENSIONS_BASE": EXTENSIONS,
         "WARN_ON_GENERATOR_RETURN_VALUE": False,
         "SCRAPER_SLOT_MAX_ACTIVE_SIZE": SCRAPER_BACKLOG_BYTES * crawl.max_concurrent_polls,
+        "SPIDER_MIDDLEWARES": {"crawler.spiders.PollAccounting": 1},
         "DOWNLOADER_MIDDLEWARES": {
             "scrapy.downloadermiddlewares.robotstxt.RobotsTxtMiddleware": None,
             "crawler.robots.SharedRobotsTxtMiddleware": 100,

@@ -150,3 +150,37 @@ def test_add_on_a_dead_site_says_what_the_url_answered(tmp_path):
     )
     assert "Traceback" not in result.stderr
     assert "/feed.xml" in requested and "/sitemap.xml" in requested
+
+
+def test_a_poll_ends_with_its_last_answer_while_other_polls_run(tmp_path):
+    """Polls share one crawl. A feed listing a 3,000-character URL (Scrapy drops it unasked)
+    and a page: its poll is over once the page is stored, while another source's article is
+    still on the wire, not when the crawl falls idle."""
+    long_path = "/a/" + "x" * 3000 + ".html"
+    routes = {
+        "/hostile.xml": Reply(rss([long_path, "/a/ok.html"])),
+        "/busy.xml": Reply(rss(["/b/slow.html"])),
+        **articles(["/a/ok.html", long_path]),
+        **articles(["/b/slow.html"], delay=30.0),
+    }
+    with HostileSite(routes) as site:
+        sources = {"busy": f"{site.url}/busy.xml", "hostile": f"{site.url}/hostile.xml"}
+        config = write_config(tmp_path, sources, crawl="{download_timeout: 60s}")
+        daemon = _start(config)
+        lines: list[str] = []
+        try:
+            assert daemon.stderr is not None
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                line = daemon.stderr.readline()
+                lines.append(line)
+                if "source=hostile" in line and "entries" in line:
+                    break
+        finally:
+            code, _, rest = _stop(daemon)
+        requested = site.paths()
+    log = "".join(lines) + rest
+    assert "source=hostile url=" in log and "2 entries, 1 fetched, 1 new article(s)" in log, log
+    assert "/b/slow.html" not in requested
+    assert long_path not in requested
+    assert code == 0, log
