@@ -8,8 +8,10 @@ import subprocess
 import sys
 import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+from crawler.spiders import IDLE_CONNECTION
 from tests.hostile_site import HostileSite, Reply
 from tests.support import ROOT, newswatch
 from tests.test_polling import articles, rss, write_config
@@ -183,4 +185,62 @@ def test_a_poll_ends_with_its_last_answer_while_other_polls_run(tmp_path):
     assert "source=hostile url=" in log and "2 entries, 1 fetched, 1 new article(s)" in log, log
     assert "/b/slow.html" not in requested
     assert long_path not in requested
+    assert code == 0, log
+
+
+class KeepAliveSite:
+    """An HTTP/1.1 server that keeps connections open as long as the client does, and counts
+    the connections open at any moment."""
+
+    def __init__(self, body: bytes) -> None:
+        self.open = 0
+        self.requests = 0
+        site = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def setup(self) -> None:
+                super().setup()
+                site.open += 1
+
+            def finish(self) -> None:
+                site.open -= 1
+                super().finish()
+
+            def do_GET(self) -> None:
+                site.requests += 1
+                self.send_response(200)
+                self.send_header("Content-Type", "application/rss+xml")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: object) -> None:
+                """Quiet."""
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_the_daemon_holds_no_connection_open_between_polls(tmp_path):
+    """The crawl lives as long as the daemon: a site that keeps connections alive must not get
+    one held open by each source for minutes between polls."""
+    site = KeepAliveSite(rss([]).replace(b"{BASE}", b""))
+    try:
+        config = write_config(tmp_path, {"kept": f"{site.url}/feed.xml"})
+        daemon = _start(config)
+        try:
+            _wait_for(lambda: site.requests >= 2, timeout=60)
+            _wait_for(lambda: site.open == 0, timeout=IDLE_CONNECTION + 5)
+        finally:
+            code, _, log = _stop(daemon)
+    finally:
+        site.close()
     assert code == 0, log
