@@ -18,7 +18,8 @@ Prints (median of --runs runs where it says so):
   crawl, one scheduler, per-poll work only; the idle-poll figure above checks the constant) and
   that intervals hold while a core is not saturated: one core holds M/T/C polls a second, i.e.
   600·M/(T·C) sources at a 10-minute interval. It is printed only when the run kept its
-  intervals and its p95; a run that missed says so and extrapolates nothing. Published
+  intervals (95 % of the gaps within 10 %, a source's first start-up poll left out) and its p95;
+  a run that missed says so and extrapolates nothing. Published
   articles cost their own CPU (extraction, matching, storage: ~60 ms each, bench/pipeline.py),
   which the extrapolation leaves out: the publisher here adds about one article every few
   seconds.
