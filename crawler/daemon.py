@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import asyncio
 import fcntl
+import hashlib
 import logging
 import os
 import signal
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO, Any
 
@@ -37,6 +38,7 @@ RETUNE_INTERVAL = 3600.0
 RETUNE_CHANGE = 0.2
 STOP_GRACE = 6.0  # + crawl stop + stop notice (a quarter of it): exit within 10 s
 CRAWL_STOP = 1.0
+START_RATE = 20.0
 
 
 class AlreadyRunning(Exception):
@@ -152,6 +154,7 @@ class Daemon:
         )
         jitter = int(self.config.schedule.jitter) or None
         self._auto = sources.auto_intervals(self.db, self.config)
+        spread = len(self.config.sources) / START_RATE
         for source in self.config.sources:
             seconds = self._auto.get(source.name) or self.config.source_interval(source)
             trigger = (
@@ -164,7 +167,7 @@ class Daemon:
                 trigger,
                 args=[source],
                 id=f"source:{source.name}",
-                next_run_time=None if source.cron else _now(),
+                next_run_time=None if source.cron else _first_poll(source, min(spread, seconds)),
             )
         scheduler.add_job(
             self.deliver,
@@ -360,3 +363,12 @@ class Daemon:
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+def _first_poll(source: SourceConfig, spread: float) -> datetime:
+    """Sources are first polled within `spread` seconds of the start (START_RATE a second, at
+    most one interval), each at a point fixed by its name: an interval job keeps the phase of its
+    first run, so thousands of sources started at once would stay one burst every interval, and
+    intervals would stretch by the time the burst takes. A few sources all start at once."""
+    fraction = int.from_bytes(hashlib.blake2b(source.name.encode(), digest_size=4).digest())
+    return _now() + timedelta(seconds=spread * fraction / 2**32)

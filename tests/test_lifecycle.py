@@ -8,9 +8,13 @@ import subprocess
 import sys
 import threading
 import time
+from collections import Counter
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+from crawler.config import SourceConfig
+from crawler.daemon import START_RATE, _first_poll
 from crawler.spiders import IDLE_CONNECTION
 from tests.hostile_site import HostileSite, Reply
 from tests.support import ROOT, newswatch
@@ -244,3 +248,18 @@ def test_the_daemon_holds_no_connection_open_between_polls(tmp_path):
     finally:
         site.close()
     assert code == 0, log
+
+
+def test_many_sources_start_spread_out_a_few_at_once():
+    """2,000 sources: first polls spread over 100 s (20 a second), evenly enough that no second
+    gets a burst, each at the same point at every start; 3 sources all start within 0.15 s."""
+    many = [SourceConfig(name=f"s{n}", url=f"http://127.0.0.1/{n}.xml") for n in range(2000)]
+    start = datetime.now(UTC)
+    offsets = [(_first_poll(s, len(many) / START_RATE) - start).total_seconds() for s in many]
+    assert min(offsets) >= 0 and max(offsets) <= 100.5
+    per_second = Counter(int(o) for o in offsets)
+    assert len(per_second) >= 95 and max(per_second.values()) <= 3 * 20
+    again = (_first_poll(many[7], 100.0) - datetime.now(UTC)).total_seconds()
+    assert abs(again - offsets[7]) < 1.0
+    few = [(_first_poll(s, 3 / START_RATE) - start).total_seconds() for s in many[:3]]
+    assert max(few) < 0.5
