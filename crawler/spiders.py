@@ -12,7 +12,8 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-from collections.abc import AsyncIterator, Iterator
+from collections import deque
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -51,10 +52,51 @@ MAX_CHILD_SITEMAPS_SETTING = "NEWSWATCH_MAX_CHILD_SITEMAPS"
 MAX_AGE_SETTING = "NEWSWATCH_MAX_ARTICLE_AGE"
 REDIRECT_MAX_TIMES = 5
 # Requests a poll could have in flight when each poll was its own crawl (CONCURRENT_REQUESTS):
-# the shared crawl allows this many per concurrent poll.
+# still its limit, and the shared crawl allows this many per concurrent poll.
 POLL_CONCURRENCY = 16
 IDLE_CONNECTION = 5.0
 HTML_TYPES = (b"text/html", b"application/xhtml+xml")
+
+
+@dataclass
+class Traffic:
+    """A poll's requests in the shared crawl. At most POLL_CONCURRENCY of them are handed to the
+    downloader at once, the rest wait here: a poll of a hundred articles on a slow site queues
+    at its site's gate with 16 requests, as when it was its own crawl, instead of holding every
+    download slot while other polls' requests wait behind it."""
+
+    send: Callable[[Request], None]
+    done: asyncio.Future[None]
+    outstanding: int = 0
+    in_flight: int = 0
+    waiting: deque[Request] = field(default_factory=deque)
+
+    def start(self, request: Request) -> None:
+        """The poll's first request (its listing), sent by the poll itself, not a callback."""
+        self.outstanding += 1
+        self.in_flight += 1
+        self.send(request)
+
+    def admit(self, request: Request) -> Request | None:
+        """The request if there is room for it now; otherwise it waits for a request to end."""
+        self.outstanding += 1
+        if self.in_flight < POLL_CONCURRENCY:
+            self.in_flight += 1
+            return request
+        self.waiting.append(request)
+        return None
+
+    def answer(self) -> bool:
+        """One request ended; True when it was the poll's last."""
+        self.outstanding -= 1
+        self.in_flight -= 1
+        self.release()
+        return self.outstanding <= 0
+
+    def release(self) -> None:
+        while self.waiting and self.in_flight < POLL_CONCURRENCY:
+            self.in_flight += 1
+            self.send(self.waiting.popleft())
 
 
 @dataclass
@@ -78,8 +120,7 @@ class Poll:
     child_sitemaps: int = 0
     failures: list[str] = field(default_factory=list)
     queued: set[str] = field(default_factory=set)
-    outstanding: int = 0
-    done: asyncio.Future[None] | None = field(default=None, repr=False)
+    traffic: Traffic | None = field(default=None, repr=False)
 
     @property
     def validators_to_keep(self) -> SourceState | None:
@@ -115,8 +156,8 @@ class Poll:
         return fresh[: self.max_new]
 
     def request(self, url: str, **kwargs: Any) -> Request:
-        """A request of this poll: its callback gets the poll, and `PollAccounting` counts it
-        once it is on its way to the engine."""
+        """A request of this poll: its callback gets the poll, and `PollAccounting` admits it
+        to the poll's `Traffic` once it is on its way to the engine."""
         cb_kwargs = {"poll": self, **kwargs.pop("cb_kwargs", {})}
         return Request(url, cb_kwargs=cb_kwargs, **kwargs)
 
@@ -127,16 +168,15 @@ class Poll:
         try:
             yield
         finally:
-            self.outstanding -= 1
-            if self.outstanding <= 0:
+            if self.traffic is not None and self.traffic.answer():
                 self.settle(finished=True)
 
     def settle(self, finished: bool) -> None:
         """The poll is over: `finished` when every request was answered, not when the crawl was
         stopped under it (its validators are then not kept)."""
-        if self.done is not None and not self.done.done():
+        if self.traffic is not None and not self.traffic.done.done():
             self.finished = finished
-            self.done.set_result(None)
+            self.traffic.done.set_result(None)
 
     async def take(self, fetched: Fetched) -> None:
         stored = await self.pipeline.process(fetched)
@@ -193,7 +233,8 @@ class SourceSpider(scrapy.Spider):
     async def run(self, poll: Poll) -> None:
         """Poll one source: its listing, then what the listing leads to; done when the last
         request is answered."""
-        poll.done = asyncio.get_running_loop().create_future()
+        engine = self.crawler.engine
+        poll.traffic = Traffic(engine.crawl, asyncio.get_running_loop().create_future())
         self.polls.append(poll)
         try:
             request = poll.request(
@@ -204,17 +245,22 @@ class SourceSpider(scrapy.Spider):
                 dont_filter=True,
                 meta={"handle_httpstatus_list": [304]},
             )
-            poll.outstanding += 1
-            self.crawler.engine.crawl(request)
-            await poll.done
+            poll.traffic.start(request)
+            await poll.traffic.done
         finally:
             self.polls.remove(poll)
 
     def idle(self) -> None:
-        """Nothing is in flight, so no poll still waits for an answer (a request dropped after
-        `PollAccounting` counted it is not awaited forever); the crawl stays open."""
+        """Nothing is in flight, so a poll still awaiting answers lost requests somewhere (a
+        request dropped after `PollAccounting` counted it): its waiting requests go out, or it
+        is over. The crawl stays open."""
         for poll in list(self.polls):
-            poll.settle(finished=True)
+            assert poll.traffic is not None
+            if poll.traffic.waiting:
+                poll.traffic.in_flight = 0
+                poll.traffic.release()
+            else:
+                poll.settle(finished=True)
         if not self.stopping:
             raise DontCloseSpider
 
@@ -328,15 +374,15 @@ class SourceSpider(scrapy.Spider):
 
 
 class PollAccounting(BaseSpiderMiddleware):
-    """Counts each request a callback yields as the poll's once every other spider middleware
-    has let it through (it is placed nearest the engine), so a request one of them drops
-    (Scrapy's URLLENGTH_LIMIT) is never awaited; a callback's own end is counted after the
+    """Admits each request a callback yields to its poll's `Traffic` once every other spider
+    middleware has let it through (it is placed nearest the engine), so a request one of them
+    drops (Scrapy's URLLENGTH_LIMIT) is never awaited; a callback's own end is counted after the
     requests it yielded, so a poll cannot end early."""
 
-    def get_processed_request(self, request: Request, response: Response | None) -> Request:
+    def get_processed_request(self, request: Request, response: Response | None) -> Request | None:
         poll = request.cb_kwargs.get("poll")
-        if isinstance(poll, Poll):
-            poll.outstanding += 1
+        if isinstance(poll, Poll) and poll.traffic is not None:
+            return poll.traffic.admit(request)
         return request
 
 
@@ -417,9 +463,9 @@ class PollingHandler(HTTP11DownloadHandler):
 
 
 SCRAPER_BACKLOG_BYTES = 1_000_000
-# Scrapy imports every extension of EXTENSIONS_BASE for every crawl, i.e. every poll, even one
-# disabled in EXTENSIONS; remote control alone imports aiohttp (0.2 s of a cold start). A poll
-# needs only the stats and log counts.
+# Scrapy imports every extension of EXTENSIONS_BASE for its crawl, even one disabled in
+# EXTENSIONS; remote control alone imports aiohttp (0.2 s of a cold start). The crawl needs only
+# the stats and log counts.
 EXTENSIONS = {"scrapy.extensions.corestats.CoreStats": 0, "scrapy.extensions.logcount.LogCount": 0}
 
 

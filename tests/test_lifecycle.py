@@ -263,3 +263,26 @@ def test_many_sources_start_spread_out_a_few_at_once():
     assert abs(again - offsets[7]) < 1.0
     few = [(_first_poll(s, 3 / START_RATE) - start).total_seconds() for s in many[:3]]
     assert max(few) < 0.5
+
+
+def test_a_big_poll_on_a_slow_site_does_not_hold_up_other_polls(tmp_path):
+    """40 new articles on a slow site (one request at a time, 0.3 s each) and, a moment later,
+    a small poll of another site: as when each poll was its own crawl, the small one is done
+    while the big one has served only a few pages, not after the big one frees the downloader."""
+    big = [f"/big/{n}.html" for n in range(40)]
+    small = ["/small/1.html", "/small/2.html"]
+    with (
+        HostileSite({"/big.xml": Reply(rss(big)), **articles(big, delay=0.3)}) as slow,
+        HostileSite({"/small.xml": Reply(rss(small), delay=0.5), **articles(small)}) as other,
+    ):
+        sources = {"big": f"{slow.url}/big.xml", "small": f"{other.url}/small.xml"}
+        config = write_config(
+            tmp_path, sources, crawl="{per_domain_concurrency: 1, max_concurrent_polls: 2}"
+        )
+        daemon = _start(config)
+        try:
+            _wait_for(lambda: set(small) <= set(other.paths()), timeout=60)
+            served = [p for p in slow.paths() if p.startswith("/big/")]
+        finally:
+            _stop(daemon)
+    assert len(served) < 8, served
