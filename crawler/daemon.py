@@ -37,8 +37,8 @@ DELIVERY_INTERVAL = 30.0
 RETUNE_INTERVAL = 3600.0
 RETUNE_CHANGE = 0.2
 STOP_GRACE = 6.0  # + crawl stop + stop notice (a quarter of it): exit within 10 s
-CRAWL_STOP = 1.0
-START_RATE = 20.0
+CRAWL_STOP = 1.0  # for Scrapy to close the crawl once the unfinished polls are handed back
+START_RATE = 20.0  # first polls a second at start-up (_first_poll)
 
 
 class AlreadyRunning(Exception):
@@ -163,16 +163,19 @@ class Daemon:
                 else IntervalTrigger(seconds=seconds, jitter=jitter)
             )
             scheduler.add_job(
-                self.poll,
+                self._job,
                 trigger,
-                args=[source],
+                args=[self.poll, source],
                 id=f"source:{source.name}",
+                name=f"poll of {source.name}",
                 next_run_time=None if source.cron else _first_poll(source, min(spread, seconds)),
             )
         scheduler.add_job(
-            self.deliver,
+            self._job,
             IntervalTrigger(seconds=DELIVERY_INTERVAL),
+            args=[self.deliver],
             id="delivery",
+            name="delivery",
             next_run_time=_now(),
         )
         if self._auto:
@@ -184,10 +187,11 @@ class Daemon:
             )
         for channel, trigger in self.alerting.digest_triggers().items():
             scheduler.add_job(
-                self.digest,
+                self._job,
                 trigger,
-                args=[channel],
+                args=[self.digest, channel],
                 id=f"digest:{channel}",
+                name=f"digest for {channel}",
             )
         self.alerting.daemon_event("daemon_started", "newswatch started")
         scheduler.start()
@@ -229,19 +233,23 @@ class Daemon:
             except TimeoutError:
                 log.warning("stop notice not delivered in time; it is sent at the next start")
 
+    async def _job(self, work: Callable[..., Awaitable[Any]], *args: Any) -> None:
+        """Every scheduled coroutine runs through here: work cancelled because the daemon stops
+        is not an error, and the scheduler would log a traceback for it."""
+        try:
+            await work(*args)
+        except asyncio.CancelledError:
+            if not self._stopping.is_set():
+                raise
+            log.info("%s: cancelled by the stop; done again at the next start", work.__name__)
+
     @contextmanager
     def _working(self) -> Iterator[None]:
-        """Tracks a job for the stop grace. Work cancelled because the daemon stops is not an
-        error: the scheduler would log a traceback for it."""
         task = asyncio.current_task()
         assert task is not None
         self._busy.add(task)
         try:
             yield
-        except asyncio.CancelledError:
-            if not self._stopping.is_set():
-                raise
-            log.info("work cancelled by the stop: it is done again at the next start")
         finally:
             self._busy.discard(task)
 
