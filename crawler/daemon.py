@@ -6,19 +6,19 @@ from __future__ import annotations
 
 import asyncio
 import fcntl
+import hashlib
 import logging
 import os
 import signal
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO, Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
-from scrapy.crawler import AsyncCrawlerRunner
 
 from alerts import outbox
 from alerts.delivery import DeliveryReport, deliver_due
@@ -28,7 +28,7 @@ from crawler import retention, sources, store
 from crawler.alerting import Alerting
 from crawler.config import Config, SourceConfig, cron_trigger
 from crawler.pipeline import ArticlePipeline, Extractor
-from crawler.spiders import Poll, SourceSpider, scrapy_settings
+from crawler.spiders import Poll, Poller, scrapy_settings
 
 log = logging.getLogger("newswatch.daemon")
 
@@ -37,6 +37,8 @@ DELIVERY_INTERVAL = 30.0
 RETUNE_INTERVAL = 3600.0
 RETUNE_CHANGE = 0.2
 STOP_GRACE = 6.0  # + crawl stop + stop notice (a quarter of it): exit within 10 s
+CRAWL_STOP = 1.0  # for Scrapy to close the crawl once the unfinished polls are handed back
+START_RATE = 20.0  # first polls a second at start-up (_first_poll)
 
 
 class AlreadyRunning(Exception):
@@ -98,8 +100,8 @@ class Daemon:
         self._lock_file: IO[str] | None = None
         self._busy: set[asyncio.Task[Any]] = set()
         self._delivery_lock = asyncio.Lock()
-        # Each poll is a Scrapy crawl with its own engine and pages in flight: a bound on how
-        # many run at once bounds memory when many sources fall due together (start-up).
+        # Each poll has its own pages in flight: a bound on how many run at once bounds memory
+        # when many sources fall due together (start-up).
         self._poll_slots = asyncio.Semaphore(config.crawl.max_concurrent_polls)
 
     async def run(self, once: bool = False) -> int:
@@ -120,14 +122,17 @@ class Daemon:
             store_html=self.config.crawl.store_html,
             dedup_config=self.config.dedup,
         )
-        self.runner = AsyncCrawlerRunner(scrapy_settings(self.config))
+        self.pollers = _pollers(self.config)
         try:
             if once:
                 await self._poll_all_once()
                 await self.deliver()
+                if retention.next_run(self.db) <= _now():
+                    await self._retention()
                 return 0
             return await self._serve()
         finally:
+            await self._stop_crawls()
             self.db.close()
             self._unlock()
 
@@ -151,6 +156,7 @@ class Daemon:
         )
         jitter = int(self.config.schedule.jitter) or None
         self._auto = sources.auto_intervals(self.db, self.config)
+        spread = len(self.config.sources) / START_RATE
         for source in self.config.sources:
             seconds = self._auto.get(source.name) or self.config.source_interval(source)
             trigger = (
@@ -159,23 +165,27 @@ class Daemon:
                 else IntervalTrigger(seconds=seconds, jitter=jitter)
             )
             scheduler.add_job(
-                self.poll,
+                self._job,
                 trigger,
-                args=[source],
+                args=[self.poll, source],
                 id=f"source:{source.name}",
-                next_run_time=None if source.cron else _now(),
+                name=f"poll of {source.name}",
+                next_run_time=None if source.cron else _first_poll(source, min(spread, seconds)),
             )
         scheduler.add_job(
-            self.deliver,
+            self._job,
             IntervalTrigger(seconds=DELIVERY_INTERVAL),
+            args=[self.deliver],
             id="delivery",
+            name="delivery",
             next_run_time=_now(),
         )
         scheduler.add_job(
-            retention.run_daily,
+            self._job,
             IntervalTrigger(seconds=retention.INTERVAL),
-            args=[self.db, self.config.storage, self._stopping],
+            args=[self._retention],
             id="retention",
+            name="retention",
             next_run_time=retention.next_run(self.db),
         )
         if self._auto:
@@ -187,10 +197,11 @@ class Daemon:
             )
         for channel, trigger in self.alerting.digest_triggers().items():
             scheduler.add_job(
-                self.digest,
+                self._job,
                 trigger,
-                args=[channel],
+                args=[self.digest, channel],
                 id=f"digest:{channel}",
+                name=f"digest for {channel}",
             )
         self.alerting.daemon_event("daemon_started", "newswatch started")
         scheduler.start()
@@ -201,8 +212,11 @@ class Daemon:
             self.config.database,
         )
         await self._stopping.wait()
-        scheduler.shutdown(wait=False)
+        # Paused, not shut down: shutting down cancels the jobs running now, which are given
+        # the stop grace instead (_drain).
+        scheduler.pause()
         await self._drain()
+        scheduler.shutdown(wait=False)
         await self._announce_stop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(signum)
@@ -211,14 +225,18 @@ class Daemon:
 
     async def _drain(self) -> None:
         """Give in-flight polls and sends a few seconds, then stop the extraction workers (a
-        page in a stuck worker would hold its crawl) and the crawls: an article not stored is
+        page in a stuck worker would hold its poll) and the crawl: an article not stored is
         fetched again next time, an alert not recorded as sent stays pending."""
         if self._busy:
             _, unfinished = await asyncio.wait(set(self._busy), timeout=STOP_GRACE)
             if unfinished:
                 log.warning("stopping %d unfinished poll(s)", len(unfinished))
                 self.extractor.close()
-                await self.runner.stop()
+                await self._stop_crawls()
+                await asyncio.wait(unfinished, timeout=CRAWL_STOP)
+
+    async def _stop_crawls(self) -> None:
+        await asyncio.gather(*(poller.stop(CRAWL_STOP) for poller in self.pollers.values()))
 
     async def _announce_stop(self) -> None:
         """Send the stop notice within the stop grace; if the channel is slow, it stays queued
@@ -229,6 +247,20 @@ class Daemon:
                 await asyncio.wait_for(self.deliver(), timeout=STOP_GRACE / 4)
             except TimeoutError:
                 log.warning("stop notice not delivered in time; it is sent at the next start")
+
+    async def _job(self, work: Callable[..., Awaitable[Any]], *args: Any) -> None:
+        """Every scheduled coroutine runs through here: work cancelled because the daemon stops
+        is not an error, and the scheduler would log a traceback for it."""
+        try:
+            await work(*args)
+        except asyncio.CancelledError:
+            if not self._stopping.is_set():
+                raise
+            log.info("%s: cancelled by the stop; done again at the next start", work.__name__)
+
+    async def _retention(self) -> None:
+        """Daily, and in `run --once` when a day has passed: cron users get retention too."""
+        await retention.run_daily(self.db, self.config.storage, self._stopping)
 
     @contextmanager
     def _working(self) -> Iterator[None]:
@@ -278,7 +310,7 @@ class Daemon:
                     max_entries=self.config.crawl.max_listing_entries,
                 )
                 try:
-                    await self.runner.crawl(SourceSpider, poll=poll)
+                    await self.pollers[source.verify_tls].run(poll)
                 except Exception as exc:
                     poll.error = poll.error or f"{type(exc).__name__}: {exc}"
             self._record(poll)
@@ -359,5 +391,25 @@ class Daemon:
             self._lock_file = None
 
 
+def _pollers(config: Config) -> dict[bool, Poller]:
+    """The crawl every poll feeds, by whether it verifies TLS certificates: Scrapy checks them
+    per crawl, so sources with `verify_tls: false` get a crawl of their own. Both share the
+    per-site gate and robots.txt cache the settings carry."""
+    settings = scrapy_settings(config)
+    return {
+        verify: Poller({**settings, "DOWNLOAD_VERIFY_CERTIFICATES": verify})
+        for verify in {True} | {source.verify_tls for source in config.sources}
+    }
+
+
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+def _first_poll(source: SourceConfig, spread: float) -> datetime:
+    """Sources are first polled within `spread` seconds of the start (START_RATE a second, at
+    most one interval), each at a point fixed by its name: an interval job keeps the phase of its
+    first run, so thousands of sources started at once would stay one burst every interval, and
+    intervals would stretch by the time the burst takes. A few sources all start at once."""
+    fraction = int.from_bytes(hashlib.blake2b(source.name.encode(), digest_size=4).digest())
+    return _now() + timedelta(seconds=spread * fraction / 2**32)

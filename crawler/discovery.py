@@ -3,13 +3,15 @@
 Candidates come from the page itself (it may already be a feed or sitemap), its
 `<link rel=alternate>` feeds, robots.txt `Sitemap:` lines and the usual paths. Each is fetched
 and read with the daemon's own listing parser, so what `add` shows is what a poll would get.
+A home page that fails (404, or 403 as bot-protected home pages answer) says nothing about the
+site's feeds and sitemaps: they are looked for all the same, and the failure is reported.
 """
 
 from __future__ import annotations
 
 import logging
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import urljoin, urlsplit
 
 import lxml.html
@@ -58,12 +60,22 @@ class Candidate:
         return (_KIND_RANK[self.label], self.entries)
 
 
+@dataclass
+class Discovery:
+    url: str
+    answer: str | None
+    """Why the URL itself gave nothing usable (`HTTP 403`…), None when it answered."""
+    candidates: list[Candidate] = field(default_factory=list)
+
+
 class Fetcher:
     """`discover`'s view of the bounded client: a lead that cannot be read is no candidate."""
 
     def __init__(self, client: BoundedClient) -> None:
         self.client = client
         self.max_size = client.max_size
+        # why each URL that gave nothing gave nothing (`HTTP 403`…), for the report
+        self.failures: dict[str, str] = {}
 
     def get(self, url: str) -> tuple[bytes, str | None, str] | None:
         """(body, content type, final URL), or None when there is nothing usable there."""
@@ -71,6 +83,7 @@ class Fetcher:
             page = self.client.get(url)
         except FetchError as exc:
             (log.warning if exc.refused else log.debug)("url=%s: not read (%s)", url, exc)
+            self.failures[url] = str(exc)
             return None
         return page.body, page.content_type, page.url
 
@@ -78,15 +91,15 @@ class Fetcher:
         self.client.close()
 
 
-def discover(url: str, fetcher: Fetcher) -> list[Candidate]:
-    """Every listing found, best first."""
+def discover(url: str, fetcher: Fetcher) -> Discovery:
+    """Every listing found on the URL's site, best first, whatever the URL itself answered."""
     first = fetcher.get(url)
-    if first is None:
-        return []
-    body, content_type, final = first
-    leads = [(final, "the URL given")]
-    if detect_kind(body) == "page":
-        leads += [(link, "<link rel=alternate>") for link in alternate_links(body, final)]
+    final = first[2] if first else url
+    leads = []
+    if first is not None:
+        leads.append((final, "the URL given"))
+        if detect_kind(first[0]) == "page":
+            leads += [(link, "<link rel=alternate>") for link in alternate_links(first[0], final)]
     root = "{0.scheme}://{0.netloc}".format(urlsplit(final))
     robots = fetcher.get(root + "/robots.txt")
     if robots is not None:
@@ -96,11 +109,12 @@ def discover(url: str, fetcher: Fetcher) -> list[Candidate]:
     for lead, how in leads:
         if lead in found:
             continue
-        fetched = (body, content_type, final) if lead == final else fetcher.get(lead)
+        fetched = first if first is not None and lead == final else fetcher.get(lead)
         candidate = _evaluate(lead, how, fetched, fetcher) if fetched else None
         if candidate is not None and candidate.url not in found:
             found[candidate.url] = candidate
-    return sorted(found.values(), key=lambda c: c.rank, reverse=True)
+    answer = None if first is not None else fetcher.failures.get(url, "no usable answer")
+    return Discovery(url, answer, sorted(found.values(), key=lambda c: c.rank, reverse=True))
 
 
 def alternate_links(body: bytes, url: str) -> list[str]:
@@ -158,11 +172,15 @@ def source_name(url: str) -> str:
     return re.sub(r"[^A-Za-z0-9]+", "-", host).strip("-") or "site"
 
 
-def report(url: str, candidates: list[Candidate]) -> str:
-    """What each listing would yield, then the entry to paste under `sources:`."""
+def report(found: Discovery) -> str:
+    """What the URL answered when it failed, what each listing would yield, then the entry to
+    paste under `sources:`."""
+    url, candidates = found.url, found.candidates
+    answered = f"{url}: answered {found.answer}; " if found.answer else f"{url}: "
     if not candidates:
-        return f"{url}: no feed, sitemap or article links found"
-    lines = [f"{url}: {len(candidates)} listing(s) found, best first"]
+        elsewhere = " on the site either" if found.answer else ""
+        return f"{answered}no feed, sitemap or article links found{elsewhere}"
+    lines = [f"{answered}{len(candidates)} listing(s) found, best first"]
     for c in candidates:
         newest = f", newest {c.newest}" if c.newest else ""
         lines.append(f"  {c.label:<12} {c.entries:>4} entries{newest}  {c.url}  ({c.found_by})")

@@ -1,11 +1,11 @@
 """Per-site politeness shared by every poll: a concurrency limit per site and robots.txt
 Crawl-delay.
 
-Each poll is its own Scrapy crawl, and Scrapy's per-domain slots and delays live in one crawl's
-downloader: three sources on one site polled together would each get the full allowance, and
-Scrapy ignores Crawl-delay altogether. The `DomainGate` lives as long as the daemon (passed to
-every crawl through the settings, like the robots.txt cache) and every request waits at it
-just before it goes on the wire.
+Scrapy ignores Crawl-delay altogether, and its per-domain slots are keyed by host name alone.
+The `DomainGate` is keyed by site (host and port) and lives as long as the daemon (passed to the
+crawl through the settings, like the robots.txt cache, so a restarted crawl keeps it); every
+request of every poll waits at it just before it goes on the wire. Scrapy's own per-domain
+limit is set out of its way (`spiders.scrapy_settings`).
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """robots.txt fetched once a day per site, not once per poll.
 
-Scrapy's RobotsTxtMiddleware keeps parsed robots.txt per crawl; every poll is a new crawl, so
-without this an idle poll would cost two requests per source instead of one.
+Scrapy's RobotsTxtMiddleware keeps parsed robots.txt as long as its crawl runs, which here is as
+long as the daemon: a site's new robots.txt would never be read. This cache reads it again after
+a day, and outlives a restarted crawl.
 """
 
 from __future__ import annotations

@@ -53,8 +53,8 @@ def cmd_add(args: argparse.Namespace, load: Load) -> int:
     timeout = min(config.crawl.download_timeout, 15.0)
     fetcher = Fetcher(command_line_client(config, args.url, timeout))
     try:
-        candidates = discover(args.url, fetcher)
+        found = discover(args.url, fetcher)
     finally:
         fetcher.close()
-    print(printable(report(args.url, candidates)))
-    return EXIT_OK if candidates else EXIT_FAILURE
+    print(printable(report(found)))
+    return EXIT_OK if found.candidates else EXIT_FAILURE
