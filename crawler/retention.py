@@ -21,7 +21,7 @@ import logging
 import shutil
 import sqlite3
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -90,33 +90,30 @@ def _rewrite_as_tombstones(db: sqlite_utils.Database, ids: list[int], marks: str
     )
 
 
-def _drop_html(db: sqlite_utils.Database, before: str) -> int:
-    with db.atomic():
-        return db.execute(
-            "UPDATE articles SET html = NULL WHERE id IN (SELECT id FROM articles"
-            " INDEXED BY idx_articles_html WHERE html IS NOT NULL AND fetched_at < ? LIMIT ?)",
-            [before, BATCH],
-        ).rowcount
+def _batch(sql: str) -> Callable[[sqlite_utils.Database, str], int]:
+    """One short transaction changing at most BATCH rows older than the cutoff `sql` is given."""
+
+    def run(db: sqlite_utils.Database, before: str) -> int:
+        with db.atomic():
+            return db.execute(sql, [before, BATCH]).rowcount
+
+    return run
 
 
-def _drop_versions(db: sqlite_utils.Database, before: str) -> int:
-    with db.atomic():
-        return db.execute(
-            "DELETE FROM article_versions WHERE rowid IN (SELECT rowid FROM article_versions"
-            " WHERE replaced_at < ? LIMIT ?)",
-            [before, BATCH],
-        ).rowcount
-
-
-def _drop_fetch_failures(db: sqlite_utils.Database, before: str) -> int:
-    """Failed fetches are remembered as long as articles are: a page that failed before the
-    window is as old as the texts retention drops, and a listing still naming it is rare."""
-    with db.atomic():
-        return db.execute(
-            "DELETE FROM fetch_failures WHERE rowid IN (SELECT rowid FROM fetch_failures"
-            " WHERE failed_at < ? LIMIT ?)",
-            [before, BATCH],
-        ).rowcount
+_drop_html = _batch(
+    "UPDATE articles SET html = NULL WHERE id IN (SELECT id FROM articles"
+    " INDEXED BY idx_articles_html WHERE html IS NOT NULL AND fetched_at < ? LIMIT ?)"
+)
+_drop_versions = _batch(
+    "DELETE FROM article_versions WHERE rowid IN (SELECT rowid FROM article_versions"
+    " WHERE replaced_at < ? LIMIT ?)"
+)
+# Failed fetches are remembered as long as articles are: a page that failed before the window
+# is as old as the texts retention drops, and a listing still naming it is rare.
+_drop_fetch_failures = _batch(
+    "DELETE FROM fetch_failures WHERE rowid IN (SELECT rowid FROM fetch_failures"
+    " WHERE failed_at < ? LIMIT ?)"
+)
 
 
 def _vacuum_step(db: sqlite_utils.Database) -> int:

@@ -1,4 +1,5 @@
-"""Shared fixtures: a writable copy of the demo news site, served on 127.0.0.1."""
+"""Shared fixtures: a writable copy of the demo news site served on 127.0.0.1, a fresh database,
+a loopback webhook receiver."""
 
 from __future__ import annotations
 
@@ -7,8 +8,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import sqlite_utils
 
+from crawler import store
 from crawler.demo_site import DemoSite
+from crawler.receivers import WebhookReceiver
 from tests.support import DEMO_SITE
 
 
@@ -19,3 +23,16 @@ def site(tmp_path: Path) -> Iterator[DemoSite]:
     shutil.copytree(DEMO_SITE, root)
     with DemoSite(root) as served:
         yield served
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Iterator[sqlite_utils.Database]:
+    database = store.open_db(tmp_path / "news.db")
+    yield database
+    database.close()
+
+
+@pytest.fixture
+def hook() -> Iterator[WebhookReceiver]:
+    with WebhookReceiver() as receiver:
+        yield receiver

@@ -79,12 +79,6 @@ def failure(channel: EmailChannel | WebhookChannel | SlackChannel, alert: Alert)
 
 
 @pytest.fixture
-def hook() -> Iterator[WebhookReceiver]:
-    with WebhookReceiver() as receiver:
-        yield receiver
-
-
-@pytest.fixture
 def sink() -> Iterator[SmtpSink]:
     with SmtpSink() as server:
         yield server

@@ -8,12 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
-import pytest
 import sqlite_utils
 from pydantic import TypeAdapter
 
@@ -23,23 +20,10 @@ from alerts.delivery import DeliveryReport, RetryPolicy, deliver_due
 from alerts.health import HealthPolicy, SourceHealth
 from alerts.message import Alert
 from crawler import store
-from crawler.receivers import SmtpSink, WebhookReceiver
+from crawler.receivers import SmtpSink
 
 # Retries fall due at once: a test that delivers twice sees the second pass retry, on any machine.
 FAST = RetryPolicy(max_attempts=3, base_delay=0.0, max_delay=0.0)
-
-
-@pytest.fixture
-def db(tmp_path: Path) -> Iterator[sqlite_utils.Database]:
-    database = store.open_db(tmp_path / "news.db")
-    yield database
-    database.close()
-
-
-@pytest.fixture
-def hook() -> Iterator[WebhookReceiver]:
-    with WebhookReceiver() as receiver:
-        yield receiver
 
 
 def channel(**config: Any) -> ChannelConfig:

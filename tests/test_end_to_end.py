@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from alerts.channels import sign
-from crawler.receivers import SmtpSink, WebhookReceiver
+from crawler.receivers import SmtpSink
 from tests.support import (
     CONCEPTS,
     MATCHING,
@@ -39,12 +39,6 @@ def write_config(tmp_path: Path, site: str, webhook: str, smtp_port: int) -> Pat
           from: "newswatch <nw@test.invalid>", to: [desk@test.invalid]}}
   hook: {{type: webhook, url: "{webhook}", secret: {SECRET}}}"""
     return demo_config(tmp_path, site, channels, notify="mail, hook")
-
-
-@pytest.fixture
-def hook():
-    with WebhookReceiver() as receiver:
-        yield receiver
 
 
 @pytest.fixture
@@ -175,6 +169,9 @@ def test_daemon_refuses_a_second_instance_and_stops_on_sigint(tmp_path, site, ho
         ("schedule: {interval: ten minutes}", "schedule.interval: 'ten minutes' is not a duration"),
         ("channels: {hook: {type: webhook, url: '${NW_TEST_UNSET_URL}'}}", "NW_TEST_UNSET_URL"),
         ("watchlists: [{name: w, rule: 'morocco AND frnace'}]", "watchlists[0].rule"),
+        ("storage: {keep_articles: -3d}", "storage.keep_articles"),
+        ("storage: {keep_html: soon}", "storage.keep_html"),
+        ("storage: {keep_days: 3}", "storage.keep_days: unknown key"),
     ],
 )
 def test_config_errors_exit_2_naming_the_path(tmp_path, snippet, expected):

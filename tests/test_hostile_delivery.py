@@ -11,33 +11,15 @@ import resource
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-
-import pytest
-import sqlite_utils
 
 from alerts.channels import SlackChannel, send
 from alerts.delivery import RetryPolicy, deliver_due
 from alerts.message import Alert
-from crawler import store
 from crawler.receivers import WebhookReceiver
 from tests.support import ROOT, newswatch
 from tests.test_delivery import FAST, channel, queue, rows
-
-
-@pytest.fixture
-def db(tmp_path: Path) -> Iterator[sqlite_utils.Database]:
-    database = store.open_db(tmp_path / "news.db")
-    yield database
-    database.close()
-
-
-@pytest.fixture
-def hook() -> Iterator[WebhookReceiver]:
-    with WebhookReceiver() as receiver:
-        yield receiver
 
 
 def test_an_absurd_retry_after_is_clamped_and_the_next_message_still_goes(db, hook):

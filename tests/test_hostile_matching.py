@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -84,12 +84,6 @@ def test_a_page_repeating_a_word_keeps_twenty_hits_and_counts_all(matcher: Match
     assert len(match.hits) == HITS_SHOWN
     assert {hit.concept for hit in match.hits} == {"morocco", "france"}, "one concept hid another"
     assert [hit.offset for hit in match.hits] == sorted(hit.offset for hit in match.hits)
-
-
-@pytest.fixture
-def hook() -> Iterator[WebhookReceiver]:
-    with WebhookReceiver() as receiver:
-        yield receiver
 
 
 def test_an_alert_from_a_16k_repetition_page_is_capped_where_stored_and_sent(

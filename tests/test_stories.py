@@ -22,7 +22,6 @@ from crawler.dedup import (
     similarity,
 )
 from crawler.demo_site import DemoSite
-from crawler.receivers import WebhookReceiver
 from tests.support import newswatch, run_once
 
 CONCEPTS = """
@@ -115,12 +114,6 @@ def served(tmp_path: Path):
     root.mkdir()
     with DemoSite(root) as site:
         yield site
-
-
-@pytest.fixture
-def hook():
-    with WebhookReceiver() as receiver:
-        yield receiver
 
 
 def test_three_outlets_one_story_one_alert_per_watchlist_and_channel(tmp_path, served, hook):
