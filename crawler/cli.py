@@ -9,7 +9,7 @@ import logging
 import os
 import sys
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -18,6 +18,7 @@ from crawler.db_cli import add_commands as add_db_commands
 from crawler.sources_cli import add_commands as add_source_commands
 from crawler.stories_cli import add_commands as add_story_commands
 from crawler.terminal import printable
+from crawler.urls import hide
 
 if TYPE_CHECKING:
     from alerts.watchlists import Watchlists
@@ -63,16 +64,16 @@ def setup_logging(level: str) -> None:
 
 
 class _Redacting(logging.Filter):
-    """Log lines written by libraries (Scrapy's "Gave up retrying <GET …>") quote source URLs
-    as fetched: the secrets they carry are hidden there too, as in our own lines."""
+    """Log lines written by libraries (Scrapy's "Spider error processing <GET …>") quote source
+    URLs as fetched: the secrets they carry are hidden there too, as in our own lines."""
 
-    def __init__(self, redact: Callable[[str], str]) -> None:
+    def __init__(self, secrets: frozenset[str]) -> None:
         super().__init__()
-        self.redact = redact
+        self.secrets = secrets
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
-        redacted = self.redact(message)
+        redacted = hide(message, self.secrets)
         if redacted != message:
             record.msg, record.args = redacted, None
         return True
@@ -86,8 +87,9 @@ def _load(path: str):
     except ConfigError as exc:
         print(exc.report(), file=sys.stderr)
         raise SystemExit(EXIT_CONFIG) from None
-    for handler in logging.getLogger().handlers:
-        handler.addFilter(_Redacting(config.redact))
+    if config.secrets:
+        for handler in logging.getLogger().handlers:
+            handler.addFilter(_Redacting(config.secrets))
     return config
 
 

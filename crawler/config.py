@@ -228,6 +228,10 @@ class SourceConfig(_Strict):
         """The URL for logs, the database and the terminal; fetches use `url`."""
         return redact(self.url, self._secrets)
 
+    @property
+    def secrets(self) -> frozenset[str]:
+        return self._secrets
+
     def redact(self, text: str) -> str:
         """Any text about this source as it may be shown: a listing's URL after redirects, an
         error message quoting the URL."""
@@ -268,11 +272,10 @@ class Config(_Strict):
     channels: dict[Name, ChannelConfig] = {}
     health: HealthConfig = HealthConfig()
 
-    def redact(self, text: str) -> str:
-        """Any text as it may be shown or logged, every source's secrets hidden."""
-        for source in self.sources:
-            text = source.redact(text)
-        return text
+    @property
+    def secrets(self) -> frozenset[str]:
+        """Every value a source URL must not show (see `SourceConfig.redact`)."""
+        return frozenset().union(*(source.secrets for source in self.sources))
 
     def source(self, name: str) -> SourceConfig:
         return next(s for s in self.sources if s.name == name)
