@@ -37,6 +37,8 @@ TASK = "retention"
 INTERVAL = 86400.0
 # Articles per transaction: deleting their FTS rows is most of the cost (~0.2 ms each).
 BATCH = 200
+# Pages of the full-text index merged per step (a few ms of write lock each).
+FTS_MERGE_PAGES = 256
 # Pages given back per incremental-vacuum step (4 MB at the default page size).
 VACUUM_PAGES = 1024
 # The largest file converted to incremental auto-vacuum by the daemon itself: its full VACUUM
@@ -116,6 +118,18 @@ _drop_fetch_failures = _batch(
 )
 
 
+def _merge_fts_step(db: sqlite_utils.Database) -> int:
+    """FTS5 forgets deleted rows only when it merges the segments that hold them: merged in
+    steps of FTS_MERGE_PAGES after pruning, the index keeps to its live size instead of
+    growing by what each day's pruning deleted. Returns the rows changed (< 2: nothing left)."""
+    before = db.conn.total_changes
+    with db.atomic():
+        db.execute(
+            "INSERT INTO articles_fts(articles_fts, rank) VALUES('merge', ?)", [-FTS_MERGE_PAGES]
+        )
+    return db.conn.total_changes - before
+
+
 def _vacuum_step(db: sqlite_utils.Database) -> int:
     """Give up to VACUUM_PAGES free pages back; returns how many. (`executescript` steps the
     pragma to the end: `execute` would free a single page.)"""
@@ -176,6 +190,7 @@ def steps(
     """The whole retention run as short steps, each yielding what it removed; the run is
     recorded once every step is done (an interrupted run starts again at the next start)."""
     now = now or datetime.now(UTC)
+    pruned = False
     for what, keep, batch in (
         ("article text(s)", policy.keep_articles, _prune_articles),
         ("stored page(s)", policy.keep_html, _drop_html),
@@ -184,7 +199,10 @@ def steps(
     ):
         before = _cutoff(keep, now)
         while before is not None and (count := batch(db, before)):
+            pruned = pruned or batch is _prune_articles
             yield what, count
+    while pruned and _merge_fts_step(db) >= 2:
+        yield "full-text index merge step(s)", 1
     _convert_if_small(db)
     while count := _vacuum_step(db):
         yield "free page(s) given back", count
