@@ -1,7 +1,8 @@
 """The stages an article goes through once fetched: extract → dedup → store → match → enqueue.
 
-Each stage is one method, called in order; everything from dedup to enqueue happens in one
-transaction, so a crash leaves either the whole article with its alerts, or nothing.
+Extraction runs in the workers; matching needs only the record, so it runs before the write
+transaction; dedup, store and enqueue happen in one transaction, so a crash leaves either the
+whole article with its alerts, or nothing.
 """
 
 from __future__ import annotations
@@ -10,9 +11,7 @@ import gc
 import json
 import logging
 import os
-from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import sqlite_utils
@@ -37,7 +36,6 @@ from crawler.urls import canonical_url
 from crawler.workers import PoolClosed, WorkerLost, WorkerPool
 
 log = logging.getLogger("newswatch.pipeline")
-T = TypeVar("T")
 
 
 class Extractor:
@@ -62,11 +60,8 @@ class Extractor:
         self._pool = WorkerPool(self.workers, _warm_up, deadline)
         language.forget_model()
 
-    async def _run(self, function: Callable[..., T], *args: Any) -> T:
-        return await self._pool.run(function, *args)
-
     async def prepare(self, fetched: Fetched) -> Prepared:
-        return await self._run(prepare, fetched)
+        return await self._pool.run(prepare, fetched)
 
     def close(self) -> None:
         """Kill the workers now; pages in flight are handed back (fetched again next poll)."""
