@@ -77,21 +77,28 @@ def _newswatch_limited(args: list[str], file_limit: int) -> subprocess.Completed
     )
 
 
-def test_file_channel_on_a_full_disk_keeps_whole_lines(tmp_path: Path) -> None:
-    alerts = tmp_path / "alerts.jsonl"
-    earlier = "".join(json.dumps({"id": f"old-{n}", "pad": "x" * 900}) + "\n" for n in range(1200))
-    alerts.write_text(earlier, encoding="utf-8")
+def _channels_config(tmp_path: Path, notify: str, channels: str) -> Path:
+    """A config whose only use is `test-channel`: one unreachable source, one watchlist."""
     config = tmp_path / "config.yaml"
     config.write_text(
         f"""
 database: {tmp_path / "news.db"}
 sources: [{{name: s, url: "http://127.0.0.1:9/feed.xml", kind: feed}}]
 concepts: {{m: {{en: [Morocco]}}}}
-watchlists: [{{name: w, rule: m, notify: [file]}}]
-channels: {{file: {{type: file, path: "{alerts}"}}}}
+watchlists: [{{name: w, rule: m, notify: [{notify}]}}]
+channels:
+{channels.strip(chr(10))}
 """,
         encoding="utf-8",
     )
+    return config
+
+
+def test_file_channel_on_a_full_disk_keeps_whole_lines(tmp_path: Path) -> None:
+    alerts = tmp_path / "alerts.jsonl"
+    earlier = "".join(json.dumps({"id": f"old-{n}", "pad": "x" * 900}) + "\n" for n in range(1200))
+    alerts.write_text(earlier, encoding="utf-8")
+    config = _channels_config(tmp_path, "file", f'  file: {{type: file, path: "{alerts}"}}')
     before = alerts.read_bytes()
 
     result = _newswatch_limited(["test-channel", "file", "--config", str(config)], len(before) + 40)
@@ -109,19 +116,13 @@ def test_debug_logging_never_prints_channel_tokens(tmp_path: Path, hook: Webhook
         "hook": "webhook-token-9c2e",
         "apprise": "apprise-token-b81d",
     }
-    config = tmp_path / "config.yaml"
-    config.write_text(
+    config = _channels_config(
+        tmp_path,
+        "slack",
         f"""
-database: {tmp_path / "news.db"}
-sources: [{{name: s, url: "http://127.0.0.1:9/feed.xml", kind: feed}}]
-concepts: {{m: {{en: [Morocco]}}}}
-watchlists: [{{name: w, rule: m, notify: [slack]}}]
-channels:
   slack: {{type: slack, webhook_url: "{base}/services/T0/B0/{tokens["slack"]}"}}
   hook: {{type: webhook, url: "{base}/hook?token={tokens["hook"]}"}}
-  apprise: {{type: apprise, urls: ["{base.replace("http://", "json://")}/{tokens["apprise"]}"]}}
-""",
-        encoding="utf-8",
+  apprise: {{type: apprise, urls: ["{base.replace("http://", "json://")}/{tokens["apprise"]}"]}}""",
     )
 
     outputs = []
