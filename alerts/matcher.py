@@ -84,11 +84,12 @@ class WatchlistMatch:
     watchlist: str
     hits: tuple[Hit, ...]  # sorted by offset; only what made the rule true (never NOT-ed hits)
     snippet: str  # ~200 chars of original text around the best hit, "…" where cut
-    hits_total: int = -1  # hits that made the rule true; `hits` shows at most HITS_SHOWN of them
+    hits_total: int  # hits that made the rule true; `hits` shows at most HITS_SHOWN of them
 
-    def __post_init__(self) -> None:
-        if self.hits_total < len(self.hits):
-            object.__setattr__(self, "hits_total", len(self.hits))
+    @property
+    def more_hits(self) -> int:
+        """Hits not listed in `hits`: reports say "and N more"."""
+        return self.hits_total - len(self.hits)
 
     @property
     def direction(self) -> str:

@@ -7,6 +7,7 @@ import gc
 import json
 import logging
 import os
+import re
 import sys
 from collections import Counter
 from collections.abc import Sequence
@@ -18,7 +19,7 @@ from crawler.db_cli import add_commands as add_db_commands
 from crawler.sources_cli import add_commands as add_source_commands
 from crawler.stories_cli import add_commands as add_story_commands
 from crawler.terminal import printable
-from crawler.urls import hide
+from crawler.urls import REDACTED, secret_pattern
 
 if TYPE_CHECKING:
     from alerts.watchlists import Watchlists
@@ -67,13 +68,13 @@ class _Redacting(logging.Filter):
     """Log lines written by libraries (Scrapy's "Spider error processing <GET …>") quote source
     URLs as fetched: the secrets they carry are hidden there too, as in our own lines."""
 
-    def __init__(self, secrets: frozenset[str]) -> None:
+    def __init__(self, pattern: re.Pattern[str]) -> None:
         super().__init__()
-        self.secrets = secrets
+        self.pattern = pattern
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
-        redacted = hide(message, self.secrets)
+        redacted = self.pattern.sub(REDACTED, message)
         if redacted != message:
             record.msg, record.args = redacted, None
         return True
@@ -87,9 +88,10 @@ def _load(path: str):
     except ConfigError as exc:
         print(exc.report(), file=sys.stderr)
         raise SystemExit(EXIT_CONFIG) from None
-    if config.secrets:
+    pattern = secret_pattern(config.secrets)
+    if pattern is not None:
         for handler in logging.getLogger().handlers:
-            handler.addFilter(_Redacting(config.secrets))
+            handler.addFilter(_Redacting(pattern))
     return config
 
 
@@ -230,8 +232,8 @@ def _match_text(target: str, title: str, matches: Sequence) -> str:
     for match in matches:
         lines.append(f"  ✔ {match.watchlist}")
         lines += [f"      {line}" for line in _hits_by_concept(match.hits)]
-        if match.hits_total > len(match.hits):
-            lines.append(f"      … {match.hits_total - len(match.hits)} more hit(s) not shown")
+        if match.more_hits:
+            lines.append(f"      … {match.more_hits} more hit(s) not shown")
         lines.append(f"      {match.snippet}")
     return "\n".join(lines)
 

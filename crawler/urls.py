@@ -67,13 +67,17 @@ def secrets_of(url: str) -> set[str]:
     return found
 
 
+def secret_pattern(secrets: Collection[str]) -> re.Pattern[str] | None:
+    """One pattern for every secret of at least 4 characters, longest first: shorter ones would
+    hide ordinary words, and are only hidden inside URLs. None when there is nothing to hide."""
+    hidden = sorted((secret for secret in secrets if len(secret) >= 4), key=len, reverse=True)
+    return re.compile("|".join(map(re.escape, hidden))) if hidden else None
+
+
 def hide(text: str, secrets: Collection[str]) -> str:
-    """`text` (a log line, an error message) with every secret of at least 4 characters
-    replaced: shorter ones would hide ordinary words, and are only hidden inside URLs."""
-    for secret in sorted(secrets, key=len, reverse=True):
-        if len(secret) >= 4:
-            text = text.replace(secret, REDACTED)
-    return text
+    """`text` (a log line, an error message) with its secrets replaced (`secret_pattern`)."""
+    pattern = secret_pattern(secrets)
+    return pattern.sub(REDACTED, text) if pattern else text
 
 
 def _redacted_pair(pair: str, secrets: Collection[str]) -> str:
