@@ -18,8 +18,6 @@ import re
 import unicodedata
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from functools import lru_cache
 from itertools import chain
 from typing import Any, NamedTuple
@@ -29,6 +27,7 @@ import trafilatura
 from lxml import etree
 from lxml.html import HtmlElement
 
+from crawler.instants import parse_instant
 from crawler.language import detect_language
 
 # --- "read also" labels -----------------------------------------------------------------------
@@ -520,22 +519,6 @@ _ARTICLE_TYPES = re.compile(r"article|posting|report", re.IGNORECASE)
 _JSON_LD_MAX_DEPTH = 8
 
 
-def _to_utc_iso(value: str) -> str | None:
-    """ISO 8601 UTC of a date string as sites write it; a date without a time is midnight UTC
-    and a time without a zone is taken as UTC, the only reading that needs no guess."""
-    value = value.strip()
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        try:
-            parsed = parsedate_to_datetime(value)
-        except (TypeError, ValueError, IndexError):
-            return None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def _meta_dates(root: HtmlElement) -> Iterator[str]:
     found: dict[str, str] = {}
     for meta in root.iter("meta"):
@@ -600,7 +583,7 @@ def _first_text(candidates: Iterable[str | None]) -> str | None:
 
 def _first_date(candidates: Iterable[str | None]) -> str | None:
     for candidate in candidates:
-        if candidate and (parsed := _to_utc_iso(candidate)):
+        if candidate and (parsed := parse_instant(candidate)):
             return parsed
     return None
 

@@ -1,4 +1,5 @@
-"""Listing dates as UTC instants in one stored form, so dates are compared as moments in time.
+"""Dates sites write (listings, page metadata) as UTC instants in one stored form, so they are
+compared as moments in time.
 
 The same moment reaches us as an RSS `pubDate` (RFC 822), an Atom `updated` with a `+03:00`
 offset, a sitemap `lastmod` ending in `Z` or a bare date: compared as text, they never agree.

@@ -82,6 +82,22 @@ def test_deeply_nested_json_ld_is_skipped_and_the_page_still_extracts(script: st
     assert article.title == "Rabat et Paris accélèrent les extraditions"
 
 
+@pytest.mark.parametrize(
+    "stamp", ["0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00", "0000-00-00", "x" * 10_000]
+)
+def test_a_date_out_of_range_in_the_page_is_no_date(stamp: str) -> None:
+    html = label_headings_page(3).replace(
+        "<title>Extraditions</title>",
+        f"<title>Extraditions</title><meta property='article:published_time' content='{stamp}'>",
+    )
+
+    article = extract_article(html, URL)
+
+    assert article is not None
+    assert sum("extradition numéro" in p for p in article.paragraphs) == 5
+    assert article.published_at is None or article.published_at.startswith(("19", "20"))
+
+
 def test_match_reads_a_page_with_deeply_nested_json_ld(tmp_path: Path) -> None:
     cases = yaml.safe_load((DATA / "matching_cases.yaml").read_text(encoding="utf-8"))
     config = tmp_path / "config.yaml"
