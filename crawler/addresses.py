@@ -74,7 +74,12 @@ class AddressPolicy:
 
 
 def host_of(url: str) -> str:
-    return (urlsplit(url).hostname or "").rstrip(".")
+    """The host a URL names; "" for a URL with none or a malformed one (`http://[::1/x`), which
+    is then trusted for nothing."""
+    try:
+        return (urlsplit(url).hostname or "").rstrip(".")
+    except ValueError:
+        return ""
 
 
 def address_kind(address: str) -> str | None:

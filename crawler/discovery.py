@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import logging
 import re
+from contextlib import suppress
 from dataclasses import dataclass, field
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urlsplit
 
 import lxml.html
 
@@ -20,6 +21,7 @@ from crawler.encodings import to_utf8
 from crawler.feeds import FeedError
 from crawler.fetching import BoundedClient, FetchError
 from crawler.listings import Listing, detect_kind, parse_listing
+from crawler.urls import listed_url
 
 COMMON_PATHS = (
     "/feed",
@@ -127,7 +129,8 @@ def alternate_links(body: bytes, url: str) -> list[str]:
         rel = (link.get("rel") or "").lower().split()
         kind = (link.get("type") or "").lower()
         if "alternate" in rel and kind in FEED_TYPES and link.get("href"):
-            links.append(urljoin(url, link.get("href")))
+            with suppress(ValueError):  # a link that is no URL (`http://[::1/x`) is no lead
+                links.append(listed_url(url, link.get("href")))
     return links
 
 

@@ -126,7 +126,9 @@ class BoundedClient:
                     raise FetchError(f"HTTP {response.status_code}")
                 body = self._read(response, deadline)
                 return Page(body, response.headers.get("content-type"), str(response.url))
-        except (httpx.HTTPError, zlib.error, brotli.error) as exc:
+        except (httpx.HTTPError, httpx.InvalidURL, ValueError, zlib.error, brotli.error) as exc:
+            # InvalidURL is no HTTPError, and a malformed host or port (`http://[::1/x`) raises
+            # ValueError: a URL a site wrote is as hostile as its bytes
             raise FetchError(str(exc) or type(exc).__name__) from None
 
     def _read(self, response: httpx.Response, deadline: float) -> bytes:

@@ -143,6 +143,34 @@ def test_add_looks_past_a_forbidden_home_page(tmp_path):
     assert f'url: "{site.url}/news/sitemap.xml"' in out
 
 
+def test_add_skips_leads_that_are_no_urls(tmp_path):
+    """A home page and robots.txt naming `http://[::1/…` (a malformed host): those leads are
+    skipped, the feed at the common path is still found."""
+    home = (
+        b"<html><head><link rel='alternate' type='application/rss+xml' href='http://[::1/rss'>"
+        b"</head><body>home</body></html>"
+    )
+    routes = {
+        "/": Reply(home, headers={"Content-Type": "text/html"}),
+        "/robots.txt": Reply(b"User-agent: *\nSitemap: http://[::1/sitemap.xml\n"),
+        "/feed.xml": Reply(rss(["/a/1.html"])),
+    }
+    with HostileSite(routes) as site:
+        result = newswatch("add", "--config", str(tmp_path / "none.yaml"), f"{site.url}/")
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    assert f"{site.url}/feed.xml  (common path)" in result.stdout
+
+
+def test_match_on_a_malformed_url_says_so(tmp_path):
+    config = tmp_path / "config.yaml"
+    config.write_text("concepts: {m: {en: [Morocco]}}\nwatchlists: [{name: w, rule: m}]\n")
+    result = newswatch("match", "--config", str(config), "http://[::1/x")
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    assert "http://[::1/x" in result.stderr
+
+
 def test_add_on_a_dead_site_says_what_the_url_answered(tmp_path):
     """Nothing anywhere (every path 404, robots.txt a 500 with junk): a clear answer, exit 1."""
     routes = {"/robots.txt": Reply(b"Sitemap: \x00\xff<<<", status=500)}
