@@ -102,7 +102,8 @@ async def _pass(
             try:
                 message = await _deliver_one(db, row, channel, policy, report, on_failed)
             except Exception as exc:
-                _broken_attempt(db, row, exc, policy, report)
+                # its payload, a hook, the bookkeeping: that attempt failed, the next goes on
+                _record_failure(db, row, _unexpected(exc), policy, report, on_failed)
                 continue
             if message is None:
                 continue
@@ -176,44 +177,11 @@ async def _deliver_one(
     outbox.mark_sending(db, row)
     message = outbox.message_of(row)
     what = _describe(message)
-    attempts = row["attempts"] + 1
     try:
         answer = await send(channel, message)
     except Exception as exc:
         failure = exc if isinstance(exc, DeliveryError) else _unexpected(exc)
-        reason = (
-            "a permanent error"
-            if failure.permanent
-            else policy.gives_up(attempts, row["created_at"])
-        )
-        if reason is not None:
-            outbox.mark_failed(db, row, str(failure))
-            report.failed += 1
-            log.error(
-                "%s %s to %s failed for good after %s: %s (%s)",
-                row["kind"],
-                message.id,
-                row["channel"],
-                reason,
-                failure,
-                what,
-            )
-            if on_failed is not None:
-                on_failed(row, str(failure))
-            return None
-        delay = policy.delay(attempts, failure.retry_after)
-        outbox.mark_retry(db, row, str(failure), delay)
-        report.retrying += 1
-        log.warning(
-            "%s %s to %s not delivered (attempt %d): %s; retry in %.0fs (%s)",
-            row["kind"],
-            message.id,
-            row["channel"],
-            attempts,
-            failure,
-            delay,
-            what,
-        )
+        _record_failure(db, row, failure, policy, report, on_failed, what)
         return None
     outbox.mark_sent(db, row)
     report.sent.append(message)
@@ -227,33 +195,48 @@ def _unexpected(exc: Exception) -> DeliveryError:
     return DeliveryError(f"{type(exc).__name__}: {exc}", permanent=False)
 
 
-def _broken_attempt(
+def _record_failure(
     db: sqlite_utils.Database,
     row: dict[str, Any],
-    exc: Exception,
+    failure: DeliveryError,
     policy: RetryPolicy,
     report: DeliveryReport,
+    on_failed: FailureHook | None,
+    what: str = "",
 ) -> None:
-    """Whatever broke while one message was handled (its payload, a hook, the bookkeeping), that
-    attempt failed: the row leaves `sending` with the reason, and the next message goes on. A row
-    already recorded as sent or failed keeps that state, so nothing is sent twice."""
+    """A failed attempt: the row leaves `sending`, failed for good (permanent, or the policy
+    gives up; announced through `on_failed`) or due again after the backoff. A row whose
+    outcome was already recorded (an error after the send) keeps it: nothing is sent twice."""
     attempts = row["attempts"] + 1
-    reason = f"{type(exc).__name__}: {exc}"
-    final = policy.gives_up(attempts, row["created_at"]) is not None
-    delay = policy.delay(attempts, None)
-    if not outbox.settle_attempt(db, row, reason, delay, final=final):
-        log.error("%s %s to %s: error after its outcome was recorded: %s", *_names(row), reason)
-        return
-    if final:
+    about = f" ({what})" if what else ""
+    reason = (
+        "a permanent error" if failure.permanent else policy.gives_up(attempts, row["created_at"])
+    )
+    if reason is not None:
+        if not outbox.mark_failed(db, row, str(failure)):
+            log.error(
+                "%s %s to %s: error after its outcome was recorded: %s", *_names(row), failure
+            )
+            return
         report.failed += 1
-    else:
-        report.retrying += 1
-    log.error(
-        "%s %s to %s: attempt %d broke, %s: %s",
+        log.error(
+            "%s %s to %s failed for good after %s: %s%s", *_names(row), reason, failure, about
+        )
+        if on_failed is not None:
+            on_failed(row, str(failure))
+        return
+    delay = policy.delay(attempts, failure.retry_after)
+    if not outbox.mark_retry(db, row, str(failure), delay):
+        log.error("%s %s to %s: error after its outcome was recorded: %s", *_names(row), failure)
+        return
+    report.retrying += 1
+    log.warning(
+        "%s %s to %s not delivered (attempt %d): %s; retry in %.0fs%s",
         *_names(row),
         attempts,
-        "failed for good" if final else f"retry in {delay:.0f}s",
-        reason,
+        failure,
+        delay,
+        about,
     )
 
 

@@ -220,30 +220,22 @@ def mark_sent(db: sqlite_utils.Database, row: dict[str, Any]) -> None:
     )
 
 
-def mark_retry(db: sqlite_utils.Database, row: dict[str, Any], error: str, delay: float) -> None:
-    next_at = timestamp(datetime.now(UTC) + timedelta(seconds=delay))
-    db.execute(
-        "UPDATE alerts SET status = ?, last_error = ?, next_attempt_at = ? WHERE id = ?",
-        [PENDING, error, next_at, row["id"]],
-    )
-
-
-def mark_failed(db: sqlite_utils.Database, row: dict[str, Any], error: str) -> None:
-    db.execute(
-        "UPDATE alerts SET status = ?, last_error = ? WHERE id = ?", [FAILED, error, row["id"]]
-    )
-
-
-def settle_attempt(
-    db: sqlite_utils.Database, row: dict[str, Any], error: str, delay: float, *, final: bool
-) -> bool:
-    """A row still `sending` after its attempt was cut short becomes failed (`final`) or pending
-    after `delay`; True if it was still `sending`."""
-    status = FAILED if final else PENDING
+def mark_retry(db: sqlite_utils.Database, row: dict[str, Any], error: str, delay: float) -> bool:
+    """The row, still `sending`, is due again after `delay`; False when its outcome was already
+    recorded (an error after the send), which then stands: nothing is sent twice."""
     next_at = timestamp(datetime.now(UTC) + timedelta(seconds=delay))
     cursor = db.execute(
         "UPDATE alerts SET status = ?, last_error = ?, next_attempt_at = ? WHERE id = ?"
         " AND status = ?",
-        [status, error, next_at, row["id"], SENDING],
+        [PENDING, error, next_at, row["id"], SENDING],
+    )
+    return cursor.rowcount > 0
+
+
+def mark_failed(db: sqlite_utils.Database, row: dict[str, Any], error: str) -> bool:
+    """The row, still `sending`, failed for good; False as for `mark_retry`."""
+    cursor = db.execute(
+        "UPDATE alerts SET status = ?, last_error = ? WHERE id = ? AND status = ?",
+        [FAILED, error, row["id"], SENDING],
     )
     return cursor.rowcount > 0

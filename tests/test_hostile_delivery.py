@@ -51,10 +51,14 @@ def test_a_message_that_breaks_fails_its_own_attempt_and_the_run_goes_on(db, hoo
     assert (row["status"], row["attempts"]) == ("pending", 1)
     assert "TypeError" in row["last_error"]
     assert report.retrying == 1
+    announced: list[str] = []
     for _ in range(FAST.max_attempts):
-        asyncio.run(deliver_due(db, channels, FAST))
+        asyncio.run(
+            deliver_due(db, channels, FAST, on_failed=lambda r, _: announced.append(r["id"]))
+        )
     row = rows(db, id=broken)[0]
     assert (row["status"], row["attempts"]) == ("failed", FAST.max_attempts)
+    assert announced == [broken], "failed for good, and announced like any other"
     assert len(hook.requests) == 1, "the good message was sent once"
 
 
