@@ -125,9 +125,11 @@ def _scalar(conn: sqlite3.Connection, sql: str) -> Any:
 
 
 def database_stats(conn: sqlite3.Connection, path: Path) -> DatabaseStats:
+    from crawler.retention import TASK
+
     tables, measured = _tables(conn)
     wal = Path(f"{path}-wal")
-    last_run = conn.execute("SELECT last_run_at FROM maintenance WHERE task = 'retention'")
+    last_run = conn.execute("SELECT last_run_at FROM maintenance WHERE task = ?", [TASK])
     return DatabaseStats(
         path=str(path),
         file_bytes=path.stat().st_size,

@@ -27,8 +27,9 @@ from pathlib import Path
 
 import sqlite_utils
 
-from alerts.outbox import timestamp
+from alerts.message import parse_time
 from crawler import store
+from crawler.backtest import cutoff
 from crawler.config import StorageConfig
 
 log = logging.getLogger("newswatch.retention")
@@ -45,10 +46,6 @@ VACUUM_PAGES = 1024
 # blocks the daemon for about a second per 50 MB.
 AUTO_COMPACT_BYTES = 64 * 1024**2
 INCREMENTAL = 2
-
-
-def _cutoff(keep: float | None, now: datetime) -> str | None:
-    return None if keep is None else timestamp(now - timedelta(seconds=keep))
 
 
 def _prune_articles(db: sqlite_utils.Database, before: str) -> int:
@@ -82,14 +79,13 @@ def _rewrite_as_tombstones(db: sqlite_utils.Database, ids: list[int], marks: str
     """Delete and insert again, rather than update: SQLite merges the pages a delete leaves
     underfull, not those an update shrinks, and a row that held a long text keeps its page to
     itself (2.6 KB per tombstone instead of 0.3 KB). The rows referring to them (URLs, alerts)
-    are checked at commit, when the same ids exist again."""
-    rows = list(db.query(f"SELECT * FROM articles WHERE id IN ({marks})", ids))
+    are checked at commit, when the same ids exist again. The texts are not read back."""
+    kept = ", ".join(c for c in db["articles"].columns_dict if c not in ("text", "html"))
+    rows = list(db.query(f"SELECT {kept} FROM articles WHERE id IN ({marks})", ids))
     stamp = store.utcnow()
     db.execute("PRAGMA defer_foreign_keys=ON")
     db.execute(f"DELETE FROM articles WHERE id IN ({marks})", ids)
-    db["articles"].insert_all(
-        [{**row, "text": None, "html": None, "pruned_at": stamp} for row in rows], alter=False
-    )
+    db["articles"].insert_all([{**row, "pruned_at": stamp} for row in rows], alter=False)
 
 
 def _batch(sql: str) -> Callable[[sqlite_utils.Database, str], int]:
@@ -197,7 +193,7 @@ def steps(
         ("old version(s)", policy.keep_versions, _drop_versions),
         ("failed fetch(es)", policy.keep_articles, _drop_fetch_failures),
     ):
-        before = _cutoff(keep, now)
+        before = cutoff(keep, now)
         while before is not None and (count := batch(db, before)):
             pruned = pruned or batch is _prune_articles
             yield what, count
@@ -250,5 +246,5 @@ def next_run(db: sqlite_utils.Database) -> datetime:
     row = db.execute("SELECT last_run_at FROM maintenance WHERE task = ?", [TASK]).fetchone()
     if row is None:
         return current
-    last = datetime.strptime(row[0], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+    last = parse_time(row[0]) or current
     return max(current, last + timedelta(seconds=INTERVAL))
