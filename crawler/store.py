@@ -193,18 +193,14 @@ def _listing_instants_and_fetch_failures(db: sqlite_utils.Database) -> None:
     last asked for, whatever it held (a refetch with the same text changes nothing else).
     `fetch_failures` remembers, per canonical URL, why its last fetch failed and when it may be
     tried again, so a page that failed is not fetched at every poll (`listed_updated_at`: the
-    listing's "last changed" the failed fetch was for). Safe to run twice."""
-    if "last_fetched_at" not in db["articles"].columns_dict:
-        db["articles"].add_column("last_fetched_at", str)
-        db.execute("UPDATE articles SET last_fetched_at = coalesce(updated_at, fetched_at)")
-    rows = db.execute(
-        "SELECT id, source_updated_at FROM articles WHERE source_updated_at IS NOT NULL"
-    ).fetchall()
-    for article_id, stamp in rows:
-        if (instant := parse_instant(stamp)) != stamp:
-            db.execute(
-                "UPDATE articles SET source_updated_at = ? WHERE id = ?", [instant, article_id]
-            )
+    listing's "last changed" the failed fetch was for)."""
+    db["articles"].add_column("last_fetched_at", str)
+    db.execute("UPDATE articles SET last_fetched_at = coalesce(updated_at, fetched_at)")
+    db.conn.create_function("parse_instant", 1, parse_instant, deterministic=True)
+    db.execute(
+        "UPDATE articles SET source_updated_at = parse_instant(source_updated_at)"
+        " WHERE source_updated_at IS NOT NULL"
+    )
     db["fetch_failures"].create(
         {
             "canonical_url": str,
@@ -218,7 +214,6 @@ def _listing_instants_and_fetch_failures(db: sqlite_utils.Database) -> None:
         },
         pk="canonical_url",
         not_null={"url", "reason", "permanent", "attempts", "failed_at"},
-        if_not_exists=True,
     )
 
 
