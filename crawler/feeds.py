@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import feedparser
 import lxml.html
 
 from crawler.instants import from_struct
-from crawler.urls import listed_url
+from crawler.urls import canonical_url, listed_url
 
 # how much of a skipped entry's URL a log line shows: a 50 KB URL must not become a 50 KB line
 _URL_SHOWN = 200
@@ -24,6 +24,12 @@ class FeedEntry:
     # when the listing says the entry last changed (Atom `updated`, sitemap `lastmod`; never a
     # bare publication date): a stored article is fetched again only when this moves forward
     updated: str | None = None
+    # computed where the entry is made (the listing parser's thread), not on the event loop
+    # for every lookup and claim
+    canonical: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "canonical", canonical_url(self.url))
 
 
 @dataclass(frozen=True)

@@ -164,7 +164,7 @@ def build_record(
     (in the language detected from them, `summary_language`, unless the source names one)."""
     entry = fetched.entry
     url = fetched.final_url or entry.url
-    aliases = {canonical_url(entry.url), canonical_url(url)}
+    aliases = {entry.canonical, canonical_url(url)}
     declared = extracted.canonical_url if extracted else None
     canonical = canonical_url(declared) if declared and _same_site(declared, url) else None
     if extracted and extracted.paragraphs:
@@ -221,7 +221,7 @@ class ArticlePipeline:
         """(entry, canonical URL, why) for the entries of a listing to fetch (`refetch.why_fetch`:
         new, changed since, or a failed fetch due for retry), with two queries for the whole
         listing however long it is."""
-        canonicals = [canonical_url(entry.url) for entry in entries]
+        canonicals = [entry.canonical for entry in entries]
         known = store.known_articles(self.db, canonicals)
         failures = store.fetch_failures(self.db, canonicals)
         now = store.utcnow()

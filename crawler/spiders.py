@@ -46,7 +46,6 @@ from crawler.feeds import FeedEntry, FeedError
 from crawler.listings import Listing, parse_listing
 from crawler.pipeline import ArticlePipeline, Fetched
 from crawler.store import SourceState
-from crawler.urls import canonical_url
 
 log = logging.getLogger("newswatch.poll")
 T = TypeVar("T")
@@ -281,7 +280,7 @@ class Poll:
             reason,
             self._remember_failure(entry, reason, permanent=True),
         )
-        self.release(_canonical(entry))
+        self.release(entry.canonical)
 
     def _remember_failure(self, entry: FeedEntry, reason: str, *, permanent: bool) -> str:
         """Remember why the page could not be had, so the next polls do not ask for it again
@@ -486,7 +485,7 @@ class SourceSpider(scrapy.Spider):
                 poll.page_fetched(entry)
             else:
                 poll.fetch_failed(entry, f"not an HTML page ({content_type})", permanent=True)
-            await poll.take(_fetched(poll, entry, response.url, html), _canonical(entry))
+            await poll.take(_fetched(poll, entry, response.url, html), entry.canonical)
 
     async def article_failed(self, failure: Failure) -> None:
         poll: Poll = failure.request.cb_kwargs["poll"]
@@ -497,7 +496,7 @@ class SourceSpider(scrapy.Spider):
                 poll.refused(entry, failure.request.url, reason)
                 return
             poll.fetch_failed(entry, reason, permanent=refetch.is_permanent(failure.value))
-            await poll.take(_fetched(poll, entry, None, None), _canonical(entry))
+            await poll.take(_fetched(poll, entry, None, None), entry.canonical)
 
 
 class PollAccounting(BaseSpiderMiddleware):
@@ -564,10 +563,6 @@ class Poller:
             task.cancel()
         with suppress(asyncio.CancelledError):
             await self._crawl
-
-
-def _canonical(entry: FeedEntry) -> str:
-    return canonical_url(entry.url)
 
 
 async def _in_thread(function: Callable[[], T]) -> T:

@@ -38,7 +38,7 @@ def workers() -> list[multiprocessing.Process]:
 
 async def stuck(extractor: Extractor) -> None:
     """A task that holds its worker far beyond any test: only a kill ends it."""
-    await extractor._run(time.sleep, 3600)
+    await extractor._pool.run(time.sleep, 3600)
 
 
 async def until_busy(tasks: list[asyncio.Task], extractor: Extractor, count: int) -> None:
