@@ -16,10 +16,9 @@ from urllib.parse import urlsplit
 import lxml.etree
 import lxml.html
 
-from alerts.message import parse_time
 from crawler.encodings import to_utf8
 from crawler.feeds import FeedEntry, FeedError, Skipped, parse_feed
-from crawler.instants import parse_instant
+from crawler.instants import format_instant, parse_instant
 from crawler.urls import listed_url
 
 SITEMAP_NS = "http://www.sitemaps.org/schemas/sitemap/0.9"
@@ -110,9 +109,10 @@ def _latest_date(entry: FeedEntry) -> str:
 
 
 def _older(stamp: str | None, not_before: datetime) -> bool:
-    """True only for a date that parses and is older; an undated entry is never skipped."""
-    moment = parse_time(stamp)
-    return moment is not None and moment < not_before
+    """True only for a dated entry that is older; an undated entry is never skipped. Listing
+    dates are instants already (`crawler.instants`), compared as text."""
+    cutoff = format_instant(not_before)
+    return bool(stamp) and cutoff is not None and stamp < cutoff
 
 
 def _web_only(listing: Listing) -> Listing:
