@@ -225,6 +225,10 @@ class AddressPolicyMiddleware:
 # httpx
 
 
+class RefusedConnect(httpcore.ConnectError):
+    """Every address of the host was refused by the policy (the message says why)."""
+
+
 class GuardedBackend(httpcore.SyncBackend):
     """Resolve, check every address, connect to the first allowed one that answers. TLS still
     uses the host name (httpcore passes it as server_hostname), so certificates are verified
@@ -243,7 +247,9 @@ class GuardedBackend(httpcore.SyncBackend):
     ) -> httpcore.NetworkStream:
         allowed, reasons = self._addresses(host, port)
         if not allowed:
-            raise httpcore.ConnectError(reasons[0] if reasons else f"{host}: no address")
+            if reasons:
+                raise RefusedConnect(reasons[0])
+            raise httpcore.ConnectError(f"{host}: no address")
         error: Exception | None = None
         for address in allowed:
             try:

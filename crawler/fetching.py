@@ -17,19 +17,19 @@ from typing import Protocol
 import brotli
 import httpx
 
-from crawler.addresses import AddressPolicy, guarded_transport
+from crawler.addresses import AddressPolicy, RefusedConnect, guarded_transport
 from crawler.config import Config
 
 MAX_REDIRECTS = 5
 
 
 class FetchError(Exception):
-    """The URL could not be read within the limits; the message says why, for the user."""
+    """The URL could not be read within the limits; the message says why, for the user.
+    `refused`: by the address policy, worth a warning even where failures are expected."""
 
-    @property
-    def refused(self) -> bool:
-        """Refused by the address policy: worth a warning even where failures are expected."""
-        return str(self).startswith("refused:")
+    def __init__(self, message: str, *, refused: bool = False) -> None:
+        super().__init__(message)
+        self.refused = refused
 
 
 @dataclass(frozen=True)
@@ -129,7 +129,8 @@ class BoundedClient:
         except (httpx.HTTPError, httpx.InvalidURL, ValueError, zlib.error, brotli.error) as exc:
             # InvalidURL is no HTTPError, and a malformed host or port (`http://[::1/x`) raises
             # ValueError: a URL a site wrote is as hostile as its bytes
-            raise FetchError(str(exc) or type(exc).__name__) from None
+            refused = isinstance(exc.__cause__, RefusedConnect)  # httpx keeps httpcore's error
+            raise FetchError(str(exc) or type(exc).__name__, refused=refused) from None
 
     def _read(self, response: httpx.Response, deadline: float) -> bytes:
         """Decoded bytes, stopped as soon as they (or the raw bytes) pass the limit or the
