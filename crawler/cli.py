@@ -105,7 +105,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from crawler.daemon import AlreadyRunning, Daemon, run_on_reactor
+    from crawler.daemon import Daemon, run_on_reactor
     from crawler.pipeline import Extractor
     from crawler.store import StoreError
 
@@ -114,7 +114,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         daemon = Daemon(config, extractor)
         try:
             return run_on_reactor(lambda: daemon.run(once=args.once))
-        except (AlreadyRunning, StoreError) as exc:
+        except StoreError as exc:  # AlreadyRunning among them
             logging.getLogger("newswatch.daemon").error("%s", exc)
             return EXIT_FAILURE
         except OSError as exc:  # the lock file beside the database: a read-only folder

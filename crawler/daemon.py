@@ -5,17 +5,14 @@ delivery). Jobs are rebuilt from the config at every start; the database holds a
 from __future__ import annotations
 
 import asyncio
-import fcntl
 import hashlib
 import logging
-import os
 import signal
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
@@ -39,10 +36,6 @@ RETUNE_CHANGE = 0.2
 STOP_GRACE = 6.0  # + crawl stop + stop notice (a quarter of it): exit within 10 s
 CRAWL_STOP = 1.0  # for Scrapy to close the crawl once the unfinished polls are handed back
 START_RATE = 20.0  # first polls a second at start-up (_first_poll)
-
-
-class AlreadyRunning(Exception):
-    """Another daemon holds the database: two would poll twice and send alerts twice."""
 
 
 def run_on_reactor(main: Callable[[], Awaitable[int]]) -> int:
@@ -97,7 +90,6 @@ class Daemon:
         self.on_sent = on_sent
         self.summary = PollSummary()
         self._stopping = asyncio.Event()
-        self._lock_file: IO[str] | None = None
         self._busy: set[asyncio.Task[Any]] = set()
         self._delivery_lock = asyncio.Lock()
         # Each poll has its own pages in flight: a bound on how many run at once bounds memory
@@ -105,7 +97,10 @@ class Daemon:
         self._poll_slots = asyncio.Semaphore(config.crawl.max_concurrent_polls)
 
     async def run(self, once: bool = False) -> int:
-        self._lock()
+        with store.daemon_lock(self.config.database):
+            return await self._run(once)
+
+    async def _run(self, once: bool) -> int:
         self.db = store.open_db(self.config.database)
         recovered = outbox.recover_in_flight(self.db)
         if recovered:
@@ -134,7 +129,6 @@ class Daemon:
         finally:
             await self._stop_crawls()
             self.db.close()
-            self._unlock()
 
     def stop(self) -> None:
         log.info("stop requested: finishing in-flight work")
@@ -367,28 +361,6 @@ class Daemon:
         """The channel's cron fired: close its period and send the digest now."""
         if self.alerting.close_period(channel) is not None:
             await self.deliver()
-
-    def _lock(self) -> None:
-        path = Path(f"{self.config.database}.lock")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handle = path.open("w")
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.close()
-            raise AlreadyRunning(
-                f"another newswatch daemon is already using {self.config.database}"
-                f" (lock {path}); stop it first or point this one at another database"
-            ) from None
-        handle.write(str(os.getpid()))
-        handle.flush()
-        self._lock_file = handle
-
-    def _unlock(self) -> None:
-        if self._lock_file is not None:
-            fcntl.flock(self._lock_file, fcntl.LOCK_UN)
-            self._lock_file.close()
-            self._lock_file = None
 
 
 def _pollers(config: Config) -> dict[bool, Poller]:

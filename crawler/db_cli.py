@@ -5,13 +5,12 @@ running daemon, retention run now, and the one-time compaction of a file made be
 from __future__ import annotations
 
 import argparse
-import fcntl
 import json
 import os
 import sqlite3
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import closing, contextmanager
+from collections.abc import Callable
+from contextlib import closing
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -265,29 +264,13 @@ def cmd_prune(args: argparse.Namespace, load: Load) -> int:
     return EXIT_OK
 
 
-@contextmanager
-def _daemon_stopped(database: Path) -> Iterator[None]:
-    """Holds the daemon's lock: compaction must not run beside a daemon (its full VACUUM holds
-    the write lock longer than the daemon's writes wait)."""
-    from crawler.store import StoreError
-
-    with Path(f"{database}.lock").open("a") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise StoreError(f"{database}: a daemon is running on it; stop it first") from None
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
 def cmd_compact(args: argparse.Namespace, load: Load) -> int:
     from crawler import retention
-    from crawler.store import open_db
+    from crawler.store import daemon_lock, open_db
 
     config = load(args.config)
-    with _daemon_stopped(config.database), closing(open_db(config.database)) as db:
+    # a full VACUUM holds the write lock longer than the daemon's writes wait
+    with daemon_lock(config.database), closing(open_db(config.database)) as db:
         before = config.database.stat().st_size
         retention.compact(db)
     after = config.database.stat().st_size

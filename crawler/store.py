@@ -6,10 +6,12 @@ Tables have plain names so people can open the file in Datasette or sqlite3: `so
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -272,6 +274,33 @@ def _check_version(path: Path | str, version: int) -> None:
             f"{path}: schema version {version} is newer than this newswatch ({SCHEMA_VERSION});"
             " upgrade newswatch"
         )
+
+
+class AlreadyRunning(StoreError):
+    """Another daemon holds the database: two would poll twice and send alerts twice."""
+
+
+@contextmanager
+def daemon_lock(database: Path) -> Iterator[None]:
+    """The lock a daemon holds on its database (`<database>.lock`, with its pid): a second
+    daemon is refused, and so is work that must not run beside one (a full compaction)."""
+    path = Path(f"{database}.lock")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise AlreadyRunning(
+                f"another newswatch daemon is already using {database} (lock {path});"
+                " stop it first or point this one at another database"
+            ) from None
+        handle.truncate(0)
+        handle.write(str(os.getpid()))
+        handle.flush()
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def open_db(path: Path | str) -> sqlite_utils.Database:
