@@ -58,7 +58,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from pipeline import NEWSWATCH, ROOT, build_site, page
 
-from crawler.demo_site import DemoSite
+from crawler.demo.site import DemoSite
 
 CONFIG = """
 database: bench.db

@@ -27,7 +27,7 @@ from alerts.delivery import RetryPolicy, deliver_due
 from alerts.message import Alert
 from crawler import store
 from crawler.daemon import DELIVERY_INTERVAL
-from crawler.receivers import WebhookReceiver
+from crawler.demo.receivers import WebhookReceiver
 
 
 def fill(db: sqlite_utils.Database, count: int) -> None:

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import trafilatura
 
-from crawler.demo_site import DemoSite
+from crawler.demo.site import DemoSite
 
 ROOT = Path(__file__).resolve().parent.parent
 NEWSWATCH = (sys.executable, "-m", "crawler.cli")

@@ -15,7 +15,7 @@ _URL_SHOWN = 200
 
 
 @dataclass(frozen=True)
-class FeedEntry:
+class ListingEntry:
     url: str
     title: str
     summary: str
@@ -65,7 +65,7 @@ def html_to_text(fragment: str) -> str:
 
 def parse_feed(
     body: bytes, url: str, content_type: str | None = None
-) -> tuple[list[FeedEntry], list[Skipped]]:
+) -> tuple[list[ListingEntry], list[Skipped]]:
     """The feed's entries, each read on its own: one with a link that cannot be an article URL
     is returned among the skipped, and the others are still taken."""
     headers = {"content-type": content_type} if content_type else {}
@@ -85,12 +85,12 @@ def parse_feed(
     return entries, skipped
 
 
-def _feed_entry(entry: feedparser.FeedParserDict, base: str, link: str) -> FeedEntry:
+def _feed_entry(entry: feedparser.FeedParserDict, base: str, link: str) -> ListingEntry:
     """RSS has only a publication date; Atom's `updated` is the entry's own "last changed".
     feedparser's `get("updated_parsed")` falls back to the publication date (its issue 310):
     read without the fallback, or every RSS `pubDate` would pass for a modification."""
     updated = from_struct(dict.get(entry, "updated_parsed"))
-    return FeedEntry(
+    return ListingEntry(
         url=listed_url(base, link),
         title=html_to_text(entry.get("title", "")),
         summary=html_to_text(entry.get("summary", "")),

@@ -1,7 +1,7 @@
 """What a source's listing says is new: feed entries, news-sitemap URLs, or section-page links.
 
-Every kind yields the same `FeedEntry`, so everything after the listing is the same code. A source
-without `kind` is recognised from the body it returns.
+Every kind yields the same `ListingEntry`, so everything after the listing is the same code. A
+source without `kind` is recognised from the body it returns.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import lxml.etree
 import lxml.html
 
 from crawler.encodings import to_utf8
-from crawler.feeds import FeedEntry, FeedError, Skipped, parse_feed
+from crawler.feeds import FeedError, ListingEntry, Skipped, parse_feed
 from crawler.instants import format_instant, parse_instant
 from crawler.urls import listed_url
 
@@ -44,7 +44,7 @@ _NOT_ARTICLES = re.compile(
 @dataclass(frozen=True)
 class Listing:
     kind: str
-    entries: list[FeedEntry]
+    entries: list[ListingEntry]
     child_sitemaps: list[str]
     skipped: list[Skipped] = field(default_factory=list)
     # entries the listing held before the cap on entries per listing
@@ -104,7 +104,7 @@ def _newest(listing: Listing, max_entries: int | None) -> Listing:
     return replace(listing, entries=entries, listed=len(listing.entries))
 
 
-def _latest_date(entry: FeedEntry) -> str:
+def _latest_date(entry: ListingEntry) -> str:
     return max(entry.updated or "", entry.published_at or "")
 
 
@@ -179,10 +179,10 @@ def parse_sitemap(body: bytes, url: str, not_before: datetime | None = None) -> 
     return Listing("sitemap", entries, [], skipped)
 
 
-def _sitemap_entry(node: lxml.etree._Element, base: str, loc: str) -> FeedEntry:
+def _sitemap_entry(node: lxml.etree._Element, base: str, loc: str) -> ListingEntry:
     updated = parse_instant(node.findtext("sm:lastmod", None, _NS))
     published = parse_instant(node.findtext("news:news/news:publication_date", None, _NS))
-    return FeedEntry(
+    return ListingEntry(
         url=listed_url(base, loc),
         title=(node.findtext("news:news/news:title", "", _NS) or "").strip(),
         summary="",
@@ -210,7 +210,7 @@ def _sitemap_index(root: lxml.etree._Element, url: str, not_before: datetime | N
 
 def page_links(
     body: bytes, url: str, follow: Sequence[str], content_type: str | None = None
-) -> tuple[list[FeedEntry], list[Skipped]]:
+) -> tuple[list[ListingEntry], list[Skipped]]:
     """Article links of a section page: those matching `follow`, or when none is given, links on
     the same site whose path looks like an article (deep enough, not a tag/category page)."""
     try:
@@ -241,7 +241,7 @@ def page_links(
         if wanted:
             seen.add(link)
             title = " ".join(anchor.text_content().split())
-            entries.append(FeedEntry(url=link, title=title, summary="", published_at=None))
+            entries.append(ListingEntry(url=link, title=title, summary="", published_at=None))
     return entries, skipped
 
 

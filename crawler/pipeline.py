@@ -23,7 +23,7 @@ from alerts.watchlists import Watchlists
 from crawler import dedup, language, refetch, store
 from crawler.config import EXTRACTION_TIMEOUT, DedupConfig
 from crawler.extract import ExtractedArticle, extract_article
-from crawler.feeds import FeedEntry
+from crawler.feeds import ListingEntry
 from crawler.language import detect_language
 from crawler.stories import (
     Stories,
@@ -86,7 +86,7 @@ class Fetched:
 
     source: str
     source_language: str | None
-    entry: FeedEntry
+    entry: ListingEntry
     final_url: str | None = None
     html: bytes | None = None
 
@@ -217,7 +217,7 @@ class ArticlePipeline:
         # at the same time fetch it once
         self.claimed: set[str] = set()
 
-    def needs_fetch(self, entries: list[FeedEntry]) -> list[tuple[FeedEntry, str, str]]:
+    def needs_fetch(self, entries: list[ListingEntry]) -> list[tuple[ListingEntry, str, str]]:
         """(entry, canonical URL, why) for the entries of a listing to fetch (`refetch.why_fetch`:
         new, changed since, or a failed fetch due for retry), with two queries for the whole
         listing however long it is."""

@@ -42,7 +42,7 @@ from twisted.python.failure import Failure
 from crawler import addresses, politeness, refetch, robots, store
 from crawler.config import Config, SourceConfig
 from crawler.encodings import to_utf8
-from crawler.feeds import FeedEntry, FeedError
+from crawler.feeds import FeedError, ListingEntry
 from crawler.listings import Listing, parse_listing
 from crawler.pipeline import ArticlePipeline, Fetched
 from crawler.store import SourceState
@@ -183,12 +183,12 @@ class Poll:
             headers["If-Modified-Since"] = self.state.last_modified
         return headers
 
-    def new_entries(self, entries: list[FeedEntry]) -> list[FeedEntry]:
+    def new_entries(self, entries: list[ListingEntry]) -> list[ListingEntry]:
         """Entries the pipeline wants fetched (new, changed since, retry due), each canonical URL
         once, however many polls list it at the same time; at most max_new (the rest wait a
         poll). Each refetch of a stored or failed page is logged once, with why."""
         claimed = self.pipeline.claimed
-        wanted: dict[str, tuple[FeedEntry, str]] = {}
+        wanted: dict[str, tuple[ListingEntry, str]] = {}
         for entry, canonical, why in self.pipeline.needs_fetch(entries):
             if canonical not in claimed:
                 wanted.setdefault(canonical, (entry, why))
@@ -256,10 +256,10 @@ class Poll:
         self.pipeline.claimed.difference_update(self.queued)
         self.queued.clear()
 
-    def page_fetched(self, entry: FeedEntry) -> None:
+    def page_fetched(self, entry: ListingEntry) -> None:
         store.forget_fetch_failure(self.pipeline.db, entry.url)
 
-    def fetch_failed(self, entry: FeedEntry, reason: str, *, permanent: bool) -> None:
+    def fetch_failed(self, entry: ListingEntry, reason: str, *, permanent: bool) -> None:
         self.failures.append(f"{entry.url}: {reason}")
         log.warning(
             "source=%s url=%s: article not fetched (%s); using the feed entry; %s",
@@ -269,7 +269,7 @@ class Poll:
             self._remember_failure(entry, reason, permanent=permanent),
         )
 
-    def refused(self, entry: FeedEntry, url: str, reason: str) -> None:
+    def refused(self, entry: ListingEntry, url: str, reason: str) -> None:
         """The address policy refused the page (or a redirect from it): the entry is not stored
         either, since its link leads to an internal host, and it is not asked for again."""
         self.failures.append(f"{entry.url}: {reason}")
@@ -282,7 +282,7 @@ class Poll:
         )
         self.release(entry.canonical)
 
-    def _remember_failure(self, entry: FeedEntry, reason: str, *, permanent: bool) -> str:
+    def _remember_failure(self, entry: ListingEntry, reason: str, *, permanent: bool) -> str:
         """Remember why the page could not be had, so the next polls do not ask for it again
         (permanent) or only after a growing delay, a bounded number of times (transient).
         Returns what happens next, in words."""
@@ -475,7 +475,7 @@ class SourceSpider(scrapy.Spider):
         poll.child_sitemaps += min(room, len(children))
         return children[:room]
 
-    async def parse_article(self, response: Response, poll: Poll, entry: FeedEntry) -> None:
+    async def parse_article(self, response: Response, poll: Poll, entry: ListingEntry) -> None:
         with poll.answered():
             poll.fetched += 1
             content_type = _header(response, "Content-Type")
@@ -489,7 +489,7 @@ class SourceSpider(scrapy.Spider):
 
     async def article_failed(self, failure: Failure) -> None:
         poll: Poll = failure.request.cb_kwargs["poll"]
-        entry: FeedEntry = failure.request.cb_kwargs["entry"]
+        entry: ListingEntry = failure.request.cb_kwargs["entry"]
         with poll.answered():
             reason = describe_failure(failure)
             if failure.check(addresses.RefusedAddress):
@@ -512,7 +512,7 @@ class PollAccounting(BaseSpiderMiddleware):
         return request
 
 
-def _fetched(poll: Poll, entry: FeedEntry, url: str | None, html: bytes | None) -> Fetched:
+def _fetched(poll: Poll, entry: ListingEntry, url: str | None, html: bytes | None) -> Fetched:
     source = poll.source
     return Fetched(source.name, source.language, entry, url, html)
 

@@ -11,8 +11,8 @@ import pytest
 import sqlite_utils
 
 from crawler import store
-from crawler.demo_site import DemoSite
-from crawler.receivers import WebhookReceiver
+from crawler.demo.receivers import WebhookReceiver
+from crawler.demo.site import DemoSite
 from tests.support import DEMO_SITE
 
 

@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from crawler.demo_site import DemoSite
+from crawler.demo.site import DemoSite
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO_SITE = ROOT / "seeds" / "demo" / "site"

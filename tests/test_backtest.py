@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from crawler.demo_site import DemoSite
+from crawler.demo.site import DemoSite
 from tests.support import DEMO_SITE, MATCHING, ONE_STORY, newswatch, run_once, slug
 
 # every copy the watchlist matches, the wire copy of a matched story included

@@ -23,7 +23,7 @@ from alerts.channels import (
     send,
 )
 from alerts.message import Alert
-from crawler.receivers import SmtpSink, WebhookReceiver
+from crawler.demo.receivers import SmtpSink, WebhookReceiver
 
 ARABIC = Alert(
     id="a1b2c3d4",

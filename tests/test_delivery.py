@@ -20,7 +20,7 @@ from alerts.delivery import DeliveryReport, RetryPolicy, deliver_due
 from alerts.health import HealthPolicy, SourceHealth
 from alerts.message import Alert
 from crawler import store
-from crawler.receivers import SmtpSink
+from crawler.demo.receivers import SmtpSink
 
 # Retries fall due at once: a test that delivers twice sees the second pass retry, on any machine.
 FAST = RetryPolicy(max_attempts=3, base_delay=0.0, max_delay=0.0)

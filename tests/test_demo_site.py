@@ -15,7 +15,7 @@ import feedparser
 import pytest
 from lxml import html as lxml_html
 
-from crawler.demo_site import DemoSite, RequestRecord, xml_content_type
+from crawler.demo.site import DemoSite, RequestRecord, xml_content_type
 
 REPO = Path(__file__).resolve().parent.parent
 SITE_ROOT = REPO / "seeds" / "demo" / "site"

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from alerts.channels import sign
-from crawler.receivers import SmtpSink
+from crawler.demo.receivers import SmtpSink
 from tests.support import (
     CONCEPTS,
     MATCHING,

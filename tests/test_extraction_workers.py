@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from crawler.feeds import FeedEntry
+from crawler.feeds import ListingEntry
 from crawler.pipeline import Extractor, Fetched
 from crawler.workers import PoolClosed, WorkerLost
 
@@ -28,7 +28,9 @@ HANG = 100
 
 
 def fetched(url: str) -> Fetched:
-    entry = FeedEntry(url=url, title="Morocco extradites a suspect", summary="", published_at=None)
+    entry = ListingEntry(
+        url=url, title="Morocco extradites a suspect", summary="", published_at=None
+    )
     return Fetched(source="example", source_language=None, entry=entry, html=PAGE)
 
 

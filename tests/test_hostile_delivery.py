@@ -17,7 +17,7 @@ from pathlib import Path
 from alerts.channels import SlackChannel, send
 from alerts.delivery import RetryPolicy, deliver_due
 from alerts.message import Alert
-from crawler.receivers import WebhookReceiver
+from crawler.demo.receivers import WebhookReceiver
 from tests.support import ROOT, newswatch
 from tests.test_delivery import FAST, channel, queue, rows
 

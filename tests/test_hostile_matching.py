@@ -18,7 +18,7 @@ import pytest
 from alerts.concepts import ConceptSpec
 from alerts.document import Document
 from alerts.matcher import HITS_SHOWN, Matcher
-from crawler.receivers import WebhookReceiver
+from crawler.demo.receivers import WebhookReceiver
 from tests.support import demo_config, publish, run_once, slug
 
 CONCEPTS = {

@@ -165,7 +165,7 @@ def test_dates_stored_in_the_old_forms_become_instants_when_the_database_is_open
             )
     db.execute("ALTER TABLE articles DROP COLUMN last_fetched_at")
     db.execute("DROP TABLE fetch_failures")
-    version = store.MIGRATIONS.index(store._listing_instants_and_fetch_failures)
+    version = store.MIGRATIONS.index(store.schema._listing_instants_and_fetch_failures)
     db.execute(f"PRAGMA user_version={version}")
     db.close()
 

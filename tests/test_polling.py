@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from crawler.config import ConfigError, parse_config
-from crawler.demo_site import DemoSite
+from crawler.demo.site import DemoSite
 from crawler.scheduling import auto_intervals, backoff_delay, publication_rate
 from tests.hostile_site import HostileSite, Reply
 from tests.support import DEMO_SITE, newswatch, run_once

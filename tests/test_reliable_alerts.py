@@ -11,7 +11,7 @@ import subprocess
 import sys
 from collections import Counter
 
-from crawler.receivers import WebhookReceiver
+from crawler.demo.receivers import WebhookReceiver
 from tests.support import (
     MATCHING,
     ROOT,

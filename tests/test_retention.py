@@ -17,7 +17,7 @@ import sqlite_utils
 
 from crawler import retention, store
 from crawler.config import StorageConfig
-from crawler.demo_site import DemoSite
+from crawler.demo.site import DemoSite
 from tests.support import MATCHING, ROOT, demo_config, newswatch, publish, run_once
 
 LONG_AGO = "2025-01-01T00:00:00Z"
@@ -205,7 +205,7 @@ def test_a_file_made_before_retention_is_migrated_then_compacted_once(tmp_path):
     small), after which pruned space goes back to the file system."""
     path = tmp_path / "news.db"
     db = sqlite_utils.Database(sqlite3.connect(path, isolation_level=None))
-    before = store.MIGRATIONS.index(store._retention)
+    before = store.MIGRATIONS.index(store.schema._retention)
     for migration in store.MIGRATIONS[:before]:
         migration(db)
     db.execute(f"PRAGMA user_version={before}")

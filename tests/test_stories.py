@@ -21,7 +21,7 @@ from crawler.dedup import (
     signature_of_shingles,
     similarity,
 )
-from crawler.demo_site import DemoSite
+from crawler.demo.site import DemoSite
 from tests.support import newswatch, run_once
 
 CONCEPTS = """

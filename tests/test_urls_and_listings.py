@@ -38,7 +38,7 @@ def test_urls_stored_under_an_older_canonical_form_stay_known(tmp_path):
     article its feed links again is recognised instead of fetched and stored twice."""
     path = tmp_path / "news.db"
     db = sqlite_utils.Database(sqlite3.connect(path, isolation_level=None))
-    before = store.MIGRATIONS.index(store._current_canonical_forms)
+    before = store.MIGRATIONS.index(store.schema._current_canonical_forms)
     for migration in store.MIGRATIONS[:before]:
         migration(db)
     db.execute(f"PRAGMA user_version={before}")

@@ -176,8 +176,8 @@ def render_stats(stats: DatabaseStats) -> str:
 
 
 def cmd_stats(args: argparse.Namespace, load: Load) -> int:
+    from crawler.cli.terminal import printable
     from crawler.store import connect_read_only
-    from crawler.terminal import printable
 
     config = load(args.config)
     with closing(connect_read_only(config.database)) as conn:
@@ -190,7 +190,7 @@ def cmd_stats(args: argparse.Namespace, load: Load) -> int:
 
 
 def _fail(message: str, code: int = EXIT_FAILURE) -> int:
-    from crawler.terminal import printable
+    from crawler.cli.terminal import printable
 
     print(printable(f"newswatch db: {message}"), file=sys.stderr)
     return code

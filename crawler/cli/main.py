@@ -14,11 +14,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from crawler.alerts_cli import add_commands as add_alert_commands
-from crawler.db_cli import add_commands as add_db_commands
-from crawler.sources_cli import add_commands as add_source_commands
-from crawler.stories_cli import add_commands as add_story_commands
-from crawler.terminal import printable
+from crawler.cli.alerts import add_commands as add_alert_commands
+from crawler.cli.db import add_commands as add_db_commands
+from crawler.cli.sources import add_commands as add_source_commands
+from crawler.cli.stories import add_commands as add_story_commands
+from crawler.cli.terminal import printable
 from crawler.urls import REDACTED, secret_pattern
 
 if TYPE_CHECKING:
@@ -126,8 +126,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_match(args: argparse.Namespace) -> int:
     from alerts.watchlists import Watchlists
+    from crawler.cli.documents import DocumentError, load_document
     from crawler.config import parse_duration
-    from crawler.documents import DocumentError, load_document
 
     config = _load(args.config)
     if bool(args.documents) == args.archive:
@@ -254,7 +254,7 @@ def _hits_by_concept(hits: Sequence) -> list[str]:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from crawler.demo import run_demo
+    from crawler.demo.run import run_demo
 
     return run_demo(keep=args.keep)
 
@@ -350,7 +350,3 @@ def _handle(args: argparse.Namespace) -> int:
         error = store_error("the database", exc)
         print(printable(f"newswatch {args.command}: {error}"), file=sys.stderr)
     return EXIT_FAILURE
-
-
-if __name__ == "__main__":
-    sys.exit(main())

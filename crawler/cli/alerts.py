@@ -38,8 +38,8 @@ def _statuses() -> tuple[str, ...]:
 
 def cmd_alerts(args: argparse.Namespace, load: Load) -> int:
     from alerts import outbox
+    from crawler.cli.terminal import printable
     from crawler.store import open_db, open_for_reading
-    from crawler.terminal import printable
 
     config = load(args.config)
     if args.action == "retry":
@@ -86,7 +86,7 @@ def cmd_test_channel(args: argparse.Namespace, load: Load) -> int:
     from alerts import outbox
     from alerts.channels import DeliveryError, send
     from alerts.message import Notice
-    from crawler.terminal import printable
+    from crawler.cli.terminal import printable
 
     config = load(args.config)
     channel = config.channels.get(args.channel)

@@ -26,9 +26,9 @@ def add_commands(command: Callable[[str, str], argparse.ArgumentParser], load: L
 
 
 def cmd_sources(args: argparse.Namespace, load: Load) -> int:
+    from crawler.cli.terminal import printable
     from crawler.sources import health, render
     from crawler.store import open_for_reading
-    from crawler.terminal import printable
 
     config = load(args.config)
     with closing(open_for_reading(config.database)) as db:
@@ -44,10 +44,10 @@ def cmd_sources(args: argparse.Namespace, load: Load) -> int:
 
 def cmd_add(args: argparse.Namespace, load: Load) -> int:
     """Works without a config file too: a first-time user runs `add` before writing one."""
+    from crawler.cli.terminal import printable
     from crawler.config import Config
     from crawler.discovery import Fetcher, discover, report
     from crawler.fetching import command_line_client
-    from crawler.terminal import printable
 
     config = load(args.config) if Path(args.config).exists() else Config()
     timeout = min(config.crawl.download_timeout, 15.0)

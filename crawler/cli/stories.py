@@ -26,10 +26,10 @@ def add_commands(command: Callable[[str, str], argparse.ArgumentParser], load: L
 
 def cmd_stories(args: argparse.Namespace, load: Load) -> int:
     from crawler.backtest import cutoff
+    from crawler.cli.terminal import printable
     from crawler.config import parse_duration
     from crawler.store import open_for_reading
     from crawler.stories import list_stories
-    from crawler.terminal import printable
 
     config = load(args.config)
     try:

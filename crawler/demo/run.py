@@ -16,12 +16,12 @@ from alerts.channels import sign
 from alerts.message import Alert, Message
 from crawler.config import Config, load_config
 from crawler.daemon import Daemon, PollSummary, run_on_reactor
-from crawler.demo_site import DemoSite
+from crawler.demo.receivers import SmtpSink, WebhookReceiver
+from crawler.demo.site import DemoSite
 from crawler.pipeline import Extractor
-from crawler.receivers import SmtpSink, WebhookReceiver
 from crawler.store import open_db
 
-DEMO_DIR = Path(__file__).resolve().parent.parent / "seeds" / "demo"
+DEMO_DIR = Path(__file__).resolve().parents[2] / "seeds" / "demo"
 
 
 def _show_alert(alert: Message, channel: str) -> None:

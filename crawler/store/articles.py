@@ -1,0 +1,141 @@
+"""Stored articles, the URLs that lead to them, their versions, their full-text rows, and the
+pages whose fetch failed."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import sqlite_utils
+
+from alerts.normalize import normalise
+from crawler.store.database import one_row, utcnow
+from crawler.urls import canonical_url
+
+
+def remember_urls(db: sqlite_utils.Database, article_id: int, canonicals: set[str]) -> None:
+    db["seen_urls"].insert_all(
+        [{"canonical_url": c, "article_id": article_id} for c in canonicals], ignore=True
+    )
+
+
+def known_article(db: sqlite_utils.Database, canonical: str) -> dict[str, Any] | None:
+    """The stored article a canonical URL led to, with what an update is compared against."""
+    return one_row(
+        db,
+        "SELECT a.id, a.story_id, a.content_hash, a.extraction, a.source_updated_at, a.pruned_at"
+        " FROM seen_urls s JOIN articles a ON a.id = s.article_id WHERE s.canonical_url = ?",
+        [canonical],
+    )
+
+
+def known_articles(db: sqlite_utils.Database, canonicals: list[str]) -> dict[str, dict[str, Any]]:
+    """For a whole listing in one query: the stored article each canonical URL led to, with
+    the latest "last changed" any listing gave for it, when its page was last fetched and
+    whether retention pruned it."""
+    rows = db.query(
+        "SELECT s.canonical_url, a.id, a.source_updated_at, a.last_fetched_at, a.pruned_at"
+        " FROM seen_urls s JOIN articles a ON a.id = s.article_id"
+        " WHERE s.canonical_url IN (SELECT value FROM json_each(?))",
+        [json.dumps(canonicals)],
+    )
+    return {row.pop("canonical_url"): row for row in rows}
+
+
+def fetch_failures(db: sqlite_utils.Database, canonicals: list[str]) -> dict[str, dict[str, Any]]:
+    """The remembered failed fetch of each canonical URL of a listing that has one, in one query."""
+    rows = db.query(
+        "SELECT * FROM fetch_failures WHERE canonical_url IN (SELECT value FROM json_each(?))",
+        [json.dumps(canonicals)],
+    )
+    return {row["canonical_url"]: row for row in rows}
+
+
+def record_fetch_failure(
+    db: sqlite_utils.Database,
+    url: str,
+    reason: str,
+    *,
+    permanent: bool,
+    listed_updated_at: str | None,
+    retry_at: Callable[[int], str | None],
+) -> dict[str, Any]:
+    """Count one more failed fetch of `url`, made for a listing that gave `listed_updated_at`
+    as its "last changed"; `retry_at(attempts)` says when the next attempt is due (None:
+    never). Returns the row as stored."""
+    canonical = canonical_url(url)
+    previous = one_row(
+        db, "SELECT attempts FROM fetch_failures WHERE canonical_url = ?", [canonical]
+    )
+    attempts = (previous["attempts"] if previous else 0) + 1
+    row = {
+        "canonical_url": canonical,
+        "url": url,
+        "reason": reason,
+        "permanent": int(permanent),
+        "attempts": attempts,
+        "failed_at": utcnow(),
+        "listed_updated_at": listed_updated_at,
+        "retry_at": None if permanent else retry_at(attempts),
+    }
+    db["fetch_failures"].upsert(row, pk="canonical_url")
+    return row
+
+
+def forget_fetch_failure(db: sqlite_utils.Database, url: str) -> None:
+    """The page was fetched: its failures no longer hold it back."""
+    db.execute("DELETE FROM fetch_failures WHERE canonical_url = ?", [canonical_url(url)])
+
+
+def note_listing_update(db: sqlite_utils.Database, article_id: int, updated: str | None) -> None:
+    """The page was fetched again for a listing's newer "last changed" and its text had not
+    changed: remember that date and the fetch, so neither triggers another fetch."""
+    db.execute(
+        "UPDATE articles SET source_updated_at = coalesce(?, source_updated_at),"
+        " last_fetched_at = ? WHERE id = ?",
+        [updated, utcnow(), article_id],
+    )
+
+
+def replace_text(db: sqlite_utils.Database, article_id: int, changes: dict[str, Any]) -> int:
+    """Store a new version of an article in place (its id, URLs, story and alerts stay), keeping
+    the text it replaces in `article_versions`; returns the new version number."""
+    current = db["articles"].get(article_id)
+    db["article_versions"].insert(
+        {
+            "article_id": article_id,
+            "version": current["version"],
+            "title": current["title"],
+            "text": current["text"],
+            "content_hash": current["content_hash"],
+            "fetched_at": current["updated_at"] or current["fetched_at"],
+            "replaced_at": utcnow(),
+        }
+    )
+    version = current["version"] + 1
+    db["articles"].update(
+        article_id, {**changes, "version": version, "updated_at": utcnow(), "pruned_at": None}
+    )
+    db.execute("DELETE FROM articles_fts WHERE rowid = ?", [article_id])
+    _index_text(db, article_id, changes.get("title"), changes["text"])
+    return version
+
+
+def story_size(db: sqlite_utils.Database, story_id: str) -> int:
+    return one_row(db, "SELECT count(*) AS n FROM articles WHERE story_id = ?", [story_id])["n"]
+
+
+def insert_article(db: sqlite_utils.Database, article: dict[str, Any]) -> int:
+    """Insert the article and its normalised FTS row; the caller holds `db.atomic()`."""
+    article_id = int(db["articles"].insert(article, alter=False).last_pk)
+    _index_text(db, article_id, article.get("title"), article["text"])
+    return article_id
+
+
+def _index_text(db: sqlite_utils.Database, article_id: int, title: str | None, text: str) -> None:
+    """The FTS row of an article's current text (a pruned article revived by an update has
+    none left to update)."""
+    db["articles_fts"].insert(
+        {"rowid": article_id, "title": normalise(title or ""), "text": normalise(text)}
+    )

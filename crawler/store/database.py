@@ -1,0 +1,177 @@
+"""Opening the database file: creating or migrating it, read-only access for commands beside a
+running daemon, the daemon's lock, and errors that tell an operator what to do."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+
+from alerts.outbox import timestamp
+from crawler.store.schema import MIGRATIONS, SCHEMA_VERSION
+
+
+def utcnow() -> str:
+    return timestamp()
+
+
+class StoreError(Exception):
+    """The database file cannot be used as it is; the message says why and what to do, and
+    only calls a file "not a newswatch database" when SQLite says so."""
+
+
+# SQLite's primary result codes (the low byte of an extended code)
+_PERM, _BUSY, _READONLY, _IOERR, _CORRUPT, _FULL, _CANTOPEN, _NOTADB = 3, 5, 8, 10, 11, 13, 14, 26
+
+
+def store_error(path: Path | str, exc: sqlite3.Error) -> StoreError:
+    """What an operator must know about a failed open or write: whether the file is healthy
+    (read-only medium, full disk, locked) or really unusable (corrupt, not a database)."""
+    code = (getattr(exc, "sqlite_errorcode", None) or 0) & 0xFF
+    if code in (_READONLY, _PERM):
+        return StoreError(
+            f"{path}: cannot write here ({exc}); the file is left as it is: make it and its"
+            " folder writable (read-only commands such as `newswatch stories` work without)"
+        )
+    if code == _CANTOPEN:
+        return StoreError(
+            f"{path}: cannot open or create the database file ({exc}): check that its folder"
+            " exists and is readable (and writable, for the daemon)"
+        )
+    if code == _FULL:
+        return StoreError(
+            f"{path}: the disk is full ({exc}); nothing was changed: free some space and retry"
+        )
+    if code == _BUSY:
+        return StoreError(f"{path}: the database is locked by another process ({exc}); retry")
+    if code == _IOERR:
+        return StoreError(f"{path}: input/output error ({exc}): check the disk or medium")
+    if code in (_NOTADB, _CORRUPT):
+        return StoreError(f"{path}: not a newswatch database, or a damaged one ({exc})")
+    return StoreError(f"{path}: database error ({exc})")
+
+
+def _check_version(path: Path | str, version: int) -> None:
+    if version > SCHEMA_VERSION:
+        raise StoreError(
+            f"{path}: schema version {version} is newer than this newswatch ({SCHEMA_VERSION});"
+            " upgrade newswatch"
+        )
+
+
+class AlreadyRunning(StoreError):
+    """Another daemon holds the database: two would poll twice and send alerts twice."""
+
+
+@contextmanager
+def daemon_lock(database: Path) -> Iterator[None]:
+    """The lock a daemon holds on its database (`<database>.lock`, with its pid): a second
+    daemon is refused, and so is work that must not run beside one (a full compaction)."""
+    path = Path(f"{database}.lock")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise AlreadyRunning(
+                f"another newswatch daemon is already using {database} (lock {path});"
+                " stop it first or point this one at another database"
+            ) from None
+        handle.truncate(0)
+        handle.write(str(os.getpid()))
+        handle.flush()
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def open_db(path: Path | str) -> sqlite_utils.Database:
+    """Open (creating or migrating forward) the database file; WAL so readers never block."""
+    try:
+        conn = sqlite3.connect(str(path), timeout=30, isolation_level=None, check_same_thread=False)
+    except sqlite3.Error as exc:
+        raise store_error(path, exc) from None
+    db = sqlite_utils.Database(conn)
+    try:
+        _prepare(db, path)
+    except StoreError:
+        conn.close()
+        raise
+    except sqlite3.Error as exc:
+        conn.close()
+        raise store_error(path, exc) from None
+    return db
+
+
+def _prepare(db: sqlite_utils.Database, path: Path | str) -> None:
+    """A new file gets incremental auto-vacuum, which must be chosen before its first table,
+    so that retention can give freed pages back to the file system."""
+    if not db.execute("PRAGMA page_count").fetchone()[0]:
+        db.execute("PRAGMA auto_vacuum=INCREMENTAL")
+    db.execute("PRAGMA journal_mode=WAL")
+    version = db.execute("PRAGMA user_version").fetchone()[0]
+    _check_version(path, version)
+    db.execute("PRAGMA foreign_keys=ON")
+    db.execute("PRAGMA synchronous=NORMAL")
+    for number in range(version, SCHEMA_VERSION):
+        with db.atomic():
+            MIGRATIONS[number](db)
+            db.execute(f"PRAGMA user_version={number + 1}")
+
+
+def connect_read_only(path: Path) -> sqlite3.Connection:
+    """A connection that never writes, for commands that only read: they work on a read-only
+    file, folder or medium, beside a running daemon. Without write access to the folder a
+    WAL file can only be read as immutable (nothing can be writing it then)."""
+    if not path.is_file():
+        raise StoreError(f"{path}: no database yet (`newswatch run` creates it)")
+    uri = path.resolve().as_uri()
+    try:
+        try:
+            conn = _checked(sqlite3.connect(f"{uri}?mode=ro", uri=True, check_same_thread=False))
+        except sqlite3.OperationalError:
+            if os.access(path.resolve().parent, os.W_OK):
+                raise
+            conn = _checked(
+                sqlite3.connect(f"{uri}?mode=ro&immutable=1", uri=True, check_same_thread=False)
+            )
+    except sqlite3.Error as exc:
+        raise store_error(path, exc) from None
+    return conn
+
+
+def _checked(conn: sqlite3.Connection) -> sqlite3.Connection:
+    try:
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    except sqlite3.Error:
+        conn.close()
+        raise
+    return conn
+
+
+def open_for_reading(path: Path) -> sqlite_utils.Database:
+    """The database for a command that only reads; a file of an older schema is migrated
+    first (that needs write access, and says so when it has none)."""
+    conn = connect_read_only(path)
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    if version < SCHEMA_VERSION:
+        conn.close()
+        return open_db(path)
+    try:
+        _check_version(path, version)
+    except StoreError:
+        conn.close()
+        raise
+    return sqlite_utils.Database(conn)
+
+
+def one_row(db: sqlite_utils.Database, sql: str, params: list[Any]) -> dict[str, Any] | None:
+    rows = list(db.query(sql, params))
+    return rows[0] if rows else None
