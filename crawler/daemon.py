@@ -24,8 +24,9 @@ from alerts.watchlists import Watchlists
 from crawler import retention, sources, store
 from crawler.alerting import Alerting
 from crawler.config import Config, SourceConfig, cron_trigger
-from crawler.pipeline import ArticlePipeline, Extractor
+from crawler.ingest import Ingest
 from crawler.spiders import Poll, Poller, scrapy_settings
+from crawler.workers import Extractor
 
 log = logging.getLogger("newswatch.daemon")
 
@@ -110,7 +111,7 @@ class Daemon:
         self.alerting = Alerting(self.config, self.db)
         self.alerting.catch_up()
         watchlists = Watchlists(self.config.concepts, self.config.watchlists)
-        self.pipeline = ArticlePipeline(
+        self.pipeline = Ingest(
             self.db,
             watchlists,
             self.extractor,

@@ -40,11 +40,12 @@ from scrapy.spidermiddlewares.base import BaseSpiderMiddleware
 from twisted.python.failure import Failure
 
 from crawler import addresses, politeness, refetch, robots, store
+from crawler.articles import Fetched
 from crawler.config import Config, SourceConfig
 from crawler.encodings import to_utf8
 from crawler.feeds import FeedError, ListingEntry
+from crawler.ingest import Ingest
 from crawler.listings import Listing, parse_listing
-from crawler.pipeline import ArticlePipeline, Fetched
 from crawler.store import SourceState
 
 log = logging.getLogger("newswatch.poll")
@@ -107,7 +108,7 @@ class Poll:
 
     source: SourceConfig
     state: SourceState
-    pipeline: ArticlePipeline
+    pipeline: Ingest
     max_new: int
     # entries read from one listing (`crawl.max_listing_entries`), the newest where dated
     max_entries: int | None = None
