@@ -111,7 +111,7 @@ class Daemon:
         self.notices = Notices(self.config, self.db)
         self.notices.catch_up()
         watchlists = Watchlists(self.config.concepts, self.config.watchlists)
-        self.pipeline = Ingest(
+        self.ingest = Ingest(
             self.db,
             watchlists,
             self.extractor,
@@ -300,7 +300,7 @@ class Daemon:
                 poll = Poll(
                     source=source,
                     state=store.source_state(row),
-                    pipeline=self.pipeline,
+                    ingest=self.ingest,
                     max_new=self.config.crawl.max_new_articles_per_poll,
                     max_entries=self.config.crawl.max_listing_entries,
                 )
