@@ -239,3 +239,18 @@ def mark_failed(db: sqlite_utils.Database, row: dict[str, Any], error: str) -> b
         [FAILED, error, row["id"], SENDING],
     )
     return cursor.rowcount > 0
+
+
+def story_notices(db: sqlite_utils.Database, story_id: str) -> list[dict[str, Any]]:
+    """For each (watchlist, channel) alerted on the story: the number of its last update notice
+    (`last_notice`, 0 for none), whether one is still waiting (`waiting`), and when the last
+    message for it was sent, or queued if none was (`last_out`)."""
+    return list(
+        db.query(
+            "SELECT watchlist, channel, max(notice) AS last_notice,"
+            " sum(status = ?) AS waiting, max(coalesce(sent_at, created_at)) AS last_out"
+            " FROM alerts WHERE story_id = ? GROUP BY watchlist, channel"
+            " HAVING min(notice) = 0 ORDER BY watchlist, channel",
+            [PENDING, story_id],
+        )
+    )

@@ -12,16 +12,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from alerts.document import PARAGRAPH_SEPARATOR, Document
 from alerts.matcher import WatchlistMatch
 from alerts.outbox import timestamp
 from alerts.watchlists import Watchlists
-from crawler.store import StoreError, connect_read_only
-
-_COLUMNS = (
-    "id, url, canonical_url, source, title, text, language, published_at, fetched_at, story_id"
-)
+from crawler import store
 
 
 class ArchiveError(Exception):
@@ -60,12 +57,11 @@ class StoredArticle:
 
 def open_read_only(path: Path) -> sqlite3.Connection:
     try:
-        conn = connect_read_only(path)
-    except StoreError as exc:
+        conn = store.connect_read_only(path)
+    except store.StoreError as exc:
         raise ArchiveError(str(exc)) from None
-    conn.row_factory = sqlite3.Row
     try:
-        conn.execute("SELECT 1 FROM articles LIMIT 1").fetchall()
+        store.check_archive(conn)
     except sqlite3.DatabaseError as exc:
         conn.close()
         raise ArchiveError(f"{path}: not a newswatch database ({exc})") from None
@@ -81,18 +77,12 @@ def cutoff(seconds: float | None, now: datetime | None = None) -> str | None:
 
 def stored_articles(conn: sqlite3.Connection, since: str | None) -> Iterator[StoredArticle]:
     """Articles fetched at or after `since` (all when None), oldest first, read lazily."""
-    sql = f"SELECT {_COLUMNS} FROM articles"
-    params: list[str] = []
-    if since is not None:
-        sql += " WHERE fetched_at >= ?"
-        params.append(since)
-    for row in conn.execute(sql + " ORDER BY fetched_at, id", params):
+    for row in store.read_articles(conn, since):
         yield _article(row)
 
 
-def _article(row: sqlite3.Row) -> StoredArticle:
+def _article(fields: dict[str, Any]) -> StoredArticle:
     """Rebuild the Document from the stored text: paragraphs were joined with the separator."""
-    fields = dict(row)
     text = fields.pop("text") or ""
     paragraphs = tuple(text.split(PARAGRAPH_SEPARATOR)) if text else ()
     document = Document(fields["title"] or "", paragraphs, fields["language"])

@@ -22,10 +22,11 @@ from alerts.delivery import DeliveryReport, deliver_due
 from alerts.message import Message
 from alerts.watchlists import Watchlists
 from crawler import retention, sources, store
-from crawler.alerting import Alerting
 from crawler.config import Config, SourceConfig, cron_trigger
-from crawler.pipeline import ArticlePipeline, Extractor
+from crawler.ingest import Ingest
+from crawler.notices import Notices
 from crawler.spiders import Poll, Poller, scrapy_settings
+from crawler.workers import Extractor
 
 log = logging.getLogger("newswatch.daemon")
 
@@ -107,10 +108,10 @@ class Daemon:
             log.warning(
                 "%d alert(s) were being sent when the daemon stopped; retrying them", recovered
             )
-        self.alerting = Alerting(self.config, self.db)
-        self.alerting.catch_up()
+        self.notices = Notices(self.config, self.db)
+        self.notices.catch_up()
         watchlists = Watchlists(self.config.concepts, self.config.watchlists)
-        self.pipeline = ArticlePipeline(
+        self.ingest = Ingest(
             self.db,
             watchlists,
             self.extractor,
@@ -189,7 +190,7 @@ class Daemon:
                 args=[scheduler, jitter],
                 id="auto-intervals",
             )
-        for channel, trigger in self.alerting.digest_triggers().items():
+        for channel, trigger in self.notices.digest_triggers().items():
             scheduler.add_job(
                 self._job,
                 trigger,
@@ -197,7 +198,7 @@ class Daemon:
                 id=f"digest:{channel}",
                 name=f"digest for {channel}",
             )
-        self.alerting.daemon_event("daemon_started", "newswatch started")
+        self.notices.daemon_event("daemon_started", "newswatch started")
         scheduler.start()
         log.info(
             "daemon started: %d source(s), %d watchlist(s), database %s",
@@ -235,7 +236,7 @@ class Daemon:
     async def _announce_stop(self) -> None:
         """Send the stop notice within the stop grace; if the channel is slow, it stays queued
         (or `sending`, retried with the same id) for the next start."""
-        self.alerting.daemon_event("daemon_stopped", "newswatch stopped")
+        self.notices.daemon_event("daemon_stopped", "newswatch stopped")
         if self.config.health.notify:
             try:
                 await asyncio.wait_for(self.deliver(), timeout=STOP_GRACE / 4)
@@ -299,7 +300,7 @@ class Daemon:
                 poll = Poll(
                     source=source,
                     state=store.source_state(row),
-                    pipeline=self.pipeline,
+                    ingest=self.ingest,
                     max_new=self.config.crawl.max_new_articles_per_poll,
                     max_entries=self.config.crawl.max_listing_entries,
                 )
@@ -342,7 +343,7 @@ class Daemon:
             error=poll.error,
             validators=poll.validators_to_keep,
         )
-        self.alerting.source_polled(source)
+        self.notices.source_polled(source)
 
     async def deliver(self) -> DeliveryReport:
         with self._working():
@@ -352,14 +353,14 @@ class Daemon:
                     self.config.channels,
                     self.config.delivery.policy(),
                     self.on_sent,
-                    self.alerting.message_failed,
+                    self.notices.message_failed,
                 )
         self.summary.sent.extend(report.sent)
         return report
 
     async def digest(self, channel: str) -> None:
         """The channel's cron fired: close its period and send the digest now."""
-        if self.alerting.close_period(channel) is not None:
+        if self.notices.close_period(channel) is not None:
             await self.deliver()
 
 

@@ -21,9 +21,8 @@ import logging
 import shutil
 import sqlite3
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import sqlite_utils
 
@@ -45,107 +44,12 @@ VACUUM_PAGES = 1024
 # The largest file converted to incremental auto-vacuum by the daemon itself: its full VACUUM
 # blocks the daemon for about a second per 50 MB.
 AUTO_COMPACT_BYTES = 64 * 1024**2
-INCREMENTAL = 2
-
-
-def _prune_articles(db: sqlite_utils.Database, before: str) -> int:
-    """One batch of articles older than `before` (first fetched and last updated) made
-    tombstones."""
-    ids = [
-        row[0]
-        for row in db.execute(
-            "SELECT id FROM articles INDEXED BY idx_articles_unpruned"
-            " WHERE pruned_at IS NULL AND fetched_at < ? AND coalesce(updated_at, fetched_at) < ?"
-            " ORDER BY fetched_at LIMIT ?",
-            [before, before, BATCH],
-        )
-    ]
-    if not ids:
-        return 0
-    marks = ",".join("?" * len(ids))
-    with db.atomic():
-        for table, key in (
-            ("articles_fts", "rowid"),
-            ("article_signatures", "article_id"),
-            ("article_versions", "article_id"),
-            ("matches", "article_id"),
-        ):
-            db.execute(f"DELETE FROM {table} WHERE {key} IN ({marks})", ids)
-        _rewrite_as_tombstones(db, ids, marks)
-    return len(ids)
-
-
-def _rewrite_as_tombstones(db: sqlite_utils.Database, ids: list[int], marks: str) -> None:
-    """Delete and insert again, rather than update: SQLite merges the pages a delete leaves
-    underfull, not those an update shrinks, and a row that held a long text keeps its page to
-    itself (2.6 KB per tombstone instead of 0.3 KB). The rows referring to them (URLs, alerts)
-    are checked at commit, when the same ids exist again. The texts are not read back."""
-    kept = ", ".join(c for c in db["articles"].columns_dict if c not in ("text", "html"))
-    rows = list(db.query(f"SELECT {kept} FROM articles WHERE id IN ({marks})", ids))
-    stamp = store.utcnow()
-    db.execute("PRAGMA defer_foreign_keys=ON")
-    db.execute(f"DELETE FROM articles WHERE id IN ({marks})", ids)
-    db["articles"].insert_all([{**row, "pruned_at": stamp} for row in rows], alter=False)
-
-
-def _batch(sql: str) -> Callable[[sqlite_utils.Database, str], int]:
-    """One short transaction changing at most BATCH rows older than the cutoff `sql` is given."""
-
-    def run(db: sqlite_utils.Database, before: str) -> int:
-        with db.atomic():
-            return db.execute(sql, [before, BATCH]).rowcount
-
-    return run
-
-
-_drop_html = _batch(
-    "UPDATE articles SET html = NULL WHERE id IN (SELECT id FROM articles"
-    " INDEXED BY idx_articles_html WHERE html IS NOT NULL AND fetched_at < ? LIMIT ?)"
-)
-_drop_versions = _batch(
-    "DELETE FROM article_versions WHERE rowid IN (SELECT rowid FROM article_versions"
-    " WHERE replaced_at < ? LIMIT ?)"
-)
-# Failed fetches are remembered as long as articles are: a page that failed before the window
-# is as old as the texts retention drops, and a listing still naming it is rare.
-_drop_fetch_failures = _batch(
-    "DELETE FROM fetch_failures WHERE rowid IN (SELECT rowid FROM fetch_failures"
-    " WHERE failed_at < ? LIMIT ?)"
-)
-
-
-def _merge_fts_step(db: sqlite_utils.Database) -> int:
-    """FTS5 forgets deleted rows only when it merges the segments that hold them: merged in
-    steps of FTS_MERGE_PAGES after pruning, the index keeps to its live size instead of
-    growing by what each day's pruning deleted. Returns the rows changed (< 2: nothing left)."""
-    before = db.conn.total_changes
-    with db.atomic():
-        db.execute(
-            "INSERT INTO articles_fts(articles_fts, rank) VALUES('merge', ?)", [-FTS_MERGE_PAGES]
-        )
-    return db.conn.total_changes - before
-
-
-def _vacuum_step(db: sqlite_utils.Database) -> int:
-    """Give up to VACUUM_PAGES free pages back; returns how many. (`executescript` steps the
-    pragma to the end: `execute` would free a single page.)"""
-    if db.execute("PRAGMA auto_vacuum").fetchone()[0] != INCREMENTAL:
-        return 0
-    free = db.execute("PRAGMA freelist_count").fetchone()[0]
-    if not free:
-        return 0
-    db.conn.executescript(f"PRAGMA incremental_vacuum({VACUUM_PAGES});")
-    return free - db.execute("PRAGMA freelist_count").fetchone()[0]
-
-
-def database_file(db: sqlite_utils.Database) -> Path:
-    return Path(db.execute("PRAGMA database_list").fetchone()[2])
 
 
 def compact(db: sqlite_utils.Database) -> None:
     """Switch a file to incremental auto-vacuum and rewrite it without its free pages: one full
     VACUUM, which needs about twice the file's size free (the copy, then the WAL)."""
-    path = database_file(db)
+    path = store.database_file(db)
     size = path.stat().st_size
     free = shutil.disk_usage(path.parent).free
     if free < 2 * size + 16 * 1024**2:
@@ -153,16 +57,14 @@ def compact(db: sqlite_utils.Database) -> None:
             f"{path}: compacting needs about {2 * size // 1024**2 + 16} MB free beside the file"
             f" ({free // 1024**2} MB free)"
         )
-    db.execute("PRAGMA auto_vacuum=INCREMENTAL")
-    db.execute("VACUUM")
-    db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    store.full_vacuum(db)
 
 
 def _convert_if_small(db: sqlite_utils.Database) -> None:
     """A file made before retention gets incremental auto-vacuum when that is quick."""
-    if db.execute("PRAGMA auto_vacuum").fetchone()[0] == INCREMENTAL:
+    if store.incremental_vacuum(db):
         return
-    path = database_file(db)
+    path = store.database_file(db)
     size = path.stat().st_size
     if size > AUTO_COMPACT_BYTES:
         log.warning(
@@ -187,23 +89,25 @@ def steps(
     recorded once every step is done (an interrupted run starts again at the next start)."""
     now = now or datetime.now(UTC)
     pruned = False
+    # Failed fetches are remembered as long as articles are: a page that failed before the
+    # window is as old as the texts retention drops, and a listing still naming it is rare.
     for what, keep, batch in (
-        ("article text(s)", policy.keep_articles, _prune_articles),
-        ("stored page(s)", policy.keep_html, _drop_html),
-        ("old version(s)", policy.keep_versions, _drop_versions),
-        ("failed fetch(es)", policy.keep_articles, _drop_fetch_failures),
+        ("article text(s)", policy.keep_articles, store.prune_articles),
+        ("stored page(s)", policy.keep_html, store.drop_html),
+        ("old version(s)", policy.keep_versions, store.drop_versions),
+        ("failed fetch(es)", policy.keep_articles, store.drop_fetch_failures),
     ):
         before = cutoff(keep, now)
-        while before is not None and (count := batch(db, before)):
-            pruned = pruned or batch is _prune_articles
+        while before is not None and (count := batch(db, before, BATCH)):
+            pruned = pruned or batch is store.prune_articles
             yield what, count
-    while pruned and _merge_fts_step(db) >= 2:
+    while pruned and store.merge_fts_step(db, FTS_MERGE_PAGES) >= 2:
         yield "full-text index merge step(s)", 1
     _convert_if_small(db)
-    while count := _vacuum_step(db):
+    while count := store.vacuum_step(db, VACUUM_PAGES):
         yield "free page(s) given back", count
-    db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    db["maintenance"].upsert({"task": TASK, "last_run_at": store.utcnow()}, pk="task")
+    store.checkpoint(db)
+    store.record_run(db, TASK)
 
 
 def prune(
@@ -235,7 +139,7 @@ async def run_daily(
                 return
             await asyncio.sleep(0)
     except sqlite3.Error as exc:
-        log.error("retention stopped: %s", store.store_error(database_file(db), exc))
+        log.error("retention stopped: %s", store.store_error(store.database_file(db), exc))
         return
     log.info("retention: %s", describe(done))
 
@@ -243,8 +147,8 @@ async def run_daily(
 def next_run(db: sqlite_utils.Database) -> datetime:
     """Now when a day has passed since the last run (or there was none), else a day after it."""
     current = datetime.now(UTC)
-    row = db.execute("SELECT last_run_at FROM maintenance WHERE task = ?", [TASK]).fetchone()
-    if row is None:
+    stamp = store.last_run(db, TASK)
+    if stamp is None:
         return current
-    last = parse_time(row[0]) or current
+    last = parse_time(stamp) or current
     return max(current, last + timedelta(seconds=INTERVAL))

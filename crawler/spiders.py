@@ -4,7 +4,7 @@ One crawl lives as long as the daemon and every poll feeds it (`Poller`): starti
 per poll (settings copied, engine, middlewares and downloader built, then torn down) cost about
 20 ms of CPU, most of an idle poll. Each request carries its `Poll` in `cb_kwargs`; a poll is over
 when every request it made has been answered. The spider only moves bytes; what to do with them
-is the pipeline's job, and what a poll found (validators, errors, counts) is kept on its `Poll`.
+is the ingest's job, and what a poll found (validators, errors, counts) is kept on its `Poll`.
 """
 
 from __future__ import annotations
@@ -40,11 +40,12 @@ from scrapy.spidermiddlewares.base import BaseSpiderMiddleware
 from twisted.python.failure import Failure
 
 from crawler import addresses, politeness, refetch, robots, store
+from crawler.articles import Fetched
 from crawler.config import Config, SourceConfig
 from crawler.encodings import to_utf8
 from crawler.feeds import FeedError, ListingEntry
+from crawler.ingest import Ingest
 from crawler.listings import Listing, parse_listing
-from crawler.pipeline import ArticlePipeline, Fetched
 from crawler.store import SourceState
 
 log = logging.getLogger("newswatch.poll")
@@ -107,7 +108,7 @@ class Poll:
 
     source: SourceConfig
     state: SourceState
-    pipeline: ArticlePipeline
+    ingest: Ingest
     max_new: int
     # entries read from one listing (`crawl.max_listing_entries`), the newest where dated
     max_entries: int | None = None
@@ -184,12 +185,12 @@ class Poll:
         return headers
 
     def new_entries(self, entries: list[ListingEntry]) -> list[ListingEntry]:
-        """Entries the pipeline wants fetched (new, changed since, retry due), each canonical URL
+        """Entries the ingest wants fetched (new, changed since, retry due), each canonical URL
         once, however many polls list it at the same time; at most max_new (the rest wait a
         poll). Each refetch of a stored or failed page is logged once, with why."""
-        claimed = self.pipeline.claimed
+        claimed = self.ingest.claimed
         wanted: dict[str, tuple[ListingEntry, str]] = {}
-        for entry, canonical, why in self.pipeline.needs_fetch(entries):
+        for entry, canonical, why in self.ingest.needs_fetch(entries):
             if canonical not in claimed:
                 wanted.setdefault(canonical, (entry, why))
         if len(wanted) > self.max_new:
@@ -235,13 +236,13 @@ class Poll:
 
     async def take(self, fetched: Fetched, canonical: str) -> None:
         try:
-            stored = await self.pipeline.process(fetched)
+            stored = await self.ingest.process(fetched)
         finally:
             self.release(canonical)
         if stored is not None:
             self.stored += 1
             self.alerts += stored.alerts_enqueued
-        elif fetched.html is not None and not store.known_articles(self.pipeline.db, [canonical]):
+        elif fetched.html is not None and not store.known_articles(self.ingest.db, [canonical]):
             # a page that gave nothing to store (no title, no text, no summary to stand in)
             # would otherwise look new to every poll
             when = self._remember_failure(fetched.entry, "nothing to store", permanent=True)
@@ -249,15 +250,15 @@ class Poll:
 
     def release(self, canonical: str) -> None:
         self.queued.discard(canonical)
-        self.pipeline.claimed.discard(canonical)
+        self.ingest.claimed.discard(canonical)
 
     def release_all(self) -> None:
         """Entries this poll queued but never took (a stop) are free for the next poll."""
-        self.pipeline.claimed.difference_update(self.queued)
+        self.ingest.claimed.difference_update(self.queued)
         self.queued.clear()
 
     def page_fetched(self, entry: ListingEntry) -> None:
-        store.forget_fetch_failure(self.pipeline.db, entry.url)
+        store.forget_fetch_failure(self.ingest.db, entry.url)
 
     def fetch_failed(self, entry: ListingEntry, reason: str, *, permanent: bool) -> None:
         self.failures.append(f"{entry.url}: {reason}")
@@ -287,7 +288,7 @@ class Poll:
         (permanent) or only after a growing delay, a bounded number of times (transient).
         Returns what happens next, in words."""
         row = store.record_fetch_failure(
-            self.pipeline.db,
+            self.ingest.db,
             entry.url,
             reason,
             permanent=permanent,

@@ -1,70 +1,70 @@
-"""Stories: which story a new article belongs to, and what a story's watchers hear when it grows.
+"""Stories: which story an article belongs to, and how it changes the story when stored.
 
 An article joins the story of an earlier one with the same normalised text (content hash), else of
 the most similar earlier one sharing at least `dedup.threshold` of its shingles (MinHash LSH),
 else it starts a story whose id derives from its own canonical URL. The same canonical URL is the
-same article, handled by the pipeline as an update. Alerts are keyed by story, so a later copy
-of an alerted story sends nothing; watchlists with `notify_updates` get one notice, at most every
-`dedup.update_interval`, when the story reaches a new outlet or its text changes materially.
+same article: a new version of it, kept when its text changed. What the story's watchers hear of
+it is said in words (`Filed.change`): the story reached a new outlet, or an article's text
+changed materially (by `dedup.material_change` of its shingles).
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlite_utils
 
-from alerts import outbox
-from alerts.matcher import WatchlistMatch
-from alerts.message import ARTICLE_KEYS, Alert
-from alerts.watchlists import Watchlists
-from crawler import store
+from crawler import dedup, store
+from crawler.articles import Record
 from crawler.config import DedupConfig
 from crawler.dedup import NearDuplicateIndex, similarity
 
 log = logging.getLogger("newswatch.stories")
 
-SNIPPET_CHARS = 300
-
 
 @dataclass(frozen=True)
 class Assignment:
+    """The story a new article joins, and why."""
+
     story_id: str
     # "new", "same-text" (content hash) or "near-duplicate" (MinHash LSH)
     how: str
     similarity: float | None = None
 
 
+@dataclass(frozen=True)
+class Filed:
+    """An article stored in its story: the story's change in words ("" when none to tell), and
+    whether it was a new version of a stored article."""
+
+    article_id: int
+    story_id: str
+    change: str
+    revised: bool = False
+
+
 def new_story_id(canonical: str) -> str:
     return "st-" + hashlib.sha256(canonical.encode()).hexdigest()[:20]
 
 
-def _signatures(db: sqlite_utils.Database) -> Iterator[tuple[int, bytes]]:
-    for row in db.execute("SELECT article_id, signature FROM article_signatures"):
-        yield row[0], row[1]
-
-
 class Stories:
-    """The story index of one database: rebuilt from the stored signatures when created."""
+    """The stories of one database: the near-duplicate index (rebuilt from the stored signatures
+    when created) and the storing of articles into their stories."""
 
     def __init__(self, db: sqlite_utils.Database, config: DedupConfig) -> None:
         self.db = db
         self.config = config
         self.index = NearDuplicateIndex(config.threshold)
-        self.index.add_all(_signatures(db))
+        self.index.add_all(store.all_signatures(db))
         log.info("story index rebuilt: %d article signature(s)", len(self.index))
 
     def assign(self, canonical: str, digest: str, signature: bytes | None) -> Assignment:
-        row = self.db.execute(
-            "SELECT story_id FROM articles WHERE content_hash = ? LIMIT 1", [digest]
-        ).fetchone()
-        if row:
-            return Assignment(row[0], "same-text", 1.0)
+        same_text = store.story_of_text(self.db, digest)
+        if same_text:
+            return Assignment(same_text, "same-text", 1.0)
         near = self.nearest(signature) if signature else None
         if near:
             return Assignment(near[0], "near-duplicate", near[1])
@@ -77,30 +77,84 @@ class Stories:
         keys = self.index.candidates(signature)
         if not keys:
             return None
-        marks = ",".join("?" * len(keys))
-        rows = self.db.execute(
-            "SELECT a.story_id, s.signature FROM article_signatures s"
-            f" JOIN articles a ON a.id = s.article_id WHERE s.article_id IN ({marks})",
-            keys,
-        ).fetchall()
+        rows = store.stories_and_signatures(self.db, keys)
         scored = [(story, similarity(signature, stored)) for story, stored in rows]
         best = max(scored, key=lambda pair: pair[1], default=None)
         return best if best and best[1] >= self.config.threshold else None
 
-    def save_signature(self, article_id: int, signature: bytes | None) -> None:
-        """Within the article's transaction; `index` it once that has committed."""
-        if signature is None:
-            self.db.execute("DELETE FROM article_signatures WHERE article_id = ?", [article_id])
-        else:
-            self.db["article_signatures"].upsert(
-                {"article_id": article_id, "signature": signature}, pk="article_id"
+    def add(self, record: Record, fingerprint: dedup.Fingerprint, html: str | None) -> Filed:
+        """Store a new article in its story, within the caller's transaction (`index_article`
+        once it has committed)."""
+        digest, signature = fingerprint.content_hash, fingerprint.signature
+        assignment = self.assign(record.canonical_url, digest, signature)
+        story_id = assignment.story_id
+        outlets = store.story_outlets(self.db, story_id)
+        article_id = store.insert_article(
+            self.db,
+            {
+                "url": record.url,
+                "canonical_url": record.canonical_url,
+                "source": record.source,
+                "title": record.title,
+                "text": record.text,
+                "language": record.language,
+                "published_at": record.published_at,
+                "fetched_at": store.utcnow(),
+                "last_fetched_at": store.utcnow(),
+                "content_hash": digest,
+                "extraction": record.extraction,
+                "story_id": story_id,
+                "html": html,
+                "source_updated_at": record.updated,
+            },
+        )
+        store.remember_urls(self.db, article_id, set(record.aliases))
+        store.save_signature(self.db, article_id, signature)
+        if assignment.how != "new":
+            log.info(
+                "source=%s url=%s: joins story %s (%s, similarity %.2f)",
+                record.source,
+                record.url,
+                story_id,
+                assignment.how,
+                assignment.similarity,
             )
+        grew = bool(outlets) and record.source not in outlets
+        change = f"reached a new outlet ({record.source})" if grew else ""
+        return Filed(article_id, story_id, change)
 
-    def signature(self, article_id: int) -> bytes | None:
-        row = self.db.execute(
-            "SELECT signature FROM article_signatures WHERE article_id = ?", [article_id]
-        ).fetchone()
-        return row[0] if row else None
+    def revise(
+        self, known: dict[str, Any], record: Record, fingerprint: dedup.Fingerprint
+    ) -> Filed | None:
+        """The listing said a stored article changed: keep the old text as a version and store
+        the new one, unless the text is the same (or only the feed summary could be had this
+        time). None when nothing changed."""
+        digest, signature = fingerprint.content_hash, fingerprint.signature
+        worse = record.extraction != "page" and known["extraction"] == "page"
+        if digest == known["content_hash"] or worse:
+            store.note_listing_update(self.db, known["id"], record.updated)
+            log.info(
+                "source=%s url=%s: listed as updated, text unchanged", record.source, record.url
+            )
+            return None
+        previous = store.article_signature(self.db, known["id"])
+        store.replace_text(
+            self.db,
+            known["id"],
+            {
+                "title": record.title,
+                "text": record.text,
+                "content_hash": digest,
+                "language": record.language,
+                "extraction": record.extraction,
+                "source_updated_at": record.updated or known["source_updated_at"],
+                "last_fetched_at": store.utcnow(),
+            },
+        )
+        store.save_signature(self.db, known["id"], signature)
+        material = self.is_material(previous, signature)
+        change = "text changed materially" if material else ""
+        return Filed(known["id"], known["story_id"], change, revised=True)
 
     def index_article(self, article_id: int, signature: bytes | None) -> None:
         if signature is not None:
@@ -110,133 +164,3 @@ class Stories:
         if old is None or new is None:
             return True
         return 1.0 - similarity(old, new) >= self.config.material_change
-
-
-def story_outlets(db: sqlite_utils.Database, story_id: str) -> set[str]:
-    rows = db.execute("SELECT DISTINCT source FROM articles WHERE story_id = ?", [story_id])
-    return {row[0] for row in rows}
-
-
-def story_summary(db: sqlite_utils.Database, story_id: str) -> dict[str, Any]:
-    """What an alert says of the story: its id and how many articles carry it so far."""
-    return {"id": story_id, "articles": store.story_size(db, story_id)}
-
-
-def watchlist_alert(
-    article: dict[str, Any],
-    story: dict[str, Any],
-    watchlist: str,
-    channel: str,
-    match: WatchlistMatch | None,
-    update: int = 0,
-) -> Alert:
-    """The message for a watchlist on a stored article: its alert, or with `update` ≥ 1 that
-    alert's N-th update notice (same id, `:update:N`, so receivers can tell them apart). A
-    notice for a watchlist the new text no longer matches shows the text's opening instead."""
-    key = outbox.alert_id(watchlist, story["id"], channel)
-    return Alert(
-        id=f"{key}:update:{update}" if update else key,
-        watchlist=watchlist,
-        article={name: article[name] for name in ARTICLE_KEYS},
-        story=story,
-        matches=[hit.to_dict() for hit in match.hits] if match else [],
-        matches_total=match.hits_total if match else 0,
-        snippet=match.snippet if match else article["text"][:SNIPPET_CHARS],
-    )
-
-
-def notify_updates(
-    db: sqlite_utils.Database,
-    watchlists: Watchlists,
-    config: DedupConfig,
-    article: dict[str, Any],
-    story: dict[str, Any],
-    matches: tuple[WatchlistMatch, ...],
-    reason: str,
-) -> int:
-    """Queue one update notice per (watchlist, channel) already alerted on this story whose
-    watchlist asks for `notify_updates`; a notice still waiting absorbs this one, and none goes
-    out sooner than `update_interval` after the last thing sent for that story and channel."""
-    story_id = story["id"]
-    alerted = db.execute(
-        "SELECT DISTINCT watchlist, channel FROM alerts WHERE story_id = ? AND notice = 0",
-        [story_id],
-    ).fetchall()
-    hits = {match.watchlist: match for match in matches}
-    queued = 0
-    for watchlist, channel in alerted:
-        wanted = watchlists.configs.get(watchlist)
-        if wanted is None or not wanted.notify_updates:
-            continue
-        match = hits.get(watchlist)
-        queued += _notice(db, config, article, story, match, watchlist, channel, reason)
-    return queued
-
-
-def _notice(
-    db: sqlite_utils.Database,
-    config: DedupConfig,
-    article: dict[str, Any],
-    story: dict[str, Any],
-    match: WatchlistMatch | None,
-    watchlist: str,
-    channel: str,
-    reason: str,
-) -> int:
-    story_id = story["id"]
-    state = db.execute(
-        "SELECT max(notice), sum(status = ?), max(coalesce(sent_at, created_at)) FROM alerts"
-        " WHERE watchlist = ? AND story_id = ? AND channel = ?",
-        [outbox.PENDING, watchlist, story_id, channel],
-    ).fetchone()
-    last_notice, waiting, last_out = state
-    if waiting:
-        return 0
-    number = (last_notice or 0) + 1
-    not_before = _parse(last_out) + timedelta(seconds=config.update_interval)
-    alert = watchlist_alert(article, story, watchlist, channel, match, update=number)
-    added = outbox.enqueue(db, alert, channel, article["id"], notice=number, not_before=not_before)
-    if added:
-        log.info(
-            "source=%s url=%s: story %s %s; update notice %d queued for %s via %s",
-            article["source"],
-            article["url"],
-            story_id,
-            reason,
-            number,
-            watchlist,
-            channel,
-        )
-    return int(added)
-
-
-def _parse(stamp: str) -> datetime:
-    return datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
-
-
-@dataclass(frozen=True)
-class StoryRow:
-    id: str
-    articles: int
-    outlets: list[str]
-    first_seen: str
-    last_seen: str
-    title: str
-
-
-def list_stories(db: sqlite_utils.Database, since: str | None = None) -> list[StoryRow]:
-    """Stories seen (first or last) since `since` (ISO UTC), most recently active first; the
-    title is the first copy's."""
-    rows = db.execute(
-        "SELECT story_id, count(*), group_concat(DISTINCT source), min(fetched_at),"
-        " max(coalesce(updated_at, fetched_at)),"
-        " (SELECT title FROM articles f WHERE f.story_id = a.story_id ORDER BY f.id LIMIT 1)"
-        " FROM articles a GROUP BY story_id"
-        " HAVING max(coalesce(updated_at, fetched_at)) >= ?"
-        " ORDER BY 5 DESC, 1",
-        [since or ""],
-    ).fetchall()
-    return [
-        StoryRow(story, count, sorted((outlets or "").split(",")), first, last, title or "")
-        for story, count, outlets, first, last, title in rows
-    ]

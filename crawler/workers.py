@@ -1,4 +1,5 @@
-"""Worker processes for CPU work on page content, one task each at a time, under a deadline.
+"""Worker processes for CPU work on page content, one task each at a time, under a deadline, and
+the extraction stage that runs in them (`Extractor`, `prepare`).
 
 `concurrent.futures.ProcessPoolExecutor` cannot stop one task: a page that never finishes holds
 its worker, and the pool's shutdown, forever; a worker that dies breaks the whole pool and every
@@ -19,8 +20,10 @@ threads. `close` kills the workers and fails waiting tasks at once: stopping nev
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import multiprocessing
+import os
 import signal
 from collections import deque
 from collections.abc import Callable
@@ -28,6 +31,12 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from typing import Any, TypeVar
+
+from crawler import dedup, language
+from crawler.articles import Fetched, Prepared, build_record
+from crawler.config import EXTRACTION_TIMEOUT
+from crawler.extract import extract_article
+from crawler.language import detect_language
 
 log = logging.getLogger("newswatch.workers")
 T = TypeVar("T")
@@ -74,6 +83,9 @@ class _Worker:
 
 
 class WorkerPool:
+    """Processes that run one task each at a time, each task under the deadline; a worker lost
+    to the deadline or to its death is replaced, and fails its own task only."""
+
     def __init__(self, workers: int, initializer: Callable[[], None], deadline: float) -> None:
         self.deadline = deadline
         self._initializer = initializer
@@ -254,3 +266,62 @@ def _receive(worker: _Worker) -> Any:
 def _settle(future: asyncio.Future[None]) -> None:
     if not future.done():
         future.set_result(None)
+
+
+class Extractor:
+    """trafilatura costs 20–40 ms of CPU a page: it runs in worker processes, off the event loop,
+    each page under a deadline (`crawl.extraction_timeout`).
+
+    Workers are forked when the extractor is made, before the reactor starts and before any
+    thread exists: they inherit the parent's imports and the language model instead of paying
+    seconds of start-up each, and forking a process without threads is safe. The daemon then
+    drops its reference to the model (75 MB): it never detects a language itself. A page over
+    the deadline has its worker killed; a worker that dies (killed, out of memory) loses only its
+    own page; either way the page falls back to its feed entry and a replacement starts.
+    """
+
+    def __init__(self, workers: int | None = None, deadline: float = EXTRACTION_TIMEOUT) -> None:
+        self.workers = workers or os.cpu_count() or 1
+        _warm_up()
+        # Objects that exist now are never garbage: frozen, the collector stops walking (and, in
+        # the workers, copying) them.
+        gc.freeze()
+        self._pool = WorkerPool(self.workers, _warm_up, deadline)
+        language.forget_model()
+
+    async def prepare(self, fetched: Fetched) -> Prepared:
+        return await self._pool.run(prepare, fetched)
+
+    def close(self) -> None:
+        """Kill the workers now; pages in flight are handed back (fetched again next poll)."""
+        self._pool.close()
+
+    def __enter__(self) -> Extractor:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+def _warm_up() -> None:
+    """Load the language model before the first article: in the daemon before it forks, in a
+    worker started from the fork server."""
+    language.model()
+
+
+def prepare(fetched: Fetched) -> Prepared:
+    """Runs in a worker: extraction, the entry's language when the page gives no text, the
+    record made of them and its fingerprint, so the parent gets all it stores in one trip."""
+    extracted, error = None, None
+    if fetched.html is not None:
+        url = fetched.final_url or fetched.entry.url
+        try:
+            extracted = extract_article(fetched.html, url, fetched.source_language)
+        except Exception as exc:  # a page that breaks the extractor falls back to its entry
+            error = f"{type(exc).__name__}: {exc}"
+    summary_language = None
+    if not (extracted and extracted.paragraphs) and not fetched.source_language:
+        summary_language = detect_language(f"{fetched.entry.title}\n{fetched.entry.summary}")
+    record = build_record(fetched, extracted, summary_language)
+    fingerprint = dedup.fingerprint(record.title, record.paragraphs) if record else None
+    return Prepared(record, fingerprint, error)

@@ -11,9 +11,9 @@ import time
 
 import pytest
 
+from crawler.articles import Fetched
 from crawler.feeds import ListingEntry
-from crawler.pipeline import Extractor, Fetched
-from crawler.workers import PoolClosed, WorkerLost
+from crawler.workers import Extractor, PoolClosed, WorkerLost
 
 PAGE = (
     "<html lang='en'><head><title>Morocco extradites a suspect to France</title></head><body>"
@@ -52,14 +52,15 @@ async def until_busy(tasks: list[asyncio.Task], extractor: Extractor, count: int
 def test_a_killed_worker_is_replaced_and_extraction_goes_on():
     async def scenario(extractor: Extractor) -> None:
         first = await extractor.prepare(fetched("https://news.example.org/a"))
-        assert first.extracted is not None and first.extracted.language == "en"
+        assert first.record is not None and first.record.extraction == "page"
+        assert first.record.language == "en"
         assert first.fingerprint is not None and first.fingerprint.signature is not None
         [worker] = workers()
         os.kill(worker.pid, signal.SIGKILL)
         await asyncio.to_thread(worker.join)
         again = await extractor.prepare(fetched("https://news.example.org/c"))
-        assert again.extracted is not None
-        assert again.extracted.paragraphs == first.extracted.paragraphs
+        assert again.record is not None and again.record.extraction == "page"
+        assert again.record.paragraphs == first.record.paragraphs
         assert again.fingerprint == first.fingerprint
         assert [w.pid for w in workers()] != [worker.pid]
 
@@ -84,7 +85,8 @@ def test_workers_killed_with_two_pages_in_flight_fail_those_pages_only():
             with pytest.raises(WorkerLost, match="killed by signal 9"):
                 await task
         for prepared in await asyncio.gather(*waiting):
-            assert prepared.extracted is not None and prepared.extracted.language == "en"
+            assert prepared.record is not None and prepared.record.extraction == "page"
+            assert prepared.record.language == "en"
         assert len(workers()) == 2
 
     with Extractor(workers=2) as extractor:
@@ -98,7 +100,7 @@ def test_a_task_over_the_deadline_has_its_worker_replaced():
             await stuck(extractor)
         assert not worker.is_alive()
         prepared = await extractor.prepare(fetched("https://news.example.org/a"))
-        assert prepared.extracted is not None
+        assert prepared.record is not None and prepared.record.extraction == "page"
 
     with Extractor(workers=1, deadline=1) as extractor:
         asyncio.run(asyncio.wait_for(scenario(extractor), HANG))

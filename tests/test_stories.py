@@ -212,6 +212,69 @@ def test_a_correction_adding_the_missing_concept_alerts_once(tmp_path, served, h
     assert len([r for r in served.requests if r.path == link]) == 2
 
 
+def later() -> str:
+    """An atom `updated` after the first fetch: an earlier date is a version already read."""
+    return (datetime.now(UTC) + timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def follow_config(tmp_path: Path, served: DemoSite, hook) -> Path:
+    return config(
+        tmp_path,
+        served,
+        ["d=/atom.xml"],
+        "  - {name: follow, rule: 'morocco AND extradition', notify: [hook, file],"
+        " notify_updates: true}",
+        f"  hook: {{type: webhook, url: '{hook.url}'}}\n  file: {{type: file, path: alerts.jsonl}}",
+    )
+
+
+def test_a_material_correction_sends_one_update_notice_per_alerted_channel(tmp_path, served, hook):
+    root = Path(served.root)
+    link = "/news/extradition.html"
+    write(root, link, page("Morocco extradites Lyon robbery suspect", STORY))
+    write(root, "/atom.xml", atom(link, "2026-11-28T08:00:00Z"))
+    path = follow_config(tmp_path, served, hook)
+    run_once(path)
+    rewritten = [
+        STORY[0],
+        "His family lodged an appeal against the extradition in Rabat on Monday, saying he had"
+        " been questioned for two days without an interpreter or a lawyer of his choosing.",
+        "A Moroccan judge will hear the appeal next week; French prosecutors in Lyon said the"
+        " trial date would not move whatever the outcome of the hearing in Morocco.",
+    ]
+    write(root, link, page("Extradited suspect's family appeals in Rabat", rewritten))
+    write(root, "/atom.xml", atom(link, later()))
+    run_once(path)
+
+    ids = [r.json["id"] for r in hook.requests]
+    assert len(ids) == 2 and ids[1] == f"{ids[0]}:update:1"
+    assert (
+        hook.requests[1].json["article"]["title"] == "Extradited suspect's family appeals in Rabat"
+    )
+    filed = [a["id"] for a in lines(tmp_path / "alerts.jsonl")]
+    assert len(filed) == 2 and filed[1] == f"{filed[0]}:update:1" and filed[0] != ids[0]
+
+
+def test_a_correction_whose_page_turned_to_garbage_keeps_the_text_and_sends_nothing(
+    tmp_path, served, hook
+):
+    root = Path(served.root)
+    link = "/news/extradition.html"
+    write(root, link, page("Morocco extradites Lyon robbery suspect", STORY))
+    write(root, "/atom.xml", atom(link, "2026-11-28T08:00:00Z"))
+    path = follow_config(tmp_path, served, hook)
+    run_once(path)
+    (root / link.lstrip("/")).write_bytes(b"\x00\xff<p>\x1b[2J" * 20_000)
+    write(root, "/atom.xml", atom(link, later()))
+    run_once(path)
+
+    assert len(hook.requests) == 1
+    assert query(path, "SELECT version, extraction, title FROM articles") == [
+        (1, "page", "Morocco extradites Lyon robbery suspect")
+    ]
+    assert len([r for r in served.requests if r.path == link]) == 2
+
+
 def signature(title: str, paragraphs: list[str]) -> bytes | None:
     return fingerprint(title, paragraphs).signature
 

@@ -106,8 +106,8 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from crawler.daemon import Daemon, run_on_reactor
-    from crawler.pipeline import Extractor
     from crawler.store import StoreError
+    from crawler.workers import Extractor
 
     config = _load(args.config)
     with Extractor(deadline=config.crawl.extraction_timeout) as extractor:

@@ -28,8 +28,7 @@ def cmd_stories(args: argparse.Namespace, load: Load) -> int:
     from crawler.backtest import cutoff
     from crawler.cli.terminal import printable
     from crawler.config import parse_duration
-    from crawler.store import open_for_reading
-    from crawler.stories import list_stories
+    from crawler.store import list_stories, open_for_reading
 
     config = load(args.config)
     try:

@@ -18,8 +18,8 @@ from crawler.config import Config, load_config
 from crawler.daemon import Daemon, PollSummary, run_on_reactor
 from crawler.demo.receivers import SmtpSink, WebhookReceiver
 from crawler.demo.site import DemoSite
-from crawler.pipeline import Extractor
 from crawler.store import open_db
+from crawler.workers import Extractor
 
 DEMO_DIR = Path(__file__).resolve().parents[2] / "seeds" / "demo"
 

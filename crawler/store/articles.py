@@ -1,10 +1,11 @@
-"""Stored articles, the URLs that lead to them, their versions, their full-text rows, and the
-pages whose fetch failed."""
+"""Stored articles, the URLs that lead to them, their versions, their full-text rows, their
+watchlist matches, and the pages whose fetch failed."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+import sqlite3
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import sqlite_utils
@@ -28,6 +29,15 @@ def known_article(db: sqlite_utils.Database, canonical: str) -> dict[str, Any] |
         " FROM seen_urls s JOIN articles a ON a.id = s.article_id WHERE s.canonical_url = ?",
         [canonical],
     )
+
+
+def first_known(db: sqlite_utils.Database, aliases: frozenset[str]) -> dict[str, Any] | None:
+    """The stored article any of a record's URLs (feed link, final URL, rel=canonical) led to."""
+    for alias in sorted(aliases):
+        known = known_article(db, alias)
+        if known is not None:
+            return known
+    return None
 
 
 def known_articles(db: sqlite_utils.Database, canonicals: list[str]) -> dict[str, dict[str, Any]]:
@@ -100,7 +110,8 @@ def note_listing_update(db: sqlite_utils.Database, article_id: int, updated: str
 
 def replace_text(db: sqlite_utils.Database, article_id: int, changes: dict[str, Any]) -> int:
     """Store a new version of an article in place (its id, URLs, story and alerts stay), keeping
-    the text it replaces in `article_versions`; returns the new version number."""
+    the text it replaces in `article_versions`; the old text's watchlist matches go (the new
+    text is matched afresh). Returns the new version number."""
     current = db["articles"].get(article_id)
     db["article_versions"].insert(
         {
@@ -119,11 +130,8 @@ def replace_text(db: sqlite_utils.Database, article_id: int, changes: dict[str, 
     )
     db.execute("DELETE FROM articles_fts WHERE rowid = ?", [article_id])
     _index_text(db, article_id, changes.get("title"), changes["text"])
+    db.execute("DELETE FROM matches WHERE article_id = ?", [article_id])
     return version
-
-
-def story_size(db: sqlite_utils.Database, story_id: str) -> int:
-    return one_row(db, "SELECT count(*) AS n FROM articles WHERE story_id = ?", [story_id])["n"]
 
 
 def insert_article(db: sqlite_utils.Database, article: dict[str, Any]) -> int:
@@ -131,6 +139,56 @@ def insert_article(db: sqlite_utils.Database, article: dict[str, Any]) -> int:
     article_id = int(db["articles"].insert(article, alter=False).last_pk)
     _index_text(db, article_id, article.get("title"), article["text"])
     return article_id
+
+
+def article_row(db: sqlite_utils.Database, article_id: int) -> dict[str, Any]:
+    """The stored article, every column: what an alert on it says."""
+    return db["articles"].get(article_id)
+
+
+def record_match(
+    db: sqlite_utils.Database,
+    article_id: int,
+    watchlist: str,
+    hits: list[dict[str, Any]],
+    snippet: str,
+) -> None:
+    """A watchlist's hits in an article's current text (kept whether or not an alert goes out:
+    the story may have been alerted already)."""
+    db["matches"].insert(
+        {
+            "article_id": article_id,
+            "watchlist": watchlist,
+            "hits": json.dumps(hits, ensure_ascii=False),
+            "snippet": snippet,
+            "matched_at": utcnow(),
+        },
+        replace=True,
+    )
+
+
+_ARCHIVE_COLUMNS = (
+    "id, url, canonical_url, source, title, text, language, published_at, fetched_at, story_id"
+)
+
+
+def check_archive(conn: sqlite3.Connection) -> None:
+    """Raises sqlite3.DatabaseError unless the file holds the articles table."""
+    conn.execute("SELECT 1 FROM articles LIMIT 1").fetchall()
+
+
+def read_articles(conn: sqlite3.Connection, since: str | None) -> Iterator[dict[str, Any]]:
+    """Articles fetched at or after `since` (all when None), oldest first, read lazily from a
+    read-only connection: what a backtest matches."""
+    sql = f"SELECT {_ARCHIVE_COLUMNS} FROM articles"
+    params: list[str] = []
+    if since is not None:
+        sql += " WHERE fetched_at >= ?"
+        params.append(since)
+    cursor = conn.execute(sql + " ORDER BY fetched_at, id", params)
+    names = [column[0] for column in cursor.description]
+    for row in cursor:
+        yield dict(zip(names, row, strict=True))
 
 
 def _index_text(db: sqlite_utils.Database, article_id: int, title: str | None, text: str) -> None:

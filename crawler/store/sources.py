@@ -7,6 +7,7 @@ from typing import Any
 
 import sqlite_utils
 
+from alerts.health import SourceHealth
 from crawler.store.database import one_row, utcnow
 
 
@@ -24,7 +25,7 @@ def source_state(row: dict[str, Any] | None) -> SourceState:
     return SourceState(row["etag"], row["last_modified"], row["listing_hash"])
 
 
-def source_health(db: sqlite_utils.Database, name: str) -> dict[str, Any]:
+def source_health(db: sqlite_utils.Database, name: str, url: str) -> SourceHealth:
     """A source's recent record for health notices: failures in a row, last success, newest
     article."""
     row = one_row(
@@ -34,12 +35,9 @@ def source_health(db: sqlite_utils.Database, name: str) -> dict[str, Any]:
         " FROM sources WHERE name = ?",
         [name, name],
     )
-    return row or {
-        "consecutive_failures": 0,
-        "last_error": None,
-        "last_success_at": None,
-        "last_article_at": None,
-    }
+    if row is None:
+        return SourceHealth(name, url, 0, None, None, None)
+    return SourceHealth(name=name, url=url, **row)
 
 
 def record_poll(

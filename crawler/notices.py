@@ -1,5 +1,6 @@
 """The daemon's side of digests and health notices: which cron job closes which digest, what a
-poll result means for a source's health, and the notices about the daemon itself."""
+poll result means for a source's health, and the notices about the daemon itself (start, stop,
+a message that failed for good)."""
 
 from __future__ import annotations
 
@@ -12,14 +13,17 @@ import sqlite_utils
 from apscheduler.triggers.cron import CronTrigger
 
 from alerts import digest, health
-from alerts.health import SourceHealth
 from crawler import store
 from crawler.config import Config, SourceConfig, cron_trigger
 
-log = logging.getLogger("newswatch.alerting")
+log = logging.getLogger("newswatch.notices")
 
 
-class Alerting:
+class Notices:
+    """Makes the digests at their channels' period ends (and those missed while stopped) and
+    queues the health notices: a source failing or silent, the daemon started or stopped, a
+    message that failed for good."""
+
     def __init__(self, config: Config, db: sqlite_utils.Database) -> None:
         self.config = config
         self.db = db
@@ -53,9 +57,7 @@ class Alerting:
     def source_polled(self, source: SourceConfig) -> None:
         if not self.health.notify:
             return
-        status = SourceHealth(
-            name=source.name, url=source.display_url, **store.source_health(self.db, source.name)
-        )
+        status = store.source_health(self.db, source.name, source.display_url)
         if health.check_source(self.db, self.health, status):
             log.warning("source=%s url=%s: health notice queued", source.name, source.display_url)
 

@@ -1,0 +1,136 @@
+"""The enqueue stage: what a stored article puts in the outbox, in the article's transaction.
+
+Each watchlist it matches gets its hits recorded and one alert per channel; the outbox key is the
+story, so a watchlist already alerted on the story is not alerted again. When the story reached a
+new outlet or an article's text changed materially, watchlists with `notify_updates` already
+alerted on it get one update notice per channel, at most every `dedup.update_interval`.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import sqlite_utils
+
+from alerts import outbox
+from alerts.matcher import WatchlistMatch
+from alerts.message import ARTICLE_KEYS, Alert
+from alerts.watchlists import Watchlists
+from crawler import store
+
+log = logging.getLogger("newswatch.enqueue")
+
+SNIPPET_CHARS = 300
+
+
+class AlertQueue:
+    """Queues the alerts and update notices of stored articles; the caller holds the article's
+    transaction, so a crash leaves the article with its alerts, or neither."""
+
+    def __init__(
+        self, db: sqlite_utils.Database, watchlists: Watchlists, update_interval: float
+    ) -> None:
+        self.db = db
+        self.watchlists = watchlists
+        self.update_interval = update_interval
+
+    def queue(
+        self, article_id: int, story_id: str, matches: tuple[WatchlistMatch, ...], change: str
+    ) -> int:
+        """Alerts for `matches` and, when `change` says how the story moved, update notices;
+        returns how many messages were added."""
+        if not (matches or change):
+            return 0
+        article = store.article_row(self.db, article_id)
+        story = {"id": story_id, "articles": store.story_size(self.db, story_id)}
+        added = sum(self._alert(article, story, match) for match in matches)
+        if change:
+            added += self._notify_updates(article, story, matches, change)
+        return added
+
+    def _alert(self, article: dict[str, Any], story: dict[str, Any], match: WatchlistMatch) -> int:
+        hits = [hit.to_dict() for hit in match.hits]
+        store.record_match(self.db, article["id"], match.watchlist, hits, match.snippet)
+        added = 0
+        for channel in self.watchlists.configs[match.watchlist].notify:
+            alert = watchlist_alert(article, story, match.watchlist, channel, match)
+            added += outbox.enqueue(self.db, alert, channel, article["id"])
+        return added
+
+    def _notify_updates(
+        self,
+        article: dict[str, Any],
+        story: dict[str, Any],
+        matches: tuple[WatchlistMatch, ...],
+        reason: str,
+    ) -> int:
+        """One update notice per (watchlist, channel) already alerted on this story whose
+        watchlist asks for `notify_updates`; a notice still waiting absorbs this one, and none
+        goes out sooner than `update_interval` after the last thing sent for that story and
+        channel."""
+        hits = {match.watchlist: match for match in matches}
+        queued = 0
+        for state in outbox.story_notices(self.db, story["id"]):
+            wanted = self.watchlists.configs.get(state["watchlist"])
+            if wanted is None or not wanted.notify_updates or state["waiting"]:
+                continue
+            match = hits.get(state["watchlist"])
+            queued += self._notice(article, story, match, state, reason)
+        return queued
+
+    def _notice(
+        self,
+        article: dict[str, Any],
+        story: dict[str, Any],
+        match: WatchlistMatch | None,
+        state: dict[str, Any],
+        reason: str,
+    ) -> int:
+        watchlist, channel = state["watchlist"], state["channel"]
+        number = (state["last_notice"] or 0) + 1
+        not_before = _parse(state["last_out"]) + timedelta(seconds=self.update_interval)
+        alert = watchlist_alert(article, story, watchlist, channel, match, update=number)
+        added = outbox.enqueue(
+            self.db, alert, channel, article["id"], notice=number, not_before=not_before
+        )
+        if added:
+            log.info(
+                "source=%s url=%s: story %s %s; update notice %d queued for %s via %s",
+                article["source"],
+                article["url"],
+                story["id"],
+                reason,
+                number,
+                watchlist,
+                channel,
+            )
+        return int(added)
+
+
+def watchlist_alert(
+    article: dict[str, Any],
+    story: dict[str, Any],
+    watchlist: str,
+    channel: str,
+    match: WatchlistMatch | None,
+    update: int = 0,
+) -> Alert:
+    """The message for a watchlist on a stored article: its alert, or with `update` ≥ 1 that
+    alert's N-th update notice (same id, `:update:N`, so receivers can tell them apart). A
+    notice for a watchlist the new text no longer matches shows the text's opening instead."""
+    key = outbox.alert_id(watchlist, story["id"], channel)
+    return Alert(
+        id=f"{key}:update:{update}" if update else key,
+        watchlist=watchlist,
+        article={name: article[name] for name in ARTICLE_KEYS},
+        story=story,
+        matches=[hit.to_dict() for hit in match.hits] if match else [],
+        matches_total=match.hits_total if match else 0,
+        snippet=match.snippet if match else article["text"][:SNIPPET_CHARS],
+    )
+
+
+def _parse(stamp: str) -> datetime:
+    return datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)

@@ -1,0 +1,96 @@
+"""Stories: the near-duplicate signatures of stored articles, which story a text already
+belongs to, and what a story amounts to (its size, its outlets, the `newswatch stories` list)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import sqlite_utils
+
+from crawler.store.database import one_row
+
+
+def all_signatures(db: sqlite_utils.Database) -> Iterator[tuple[int, bytes]]:
+    """(article id, signature) of every article that has one: what the story index is rebuilt
+    from at start."""
+    for row in db.execute("SELECT article_id, signature FROM article_signatures"):
+        yield row[0], row[1]
+
+
+def article_signature(db: sqlite_utils.Database, article_id: int) -> bytes | None:
+    row = db.execute(
+        "SELECT signature FROM article_signatures WHERE article_id = ?", [article_id]
+    ).fetchone()
+    return row[0] if row else None
+
+
+def save_signature(db: sqlite_utils.Database, article_id: int, signature: bytes | None) -> None:
+    """An article's signature replaced (or dropped when its text gives none)."""
+    if signature is None:
+        db.execute("DELETE FROM article_signatures WHERE article_id = ?", [article_id])
+    else:
+        db["article_signatures"].upsert(
+            {"article_id": article_id, "signature": signature}, pk="article_id"
+        )
+
+
+def stories_and_signatures(
+    db: sqlite_utils.Database, article_ids: list[int]
+) -> list[tuple[str, bytes]]:
+    """(story id, signature) of the given articles; an id without a signature (its article
+    rolled back, or pruned) drops out."""
+    marks = ",".join("?" * len(article_ids))
+    rows = db.execute(
+        "SELECT a.story_id, s.signature FROM article_signatures s"
+        f" JOIN articles a ON a.id = s.article_id WHERE s.article_id IN ({marks})",
+        article_ids,
+    ).fetchall()
+    return [(story, signature) for story, signature in rows]
+
+
+def story_of_text(db: sqlite_utils.Database, content_hash: str) -> str | None:
+    """The story of a stored article with the same normalised text, if any."""
+    row = db.execute(
+        "SELECT story_id FROM articles WHERE content_hash = ? LIMIT 1", [content_hash]
+    ).fetchone()
+    return row[0] if row else None
+
+
+def story_size(db: sqlite_utils.Database, story_id: str) -> int:
+    return one_row(db, "SELECT count(*) AS n FROM articles WHERE story_id = ?", [story_id])["n"]
+
+
+def story_outlets(db: sqlite_utils.Database, story_id: str) -> set[str]:
+    rows = db.execute("SELECT DISTINCT source FROM articles WHERE story_id = ?", [story_id])
+    return {row[0] for row in rows}
+
+
+@dataclass(frozen=True)
+class StoryRow:
+    """A story as `newswatch stories` shows it."""
+
+    id: str
+    articles: int
+    outlets: list[str]
+    first_seen: str
+    last_seen: str
+    title: str
+
+
+def list_stories(db: sqlite_utils.Database, since: str | None = None) -> list[StoryRow]:
+    """Stories seen (first or last) since `since` (ISO UTC), most recently active first; the
+    title is the first copy's."""
+    rows = db.execute(
+        "SELECT story_id, count(*), group_concat(DISTINCT source), min(fetched_at),"
+        " max(coalesce(updated_at, fetched_at)),"
+        " (SELECT title FROM articles f WHERE f.story_id = a.story_id ORDER BY f.id LIMIT 1)"
+        " FROM articles a GROUP BY story_id"
+        " HAVING max(coalesce(updated_at, fetched_at)) >= ?"
+        " ORDER BY 5 DESC, 1",
+        [since or ""],
+    ).fetchall()
+    return [
+        StoryRow(story, count, sorted((outlets or "").split(",")), first, last, title or "")
+        for story, count, outlets, first, last, title in rows
+    ]
