@@ -13,7 +13,8 @@ import sqlite_utils
 
 from alerts import outbox
 from alerts.channels import ChannelConfig, DeliveryError, send
-from alerts.message import Alert, Message, parse_time
+from alerts.message import Alert, Message
+from alerts.times import parse_time, timestamp
 
 log = logging.getLogger("newswatch.delivery")
 
@@ -145,7 +146,7 @@ def _within_rate(
     if room < 1:
         return others
     keep, fold = alerts[: room - 1], alerts[room - 1 :]
-    now = outbox.timestamp()
+    now = timestamp()
     summary = outbox.bundle(db, "overflow", name, fold, fold[0]["created_at"], now)
     report.folded += len(fold)
     log.warning(

@@ -14,7 +14,7 @@ from typing import Any
 import sqlite_utils
 
 from alerts import outbox
-from alerts.message import parse_time
+from alerts.times import parse_time, timestamp
 
 NextFire = Callable[[datetime], datetime | None]
 
@@ -25,9 +25,7 @@ def last_run(db: sqlite_utils.Database, channel: str) -> datetime | None:
 
 
 def _set_last_run(db: sqlite_utils.Database, channel: str, moment: datetime) -> None:
-    db["digests"].upsert(
-        {"channel": channel, "last_run_at": outbox.timestamp(moment)}, pk="channel"
-    )
+    db["digests"].upsert({"channel": channel, "last_run_at": timestamp(moment)}, pk="channel")
 
 
 def missed(db: sqlite_utils.Database, channel: str, next_after: NextFire, now: datetime) -> bool:
@@ -52,7 +50,7 @@ def make_digest(
         rows = outbox.waiting(db, channel, now)
         row = None
         if rows:
-            since = outbox.timestamp(start) if start else None
-            row = outbox.bundle(db, "digest", channel, rows, since, outbox.timestamp(now))
+            since = timestamp(start) if start else None
+            row = outbox.bundle(db, "digest", channel, rows, since, timestamp(now))
         _set_last_run(db, channel, now)
     return row

@@ -15,7 +15,8 @@ from typing import Any
 import sqlite_utils
 
 from alerts import outbox
-from alerts.message import Notice, format_duration, parse_time
+from alerts.message import Notice
+from alerts.times import format_duration, parse_time, timestamp
 
 FAILING, SILENT = "failing", "silent"
 
@@ -57,7 +58,7 @@ def announce(
             event=event,
             title=title,
             text=text,
-            at=outbox.timestamp(),
+            at=timestamp(),
             details=details or {},
         )
         queued += outbox.enqueue_message(db, notice, channel)
@@ -96,7 +97,7 @@ def check_source(
                 db,
                 policy,
                 f"source_{problem}",
-                f"{subject}@{outbox.timestamp(now)}",
+                f"{subject}@{timestamp(now)}",
                 title,
                 text,
                 details,
@@ -105,8 +106,8 @@ def check_source(
             {
                 "subject": subject,
                 "problem": problem,
-                "since": outbox.timestamp(now),
-                "notified_at": outbox.timestamp(now),
+                "since": timestamp(now),
+                "notified_at": timestamp(now),
             },
             pk="subject",
         )
@@ -118,7 +119,7 @@ def _state(db: sqlite_utils.Database, subject: str, now: datetime) -> dict[str, 
     rows = list(db.query("SELECT * FROM health_alerts WHERE subject = ?", [subject]))
     if rows:
         return rows[0]
-    row = {"subject": subject, "problem": None, "since": outbox.timestamp(now), "notified_at": None}
+    row = {"subject": subject, "problem": None, "since": timestamp(now), "notified_at": None}
     db["health_alerts"].insert(row)
     return row
 

@@ -11,12 +11,14 @@ import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from functools import lru_cache
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader, PackageLoader, StrictUndefined
+
+from alerts.times import format_time, human_time, parse_time
 
 ARTICLE_KEYS = ("url", "canonical_url", "title", "source", "language", "published_at", "fetched_at")
 STORY_KEYS = ("id", "articles")
@@ -106,7 +108,7 @@ class Alert:
 
     @property
     def when(self) -> str:
-        return _human_time(self.article.get("published_at") or self.article.get("fetched_at"))
+        return human_time(self.article.get("published_at") or self.article.get("fetched_at"))
 
     @property
     def story_size(self) -> int:
@@ -154,41 +156,6 @@ def split_hits(text: str, hits: list[str]) -> list[tuple[str, bool]]:
     if position < len(text):
         parts.append((text[position:], False))
     return parts
-
-
-def parse_time(value: Any) -> datetime | None:
-    """ISO 8601 with or without time or zone (store, feeds, sitemaps); naive values are UTC."""
-    if not value:
-        return None
-    try:
-        moment = datetime.fromisoformat(str(value).strip())
-    except ValueError:
-        return None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-
-
-def format_time(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
-
-
-_DURATION_UNITS = (("d", 86400), ("h", 3600), ("m", 60))
-
-
-def format_duration(seconds: float) -> str:
-    """ "1d", "90m" when a unit divides the duration exactly, else "2.35h"."""
-    for unit, size in _DURATION_UNITS:
-        if seconds >= size and seconds % size == 0:
-            return f"{int(seconds // size)}{unit}"
-    for unit, size in _DURATION_UNITS:
-        if seconds >= size:
-            return f"{seconds / size:.3g}{unit}"
-    return f"{seconds:.3g}s"
-
-
-def _human_time(value: Any) -> str:
-    """A stored time for people; the raw value when it does not parse."""
-    moment = parse_time(value)
-    return format_time(moment) if moment else str(value or "")
 
 
 # Words that notify a whole channel or workspace when Slack parses them in plain text.
@@ -288,11 +255,11 @@ class Bundle:
 
     @property
     def end(self) -> str:
-        return _human_time(self.period_end)
+        return human_time(self.period_end)
 
     @property
     def start(self) -> str:
-        return _human_time(self.period_start)
+        return human_time(self.period_start)
 
     def groups(self) -> list[tuple[str, list[tuple[str, list[Alert]]]]]:
         """Alerts by watchlist, then by story, in the order they were queued."""

@@ -18,13 +18,10 @@ from typing import Any
 import sqlite_utils
 
 from alerts.message import Alert, Bundle, Message, message_from
+from alerts.times import timestamp
 
 PENDING, SENDING, SENT, FAILED, BUNDLED = "pending", "sending", "sent", "failed", "bundled"
 STATUSES = (PENDING, SENDING, SENT, FAILED, BUNDLED)
-
-
-def timestamp(moment: datetime | None = None) -> str:
-    return (moment or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def alert_id(watchlist: str, story_id: str, channel: str) -> str:

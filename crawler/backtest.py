@@ -15,7 +15,7 @@ from pathlib import Path
 
 from alerts.document import PARAGRAPH_SEPARATOR, Document
 from alerts.matcher import WatchlistMatch
-from alerts.outbox import timestamp
+from alerts.times import timestamp
 from alerts.watchlists import Watchlists
 from crawler.store import StoreError, connect_read_only
 

@@ -19,6 +19,7 @@ import sqlite_utils
 from alerts import outbox
 from alerts.document import PARAGRAPH_SEPARATOR, Document
 from alerts.matcher import WatchlistMatch
+from alerts.times import timestamp
 from alerts.watchlists import Watchlists
 from crawler import dedup, language, refetch, store
 from crawler.config import EXTRACTION_TIMEOUT, DedupConfig
@@ -224,7 +225,7 @@ class ArticlePipeline:
         canonicals = [entry.canonical for entry in entries]
         known = store.known_articles(self.db, canonicals)
         failures = store.fetch_failures(self.db, canonicals)
-        now = store.utcnow()
+        now = timestamp()
         wanted = []
         for entry, canonical in zip(entries, canonicals, strict=True):
             why = refetch.why_fetch(
@@ -333,8 +334,8 @@ class ArticlePipeline:
                 "text": text,
                 "language": record.language,
                 "published_at": record.published_at,
-                "fetched_at": store.utcnow(),
-                "last_fetched_at": store.utcnow(),
+                "fetched_at": timestamp(),
+                "last_fetched_at": timestamp(),
                 "content_hash": digest,
                 "extraction": record.extraction,
                 "story_id": story_id,
@@ -380,7 +381,7 @@ class ArticlePipeline:
                 "language": record.language,
                 "extraction": record.extraction,
                 "source_updated_at": record.updated or known["source_updated_at"],
-                "last_fetched_at": store.utcnow(),
+                "last_fetched_at": timestamp(),
             },
         )
         self.stories.save_signature(known["id"], signature)
@@ -396,7 +397,7 @@ class ArticlePipeline:
                 "watchlist": match.watchlist,
                 "hits": json.dumps(hits, ensure_ascii=False),
                 "snippet": match.snippet,
-                "matched_at": store.utcnow(),
+                "matched_at": timestamp(),
             },
             replace=True,
         )

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import sqlite_utils
 
-from alerts.message import parse_time
+from alerts.times import parse_time, timestamp
 from crawler import store
 from crawler.backtest import cutoff
 from crawler.config import StorageConfig
@@ -82,7 +82,7 @@ def _rewrite_as_tombstones(db: sqlite_utils.Database, ids: list[int], marks: str
     are checked at commit, when the same ids exist again. The texts are not read back."""
     kept = ", ".join(c for c in db["articles"].columns_dict if c not in ("text", "html"))
     rows = list(db.query(f"SELECT {kept} FROM articles WHERE id IN ({marks})", ids))
-    stamp = store.utcnow()
+    stamp = timestamp()
     db.execute("PRAGMA defer_foreign_keys=ON")
     db.execute(f"DELETE FROM articles WHERE id IN ({marks})", ids)
     db["articles"].insert_all([{**row, "pruned_at": stamp} for row in rows], alter=False)
@@ -203,7 +203,7 @@ def steps(
     while count := _vacuum_step(db):
         yield "free page(s) given back", count
     db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    db["maintenance"].upsert({"task": TASK, "last_run_at": store.utcnow()}, pk="task")
+    db["maintenance"].upsert({"task": TASK, "last_run_at": timestamp()}, pk="task")
 
 
 def prune(

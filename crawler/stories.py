@@ -22,6 +22,7 @@ import sqlite_utils
 from alerts import outbox
 from alerts.matcher import WatchlistMatch
 from alerts.message import ARTICLE_KEYS, Alert
+from alerts.times import FORMAT
 from alerts.watchlists import Watchlists
 from crawler import store
 from crawler.config import DedupConfig
@@ -211,7 +212,7 @@ def _notice(
 
 
 def _parse(stamp: str) -> datetime:
-    return datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+    return datetime.strptime(stamp, FORMAT).replace(tzinfo=UTC)
 
 
 @dataclass(frozen=True)

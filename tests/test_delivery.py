@@ -19,6 +19,7 @@ from alerts.channels import ChannelConfig
 from alerts.delivery import DeliveryReport, RetryPolicy, deliver_due
 from alerts.health import HealthPolicy, SourceHealth
 from alerts.message import Alert
+from alerts.times import timestamp
 from crawler import store
 from crawler.demo.receivers import SmtpSink
 
@@ -52,7 +53,7 @@ def queue(
                 "title": f"{title} #{n}",
                 "text": "Morocco and France agreed.",
                 "language": "en",
-                "fetched_at": store.utcnow(),
+                "fetched_at": timestamp(),
                 "content_hash": f"hash-{n}",
                 "story_id": f"st-{n}",
             },
@@ -144,7 +145,7 @@ def test_a_channel_back_after_an_outage_gets_its_backlog_at_once(db, hook):
     deliver(db, channels, hour)
     assert {r["status"] for r in rows(db)} == {"pending"}
     first = rows(db)[0]["id"]
-    db.execute("UPDATE alerts SET next_attempt_at = ? WHERE id = ?", [outbox.timestamp(), first])
+    db.execute("UPDATE alerts SET next_attempt_at = ? WHERE id = ?", [timestamp(), first])
 
     report = deliver(db, channels, hour)
 
@@ -200,7 +201,7 @@ def test_temporary_error_on_an_old_alert_fails_it(db, hook):
     queue(db, "hook", 1)
     db.execute(
         "UPDATE alerts SET created_at = ?",
-        [outbox.timestamp(datetime.now(UTC) - timedelta(days=3))],
+        [timestamp(datetime.now(UTC) - timedelta(days=3))],
     )
     policy = RetryPolicy(max_attempts=10, base_delay=0.01, max_age=86400)
 
@@ -382,7 +383,7 @@ def source(failures: int = 0, last_article: str | None = None) -> SourceHealth:
 
 def test_failing_source_is_announced_once_and_its_recovery_once(db, hook):
     policy = HealthPolicy(notify=("ops",), silent_after=86400, failing_polls=2)
-    recent = store.utcnow()
+    recent = timestamp()
 
     queued = [health.check_source(db, policy, source(n, recent)) for n in (1, 2, 3)]
     queued.append(health.check_source(db, policy, source(0, recent)))
@@ -398,7 +399,7 @@ def test_failing_source_is_announced_once_and_its_recovery_once(db, hook):
 
 def test_silent_source_is_announced(db, hook):
     policy = HealthPolicy(notify=("ops",), silent_after=86400, failing_polls=5)
-    two_days_ago = outbox.timestamp(datetime.now(UTC) - timedelta(days=2))
+    two_days_ago = timestamp(datetime.now(UTC) - timedelta(days=2))
 
     assert health.check_source(db, policy, source(0, two_days_ago)) == 1
     assert health.check_source(db, policy, source(0, two_days_ago)) == 0

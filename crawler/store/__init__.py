@@ -29,7 +29,6 @@ from crawler.store.database import (
     open_db,
     open_for_reading,
     store_error,
-    utcnow,
 )
 from crawler.store.schema import MIGRATIONS, SCHEMA_VERSION
 from crawler.store.sources import (
@@ -69,5 +68,4 @@ __all__ = [
     "source_state",
     "store_error",
     "story_size",
-    "utcnow",
 ]

@@ -13,12 +13,7 @@ from typing import Any
 
 import sqlite_utils
 
-from alerts.outbox import timestamp
 from crawler.store.schema import MIGRATIONS, SCHEMA_VERSION
-
-
-def utcnow() -> str:
-    return timestamp()
 
 
 class StoreError(Exception):
