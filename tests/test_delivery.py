@@ -11,6 +11,7 @@ import socket
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 import sqlite_utils
 from pydantic import TypeAdapter
 
@@ -20,11 +21,16 @@ from alerts.delivery import DeliveryReport, RetryPolicy, deliver_due
 from alerts.health import HealthPolicy, SourceHealth
 from alerts.message import Alert
 from alerts.times import timestamp
-from crawler import store
 from crawler.demo.receivers import SmtpSink
 
 # Retries fall due at once: a test that delivers twice sees the second pass retry, on any machine.
 FAST = RetryPolicy(max_attempts=3, base_delay=0.0, max_delay=0.0)
+
+
+@pytest.fixture
+def db(outbox_db: sqlite_utils.Database) -> sqlite_utils.Database:
+    """The library's tables alone: delivery needs nothing of the crawler's."""
+    return outbox_db
 
 
 def channel(**config: Any) -> ChannelConfig:
@@ -39,25 +45,11 @@ def queue(
     watchlist: str = "mfe",
     title: str = "Morocco extradites suspect to France",
 ) -> list[str]:
-    """Store `count` articles and queue one alert each, as the pipeline does."""
+    """Queue one alert each for `count` new articles, as the pipeline does."""
     ids = []
     for _ in range(count):
-        n = db.execute("SELECT count(*) FROM articles").fetchone()[0] + 1
+        n = db.execute("SELECT count(*) FROM alerts").fetchone()[0] + 1
         url = f"https://news.example.org/{n}"
-        article_id = store.insert_article(
-            db,
-            {
-                "url": url,
-                "canonical_url": url,
-                "source": "example-en",
-                "title": f"{title} #{n}",
-                "text": "Morocco and France agreed.",
-                "language": "en",
-                "fetched_at": timestamp(),
-                "content_hash": f"hash-{n}",
-                "story_id": f"st-{n}",
-            },
-        )
         alert = Alert(
             id=outbox.alert_id(watchlist, f"st-{n}", channel_name),
             watchlist=watchlist,
@@ -71,7 +63,7 @@ def queue(
             matches=[{"concept": "morocco", "alias": "Morocco", "text": "Morocco", "offset": 0}],
             snippet="Morocco and France agreed.",
         )
-        assert outbox.enqueue(db, alert, channel_name, article_id)
+        assert outbox.enqueue(db, alert, channel_name, n)
         ids.append(alert.id)
     return ids
 
