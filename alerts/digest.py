@@ -13,19 +13,18 @@ from typing import Any
 
 import sqlite_utils
 
-from alerts import outbox
+from alerts import outbox, store
 from alerts.times import parse_time, timestamp
 
 NextFire = Callable[[datetime], datetime | None]
 
 
 def last_run(db: sqlite_utils.Database, channel: str) -> datetime | None:
-    rows = list(db.query("SELECT last_run_at FROM digests WHERE channel = ?", [channel]))
-    return parse_time(rows[0]["last_run_at"]) if rows else None
+    return parse_time(store.digest_started(db, channel))
 
 
 def _set_last_run(db: sqlite_utils.Database, channel: str, moment: datetime) -> None:
-    db["digests"].upsert({"channel": channel, "last_run_at": timestamp(moment)}, pk="channel")
+    store.start_digest(db, channel, timestamp(moment))
 
 
 def missed(db: sqlite_utils.Database, channel: str, next_after: NextFire, now: datetime) -> bool:

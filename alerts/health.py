@@ -14,7 +14,7 @@ from typing import Any
 
 import sqlite_utils
 
-from alerts import outbox
+from alerts import outbox, store
 from alerts.message import Notice
 from alerts.times import format_duration, parse_time, timestamp
 
@@ -102,26 +102,20 @@ def check_source(
                 text,
                 details,
             )
-        db["health_alerts"].upsert(
-            {
-                "subject": subject,
-                "problem": problem,
-                "since": timestamp(now),
-                "notified_at": timestamp(now),
-            },
-            pk="subject",
+        at = timestamp(now)
+        store.save_health_state(
+            db, {"subject": subject, "problem": problem, "since": at, "notified_at": at}
         )
     return queued
 
 
 def _state(db: sqlite_utils.Database, subject: str, now: datetime) -> dict[str, Any]:
     """The subject's announced problem; a subject seen for the first time is healthy since now."""
-    rows = list(db.query("SELECT * FROM health_alerts WHERE subject = ?", [subject]))
-    if rows:
-        return rows[0]
-    row = {"subject": subject, "problem": None, "since": timestamp(now), "notified_at": None}
-    db["health_alerts"].insert(row)
-    return row
+    state = store.health_state(db, subject)
+    if state is None:
+        state = {"subject": subject, "problem": None, "since": timestamp(now), "notified_at": None}
+        store.save_health_state(db, state)
+    return state
 
 
 def _problem(

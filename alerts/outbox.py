@@ -13,7 +13,7 @@ import hashlib
 import json
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlite_utils
 
@@ -85,6 +85,33 @@ def enqueue_message(db: sqlite_utils.Database, message: Message, channel: str) -
         ],
     )
     return cursor.rowcount > 0
+
+
+def alerted(db: sqlite_utils.Database, story_id: str) -> list[tuple[str, str]]:
+    """The (watchlist, channel) pairs that got an alert on the story: those its updates concern."""
+    return db.execute(
+        "SELECT DISTINCT watchlist, channel FROM alerts WHERE story_id = ? AND notice = 0",
+        [story_id],
+    ).fetchall()
+
+
+class NoticeState(NamedTuple):
+    """Where a story's update notices stand for one watchlist and channel."""
+
+    last_notice: int  # 0: only the alert itself so far
+    waiting: bool  # a notice is still pending, and absorbs newer updates
+    last_out: str | None  # when the last message on the story was sent (or queued, if unsent)
+
+
+def notice_state(
+    db: sqlite_utils.Database, watchlist: str, story_id: str, channel: str
+) -> NoticeState:
+    last_notice, waiting, last_out = db.execute(
+        "SELECT max(notice), sum(status = ?), max(coalesce(sent_at, created_at)) FROM alerts"
+        " WHERE watchlist = ? AND story_id = ? AND channel = ?",
+        [PENDING, watchlist, story_id, channel],
+    ).fetchone()
+    return NoticeState(last_notice or 0, bool(waiting), last_out)
 
 
 def recover_in_flight(db: sqlite_utils.Database) -> int:

@@ -159,10 +159,7 @@ def notify_updates(
     watchlist asks for `notify_updates`; a notice still waiting absorbs this one, and none goes
     out sooner than `update_interval` after the last thing sent for that story and channel."""
     story_id = story["id"]
-    alerted = db.execute(
-        "SELECT DISTINCT watchlist, channel FROM alerts WHERE story_id = ? AND notice = 0",
-        [story_id],
-    ).fetchall()
+    alerted = outbox.alerted(db, story_id)
     hits = {match.watchlist: match for match in matches}
     queued = 0
     for watchlist, channel in alerted:
@@ -185,15 +182,10 @@ def _notice(
     reason: str,
 ) -> int:
     story_id = story["id"]
-    state = db.execute(
-        "SELECT max(notice), sum(status = ?), max(coalesce(sent_at, created_at)) FROM alerts"
-        " WHERE watchlist = ? AND story_id = ? AND channel = ?",
-        [outbox.PENDING, watchlist, story_id, channel],
-    ).fetchone()
-    last_notice, waiting, last_out = state
+    last_notice, waiting, last_out = outbox.notice_state(db, watchlist, story_id, channel)
     if waiting:
         return 0
-    number = (last_notice or 0) + 1
+    number = last_notice + 1
     not_before = _parse(last_out) + timedelta(seconds=config.update_interval)
     alert = watchlist_alert(article, story, watchlist, channel, match, update=number)
     added = outbox.enqueue(db, alert, channel, article["id"], notice=number, not_before=not_before)
