@@ -31,7 +31,8 @@ import aiosmtplib
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
-from alerts.message import Message, TemplateError, render, slack_message
+from alerts.message import Message
+from alerts.render import TemplateError, render, slack_message
 
 DEFAULT_SMTP_PORTS = {"starttls": 587, "ssl": 465, "none": 25}
 # Libraries that log request URLs (Slack and webhook tokens, Apprise URLs) below WARNING. Set
