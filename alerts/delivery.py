@@ -12,8 +12,9 @@ from typing import Any
 import sqlite_utils
 
 from alerts import outbox
-from alerts.channels import ChannelConfig, DeliveryError, send
+from alerts.channels import ChannelConfig, DeliveryError
 from alerts.message import Alert, Message
+from alerts.senders import send
 from alerts.times import parse_time, timestamp
 
 log = logging.getLogger("newswatch.delivery")

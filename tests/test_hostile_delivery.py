@@ -17,9 +17,10 @@ from pathlib import Path
 import pytest
 import sqlite_utils
 
-from alerts.channels import SlackChannel, send
+from alerts.channels import SlackChannel
 from alerts.delivery import RetryPolicy, deliver_due
 from alerts.message import Alert
+from alerts.senders import send
 from crawler.demo.receivers import WebhookReceiver
 from tests.support import ROOT, newswatch
 from tests.test_delivery import FAST, channel, queue, rows

@@ -84,8 +84,9 @@ def _line(row: dict[str, Any]) -> str:
 
 def cmd_test_channel(args: argparse.Namespace, load: Load) -> int:
     from alerts import outbox
-    from alerts.channels import DeliveryError, send
+    from alerts.channels import DeliveryError
     from alerts.message import Notice
+    from alerts.senders import send
     from alerts.times import timestamp
     from crawler.cli.terminal import printable
 
