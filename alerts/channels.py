@@ -72,6 +72,8 @@ def _http_url(value: str) -> str:
 
 
 class EmailChannel(_Rendered):
+    """Mail through an SMTP server: STARTTLS unless told otherwise, text and HTML parts."""
+
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
     type: Literal["email"]
@@ -105,6 +107,8 @@ class EmailChannel(_Rendered):
 
 
 class WebhookChannel(_Channel):
+    """The JSON payload POSTed to a URL, signed with HMAC-SHA256 when it has a `secret`."""
+
     type: Literal["webhook"]
     url: str
     secret: SecretStr | None = None
@@ -126,6 +130,8 @@ class FileChannel(_Channel):
 
 
 class SlackChannel(_Rendered):
+    """A Slack incoming webhook: Block Kit from templates; its URL holds a token, a secret."""
+
     type: Literal["slack"]
     webhook_url: SecretStr
     timeout: float = Field(20, gt=0)

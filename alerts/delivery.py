@@ -52,6 +52,8 @@ class RetryPolicy:
 
 @dataclass
 class DeliveryReport:
+    """What one delivery pass did, for the daemon's log line and `--once` summary."""
+
     sent: list[Message] = field(default_factory=list)
     retrying: int = 0
     failed: int = 0

@@ -23,6 +23,8 @@ FAILING, SILENT = "failing", "silent"
 
 @dataclass(frozen=True)
 class HealthPolicy:
+    """Where health notices go, and when a source counts as silent or failing."""
+
     notify: tuple[str, ...]
     silent_after: float = 86400.0
     failing_polls: int = 5

@@ -4,7 +4,8 @@ The row, not memory, is the truth: a crash at any point leaves each alert pendin
 (retried at the next start, same id) or sent (never repeated); `failed` rows stay until a person
 retries them. Digests, overflow summaries and notices are rows too (`kind`), sent the same way;
 an alert folded into a digest or summary becomes `bundled` and names it in `bundle_id`.
-The `alerts` table is created by the application's schema; this module only moves rows.
+The `alerts` table is created and migrated by `alerts.schema`; every SQL statement on it is
+here. Times are stored as `alerts.times` writes them.
 """
 
 from __future__ import annotations
