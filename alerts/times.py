@@ -23,14 +23,15 @@ def timestamp(moment: datetime | None = None) -> str:
 
 def parse_time(value: Any) -> datetime | None:
     """ISO 8601 with or without time or zone (stored rows, payloads); naive values are UTC.
-    None for anything else: a stored value written by hand or an old row never raises."""
+    None for anything else, including a moment that has no UTC form (`0001-01-01T00:00+01:00`):
+    a payload carries whatever its host wrote, and rendering it must not fail."""
     if not value:
         return None
     try:
         moment = datetime.fromisoformat(str(value).strip())
-    except ValueError:
+        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    except (ValueError, OverflowError):
         return None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 def format_time(moment: datetime) -> str:
