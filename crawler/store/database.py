@@ -53,9 +53,9 @@ def store_error(path: Path | str, exc: sqlite3.Error) -> StoreError:
     return StoreError(f"{path}: database error ({exc})")
 
 
-def _check_version(path: Path | str, db: sqlite_utils.Database) -> bool:
-    """Whether the file is current (False: it needs migrating); a file made by a newer
-    newswatch, in the crawler's tables or the outbox's, is refused before anything changes."""
+def _up_to_date(path: Path | str, db: sqlite_utils.Database) -> bool:
+    """Whether the file needs no migration; a file made by a newer newswatch, in the crawler's
+    tables or the outbox's, is refused before anything changes."""
     version = db.execute("PRAGMA user_version").fetchone()[0]
     if version > SCHEMA_VERSION:
         raise StoreError(
@@ -66,9 +66,8 @@ def _check_version(path: Path | str, db: sqlite_utils.Database) -> bool:
         alerts_schema.check(db)
     except alerts_schema.SchemaError as error:
         raise StoreError(f"{path}: {error}") from None
-    return version == SCHEMA_VERSION and alerts_schema.stored_version(db) == (
-        alerts_schema.SCHEMA_VERSION
-    )
+    outbox_version = alerts_schema.stored_version(db)
+    return version == SCHEMA_VERSION and outbox_version == alerts_schema.SCHEMA_VERSION
 
 
 class AlreadyRunning(StoreError):
@@ -123,7 +122,7 @@ def _prepare(db: sqlite_utils.Database, path: Path | str) -> None:
     if not db.execute("PRAGMA page_count").fetchone()[0]:
         db.execute("PRAGMA auto_vacuum=INCREMENTAL")
     db.execute("PRAGMA journal_mode=WAL")
-    _check_version(path, db)
+    _up_to_date(path, db)
     db.execute("PRAGMA foreign_keys=ON")
     db.execute("PRAGMA synchronous=NORMAL")
     version = db.execute("PRAGMA user_version").fetchone()[0]
@@ -169,7 +168,7 @@ def open_for_reading(path: Path) -> sqlite_utils.Database:
     or the outbox's) is migrated first (that needs write access, and says so when it has none)."""
     db = sqlite_utils.Database(connect_read_only(path))
     try:
-        current = _check_version(path, db)
+        current = _up_to_date(path, db)
     except StoreError:
         db.close()
         raise
