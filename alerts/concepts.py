@@ -115,6 +115,9 @@ def stem_language(kind: str) -> str | None:
 
 
 class AliasSpec(BaseModel):
+    """One way a concept is written in one language, and how loosely it may match (`mode`,
+    `fuzzy`)."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     term: str
@@ -129,6 +132,9 @@ class AliasSpec(BaseModel):
 
 
 class ConceptSpec(BaseModel):
+    """A concept as the YAML writes it: aliases per language (or a preset's), and phrases whose
+    hits do not count for it (`exclude`)."""
+
     model_config = ConfigDict(extra="forbid")
 
     aliases: dict[str, list[AliasSpec]]

@@ -12,8 +12,10 @@ from typing import Any
 import sqlite_utils
 
 from alerts import outbox
-from alerts.channels import ChannelConfig, DeliveryError, send
-from alerts.message import Alert, Message, parse_time
+from alerts.channels import ChannelConfig, DeliveryError
+from alerts.message import Alert, Message
+from alerts.senders import send
+from alerts.times import parse_time, timestamp
 
 log = logging.getLogger("newswatch.delivery")
 
@@ -50,6 +52,8 @@ class RetryPolicy:
 
 @dataclass
 class DeliveryReport:
+    """What one delivery pass did, for the daemon's log line and `--once` summary."""
+
     sent: list[Message] = field(default_factory=list)
     retrying: int = 0
     failed: int = 0
@@ -145,7 +149,7 @@ def _within_rate(
     if room < 1:
         return others
     keep, fold = alerts[: room - 1], alerts[room - 1 :]
-    now = outbox.timestamp()
+    now = timestamp()
     summary = outbox.bundle(db, "overflow", name, fold, fold[0]["created_at"], now)
     report.folded += len(fold)
     log.warning(

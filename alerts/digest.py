@@ -13,21 +13,18 @@ from typing import Any
 
 import sqlite_utils
 
-from alerts import outbox
-from alerts.message import parse_time
+from alerts import outbox, store
+from alerts.times import parse_time, timestamp
 
 NextFire = Callable[[datetime], datetime | None]
 
 
 def last_run(db: sqlite_utils.Database, channel: str) -> datetime | None:
-    rows = list(db.query("SELECT last_run_at FROM digests WHERE channel = ?", [channel]))
-    return parse_time(rows[0]["last_run_at"]) if rows else None
+    return parse_time(store.digest_started(db, channel))
 
 
 def _set_last_run(db: sqlite_utils.Database, channel: str, moment: datetime) -> None:
-    db["digests"].upsert(
-        {"channel": channel, "last_run_at": outbox.timestamp(moment)}, pk="channel"
-    )
+    store.start_digest(db, channel, timestamp(moment))
 
 
 def missed(db: sqlite_utils.Database, channel: str, next_after: NextFire, now: datetime) -> bool:
@@ -52,7 +49,7 @@ def make_digest(
         rows = outbox.waiting(db, channel, now)
         row = None
         if rows:
-            since = outbox.timestamp(start) if start else None
-            row = outbox.bundle(db, "digest", channel, rows, since, outbox.timestamp(now))
+            since = timestamp(start) if start else None
+            row = outbox.bundle(db, "digest", channel, rows, since, timestamp(now))
         _set_last_run(db, channel, now)
     return row

@@ -15,6 +15,8 @@ _TEASER_MARK = "-"
 
 @dataclass(frozen=True)
 class Document:
+    """A text to match, cut into title and paragraphs: the boundaries phrases and NEAR respect."""
+
     title: str
     paragraphs: tuple[str, ...]
     language: str | None = None

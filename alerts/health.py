@@ -14,14 +14,17 @@ from typing import Any
 
 import sqlite_utils
 
-from alerts import outbox
-from alerts.message import Notice, format_duration, parse_time
+from alerts import outbox, store
+from alerts.message import Notice
+from alerts.times import format_duration, parse_time, timestamp
 
 FAILING, SILENT = "failing", "silent"
 
 
 @dataclass(frozen=True)
 class HealthPolicy:
+    """Where health notices go, and when a source counts as silent or failing."""
+
     notify: tuple[str, ...]
     silent_after: float = 86400.0
     failing_polls: int = 5
@@ -57,7 +60,7 @@ def announce(
             event=event,
             title=title,
             text=text,
-            at=outbox.timestamp(),
+            at=timestamp(),
             details=details or {},
         )
         queued += outbox.enqueue_message(db, notice, channel)
@@ -96,31 +99,25 @@ def check_source(
                 db,
                 policy,
                 f"source_{problem}",
-                f"{subject}@{outbox.timestamp(now)}",
+                f"{subject}@{timestamp(now)}",
                 title,
                 text,
                 details,
             )
-        db["health_alerts"].upsert(
-            {
-                "subject": subject,
-                "problem": problem,
-                "since": outbox.timestamp(now),
-                "notified_at": outbox.timestamp(now),
-            },
-            pk="subject",
+        at = timestamp(now)
+        store.save_health_state(
+            db, {"subject": subject, "problem": problem, "since": at, "notified_at": at}
         )
     return queued
 
 
 def _state(db: sqlite_utils.Database, subject: str, now: datetime) -> dict[str, Any]:
     """The subject's announced problem; a subject seen for the first time is healthy since now."""
-    rows = list(db.query("SELECT * FROM health_alerts WHERE subject = ?", [subject]))
-    if rows:
-        return rows[0]
-    row = {"subject": subject, "problem": None, "since": outbox.timestamp(now), "notified_at": None}
-    db["health_alerts"].insert(row)
-    return row
+    state = store.health_state(db, subject)
+    if state is None:
+        state = {"subject": subject, "problem": None, "since": timestamp(now), "notified_at": None}
+        store.save_health_state(db, state)
+    return state
 
 
 def _problem(

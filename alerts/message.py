@@ -1,32 +1,28 @@
-"""What one alert says, independent of the channel that carries it.
+"""What one message says, independent of the channel that carries it: an alert (one watchlist
+hit on one story), a bundle (digest or overflow summary) or a notice about newswatch itself.
 
 The webhook payload is a contract other programs parse, so it is built here from an explicit
-list of keys rather than by dumping whatever the matcher produced. The renderings (email text,
-email HTML, Slack Block Kit) share the same helpers so every channel shows the same facts.
+list of keys rather than by dumping whatever the matcher produced. Outbox rows hold these
+payloads, and `message_from` rebuilds the message from one. Turning a message into text for
+people is `alerts.render`'s job.
 """
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from functools import lru_cache
+from datetime import datetime
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
-from jinja2 import ChoiceLoader, Environment, FileSystemLoader, PackageLoader, StrictUndefined
+from alerts.times import human_time, parse_time
 
 ARTICLE_KEYS = ("url", "canonical_url", "title", "source", "language", "published_at", "fetched_at")
 STORY_KEYS = ("id", "articles")
 MATCH_KEYS = ("concept", "alias", "text", "fuzzy", "offset")
 
 RTL_LANGUAGES = frozenset({"ar", "fa", "he", "ur", "ps", "sd", "ug", "yi", "dv", "ckb"})
-
-
-class TemplateError(Exception):
-    """A channel's template cannot render this message (missing file, bad syntax, bad JSON)."""
 
 
 @dataclass(frozen=True)
@@ -106,7 +102,7 @@ class Alert:
 
     @property
     def when(self) -> str:
-        return _human_time(self.article.get("published_at") or self.article.get("fetched_at"))
+        return human_time(self.article.get("published_at") or self.article.get("fetched_at"))
 
     @property
     def story_size(self) -> int:
@@ -154,84 +150,6 @@ def split_hits(text: str, hits: list[str]) -> list[tuple[str, bool]]:
     if position < len(text):
         parts.append((text[position:], False))
     return parts
-
-
-def parse_time(value: Any) -> datetime | None:
-    """ISO 8601 with or without time or zone (store, feeds, sitemaps); naive values are UTC."""
-    if not value:
-        return None
-    try:
-        moment = datetime.fromisoformat(str(value).strip())
-    except ValueError:
-        return None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-
-
-def format_time(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
-
-
-_DURATION_UNITS = (("d", 86400), ("h", 3600), ("m", 60))
-
-
-def format_duration(seconds: float) -> str:
-    """ "1d", "90m" when a unit divides the duration exactly, else "2.35h"."""
-    for unit, size in _DURATION_UNITS:
-        if seconds >= size and seconds % size == 0:
-            return f"{int(seconds // size)}{unit}"
-    for unit, size in _DURATION_UNITS:
-        if seconds >= size:
-            return f"{seconds / size:.3g}{unit}"
-    return f"{seconds:.3g}s"
-
-
-def _human_time(value: Any) -> str:
-    """A stored time for people; the raw value when it does not parse."""
-    moment = parse_time(value)
-    return format_time(moment) if moment else str(value or "")
-
-
-# Words that notify a whole channel or workspace when Slack parses them in plain text.
-_SLACK_BROADCAST = re.compile(r"([@＠])(channel|here|everyone)", re.IGNORECASE)
-
-
-def slack_escape(text: str) -> str:
-    """Scraped text as Slack mrkdwn that reads the same and can notify nobody.
-
-    `&`, `<` and `>` are escaped, so a title's `<!channel>` or `<@U…>` is shown, not obeyed; a
-    word joiner after the `@` of `@channel`, `@here` and `@everyone` keeps them from pinging
-    where Slack parses plain-text mentions (the notification `text` has no `verbatim`)."""
-    escaped = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    return _SLACK_BROADCAST.sub("\\1\u2060\\2", escaped)
-
-
-def _slack_url(url: str) -> str:
-    """A `|` or `>` in the URL would end Slack's `<url|label>` link early."""
-    return url.replace("|", "%7C").replace(">", "%3E").replace("<", "%3C").replace(" ", "%20")
-
-
-def slack_link(url: str, label: str) -> str:
-    """`<url|label>` with the label escaped; just the label when there is no safe URL."""
-    return f"<{_slack_url(url)}|{slack_escape(label)}>" if url else slack_escape(label)
-
-
-def slack_time(alert: Alert) -> str:
-    """Slack shows `<!date…>` in each reader's own time zone, with our UTC text as fallback."""
-    moment = alert.published
-    if moment is None:
-        return slack_escape(alert.when)
-    stamp = int(moment.timestamp())
-    return f"<!date^{stamp}^{{date_short_pretty}} {{time}}|{format_time(moment)}>"
-
-
-def shorten(text: str, limit: int) -> str:
-    """Cut at a space so an Arabic word is never split in the middle."""
-    text = " ".join(str(text).split())
-    if len(text) <= limit:
-        return text
-    cut = text[:limit]
-    space = cut.rfind(" ")
-    return (cut[:space] if space > limit // 2 else cut).rstrip() + " …"
 
 
 @dataclass(frozen=True)
@@ -288,11 +206,11 @@ class Bundle:
 
     @property
     def end(self) -> str:
-        return _human_time(self.period_end)
+        return human_time(self.period_end)
 
     @property
     def start(self) -> str:
-        return _human_time(self.period_start)
+        return human_time(self.period_start)
 
     def groups(self) -> list[tuple[str, list[tuple[str, list[Alert]]]]]:
         """Alerts by watchlist, then by story, in the order they were queued."""
@@ -359,76 +277,3 @@ _KINDS: dict[str, Callable[[dict], Message]] = {
 def message_from(kind: str, payload: dict) -> Message:
     """Rebuild the message an outbox row holds; its `kind` says which shape the payload has."""
     return _KINDS[kind](payload)
-
-
-def family(message: Message) -> str:
-    """Templates come in three families; each names its message after itself (`alert.title`,
-    `bundle.alerts`, `notice.text`)."""
-    if isinstance(message, Bundle):
-        return "bundle"
-    return "notice" if isinstance(message, Notice) else "alert"
-
-
-def template_name(message: Message, part: str) -> str:
-    return f"{family(message)}.{part}.j2"
-
-
-@lru_cache(maxsize=32)
-def templates(template_dir: str | None = None) -> Environment:
-    """A channel's own templates first, the bundled ones for whatever it does not override.
-
-    Only `.html.j2` is autoescaped: titles and snippets are scraped, untrusted text. Slack
-    templates produce JSON and escape with the `mrkdwn` and `tojson` filters.
-    """
-    bundled = PackageLoader("alerts", "templates")
-    loader = ChoiceLoader([FileSystemLoader(template_dir), bundled]) if template_dir else bundled
-    env = Environment(
-        loader=loader,
-        autoescape=lambda name: bool(name) and name.endswith(".html.j2"),
-        undefined=StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-    )
-    env.filters.update(
-        mrkdwn=slack_escape, slack_link=slack_link, slack_time=slack_time, shorten=shorten
-    )
-    return env
-
-
-def render(message: Message, part: str, template_dir: str | None = None) -> str:
-    """Render one part (subject, txt, html, slack) of a message with the channel's templates."""
-    name = template_name(message, part)
-    try:
-        text = templates(template_dir).get_template(name).render({family(message): message})
-    except Exception as exc:
-        raise TemplateError(f"template {name}: {type(exc).__name__}: {exc}") from exc
-    return " ".join(text.split()) if part == "subject" else text
-
-
-def slack_message(message: Message, template_dir: str | None = None) -> dict:
-    """An incoming-webhook body: Block Kit for the channel, `text` for notifications."""
-    rendered = render(message, "slack", template_dir)
-    try:
-        body = json.loads(rendered)
-    except ValueError as exc:
-        raise TemplateError(f"template {template_name(message, 'slack')}: not JSON: {exc}") from exc
-    if not isinstance(body, dict):
-        raise TemplateError(f"template {template_name(message, 'slack')}: not a JSON object")
-    _verbatim(body)
-    return body
-
-
-def _verbatim(node: Any) -> None:
-    """Every mrkdwn text object `verbatim`: Slack then shows scraped words as written instead of
-    turning names into channel links and mentions (a channel's own templates included)."""
-    if isinstance(node, dict):
-        if node.get("type") == "mrkdwn" and "text" in node:
-            node["verbatim"] = True
-        nodes = node.values()
-    elif isinstance(node, list):
-        nodes = node
-    else:
-        return
-    for child in nodes:
-        _verbatim(child)

@@ -4,7 +4,8 @@ The row, not memory, is the truth: a crash at any point leaves each alert pendin
 (retried at the next start, same id) or sent (never repeated); `failed` rows stay until a person
 retries them. Digests, overflow summaries and notices are rows too (`kind`), sent the same way;
 an alert folded into a digest or summary becomes `bundled` and names it in `bundle_id`.
-The `alerts` table is created by the application's schema; this module only moves rows.
+The `alerts` table is created and migrated by `alerts.schema`; every SQL statement on it is
+here. Times are stored as `alerts.times` writes them.
 """
 
 from __future__ import annotations
@@ -18,13 +19,10 @@ from typing import Any
 import sqlite_utils
 
 from alerts.message import Alert, Bundle, Message, message_from
+from alerts.times import timestamp
 
 PENDING, SENDING, SENT, FAILED, BUNDLED = "pending", "sending", "sent", "failed", "bundled"
 STATUSES = (PENDING, SENDING, SENT, FAILED, BUNDLED)
-
-
-def timestamp(moment: datetime | None = None) -> str:
-    return (moment or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def alert_id(watchlist: str, story_id: str, channel: str) -> str:

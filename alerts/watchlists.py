@@ -19,6 +19,9 @@ Name = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$", max_length=
 
 
 class WatchlistConfig(BaseModel):
+    """One watchlist as the YAML writes it: its rule over concepts, where to send its alerts,
+    and the sources and languages it is limited to."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: Name
@@ -39,6 +42,9 @@ class WatchlistConfig(BaseModel):
 
 
 class Watchlists:
+    """Every configured watchlist behind one `match` call: the filters pick the watchlists that
+    apply to a document, one shared `Matcher` answers for all of them."""
+
     def __init__(
         self, concepts: Mapping[str, ConceptSpec], watchlists: Sequence[WatchlistConfig]
     ) -> None:

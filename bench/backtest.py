@@ -27,6 +27,7 @@ from typing import TypeVar
 
 from alerts.concepts import ConceptSpec
 from alerts.presets import country_codes
+from alerts.times import timestamp
 from alerts.watchlists import WatchlistConfig, Watchlists
 from crawler import store
 from crawler.backtest import backtest, open_read_only
@@ -65,7 +66,7 @@ def fill(path: Path, articles: Iterator[tuple[str, str]]) -> int:
             "title": title,
             "text": text,
             "language": "ar",
-            "fetched_at": store.utcnow(),
+            "fetched_at": timestamp(),
             "content_hash": f"h{n}",
             "story_id": f"st-{n}",
         }

@@ -58,6 +58,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from pipeline import NEWSWATCH, ROOT, build_site, page
 
+from alerts.times import FORMAT
 from crawler.demo.site import DemoSite
 
 CONFIG = """
@@ -229,7 +230,7 @@ def delays(folder: Path, published: dict[str, float]) -> list[float]:
         if path not in stored:
             found.append(float("inf"))
             continue
-        when = datetime.strptime(stored[path], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+        when = datetime.strptime(stored[path], FORMAT).replace(tzinfo=UTC)
         found.append(when.timestamp() + 1 - moment)
     return found
 

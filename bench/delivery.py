@@ -25,6 +25,7 @@ from alerts import outbox
 from alerts.channels import WebhookChannel
 from alerts.delivery import RetryPolicy, deliver_due
 from alerts.message import Alert
+from alerts.times import timestamp
 from crawler import store
 from crawler.daemon import DELIVERY_INTERVAL
 from crawler.demo.receivers import WebhookReceiver
@@ -43,7 +44,7 @@ def fill(db: sqlite_utils.Database, count: int) -> None:
                     "title": f"المغرب يسلم فرنسا مطلوبا {n}",
                     "text": "أعلنت السلطات بالمغرب أن فرنسا وافقت على ترحيل المتهم",
                     "language": "ar",
-                    "fetched_at": store.utcnow(),
+                    "fetched_at": timestamp(),
                     "content_hash": f"h{n}",
                     "story_id": f"st-{n}",
                 },

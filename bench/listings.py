@@ -21,6 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from alerts.times import timestamp
 from crawler import store
 from crawler.listings import parse_listing
 from crawler.spiders import _in_thread
@@ -85,7 +86,7 @@ def lookups(listing_urls: list[str]) -> tuple[float, float]:
                         "source": "s",
                         "title": "t",
                         "text": "x",
-                        "fetched_at": store.utcnow(),
+                        "fetched_at": timestamp(),
                         "content_hash": str(n),
                         "story_id": str(n),
                     },

@@ -32,7 +32,7 @@ from pathlib import Path
 import sqlite_utils
 
 from alerts.document import PARAGRAPH_SEPARATOR
-from alerts.outbox import timestamp
+from alerts.times import timestamp
 from crawler import dedup, retention, store
 from crawler.config import StorageConfig
 

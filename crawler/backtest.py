@@ -16,7 +16,7 @@ from typing import Any
 
 from alerts.document import PARAGRAPH_SEPARATOR, Document
 from alerts.matcher import WatchlistMatch
-from alerts.outbox import timestamp
+from alerts.times import timestamp
 from alerts.watchlists import Watchlists
 from crawler import store
 

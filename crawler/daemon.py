@@ -20,6 +20,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from alerts import outbox
 from alerts.delivery import DeliveryReport, deliver_due
 from alerts.message import Message
+from alerts.times import timestamp
 from alerts.watchlists import Watchlists
 from crawler import retention, sources, store
 from crawler.config import Config, SourceConfig, cron_trigger
@@ -290,7 +291,7 @@ class Daemon:
                 "source=%s url=%s: backing off after repeated failures; next poll after %s",
                 source.name,
                 source.display_url,
-                retry_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                timestamp(retry_at),
             )
             return
         with self._working():

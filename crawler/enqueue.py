@@ -17,6 +17,7 @@ import sqlite_utils
 from alerts import outbox
 from alerts.matcher import WatchlistMatch
 from alerts.message import ARTICLE_KEYS, Alert
+from alerts.times import parse_time
 from alerts.watchlists import Watchlists
 from crawler import store
 
@@ -90,7 +91,9 @@ class AlertQueue:
     ) -> int:
         watchlist, channel = state["watchlist"], state["channel"]
         number = (state["last_notice"] or 0) + 1
-        not_before = _parse(state["last_out"]) + timedelta(seconds=self.update_interval)
+        # a stored time that does not parse waits the whole interval from now
+        last_out = parse_time(state["last_out"]) or datetime.now(UTC)
+        not_before = last_out + timedelta(seconds=self.update_interval)
         alert = watchlist_alert(article, story, watchlist, channel, match, update=number)
         added = outbox.enqueue(
             self.db, alert, channel, article["id"], notice=number, not_before=not_before
@@ -130,7 +133,3 @@ def watchlist_alert(
         matches_total=match.hits_total if match else 0,
         snippet=match.snippet if match else article["text"][:SNIPPET_CHARS],
     )
-
-
-def _parse(stamp: str) -> datetime:
-    return datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)

@@ -16,6 +16,7 @@ import sqlite_utils
 
 from alerts.document import Document
 from alerts.matcher import WatchlistMatch
+from alerts.times import timestamp
 from alerts.watchlists import Watchlists
 from crawler import dedup, refetch, store
 from crawler.articles import Fetched, Prepared, Record, Stored, page_html
@@ -59,7 +60,7 @@ class Ingest:
         canonicals = [entry.canonical for entry in entries]
         known = store.known_articles(self.db, canonicals)
         failures = store.fetch_failures(self.db, canonicals)
-        now = store.utcnow()
+        now = timestamp()
         wanted = []
         for entry, canonical in zip(entries, canonicals, strict=True):
             why = refetch.why_fetch(

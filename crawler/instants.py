@@ -3,9 +3,9 @@ compared as moments in time.
 
 The same moment reaches us as an RSS `pubDate` (RFC 822), an Atom `updated` with a `+03:00`
 offset, a sitemap `lastmod` ending in `Z` or a bare date: compared as text, they never agree.
-Every listing date is turned into `YYYY-MM-DDTHH:MM:SSZ` in UTC (the form `store.utcnow()`
-writes, so stored instants also compare correctly as text), and a date that is not a real
-moment (MySQL's `0000-00-00`, garbage, a year before 1970) into None.
+Every listing date is turned into `YYYY-MM-DDTHH:MM:SSZ` in UTC (`alerts.times.FORMAT`, the
+form every stored time has, so stored instants also compare correctly as text), and a date that
+is not a real moment (MySQL's `0000-00-00`, garbage, a year before 1970) into None.
 """
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ import time
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
-FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+from alerts.times import FORMAT
+
 _EARLIEST_YEAR = 1970
 # a W3C date is at most "2026-11-28T10:00:00.123456789+03:00"; longer text is not a date
 _MAX_LENGTH = 64

@@ -13,6 +13,7 @@ import sqlite_utils
 from apscheduler.triggers.cron import CronTrigger
 
 from alerts import digest, health
+from alerts.times import timestamp
 from crawler import store
 from crawler.config import Config, SourceConfig, cron_trigger
 
@@ -65,7 +66,7 @@ class Notices:
         """Start and stop notices; the key holds the time and pid, so each start is its own."""
         if self.health.notify:
             text = f"newswatch (pid {os.getpid()}) on database {self.config.database}"
-            key = f"{store.utcnow()}:{os.getpid()}"
+            key = f"{timestamp()}:{os.getpid()}"
             health.announce(self.db, self.health, event, key, title, text)
 
     def message_failed(self, row: dict[str, Any], error: str) -> None:

@@ -26,7 +26,7 @@ from datetime import UTC, datetime, timedelta
 
 import sqlite_utils
 
-from alerts.message import parse_time
+from alerts.times import parse_time
 from crawler import store
 from crawler.backtest import cutoff
 from crawler.config import StorageConfig

@@ -11,8 +11,7 @@ from typing import Any
 
 import sqlite_utils
 
-from alerts.message import format_duration, parse_time
-from alerts.outbox import timestamp
+from alerts.times import format_duration, parse_time, timestamp
 from crawler import scheduling, store
 from crawler.config import Config, SourceConfig
 

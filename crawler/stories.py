@@ -17,6 +17,7 @@ from typing import Any
 
 import sqlite_utils
 
+from alerts.times import timestamp
 from crawler import dedup, store
 from crawler.articles import Record
 from crawler.config import DedupConfig
@@ -99,8 +100,8 @@ class Stories:
                 "text": record.text,
                 "language": record.language,
                 "published_at": record.published_at,
-                "fetched_at": store.utcnow(),
-                "last_fetched_at": store.utcnow(),
+                "fetched_at": timestamp(),
+                "last_fetched_at": timestamp(),
                 "content_hash": digest,
                 "extraction": record.extraction,
                 "story_id": story_id,
@@ -148,7 +149,7 @@ class Stories:
                 "language": record.language,
                 "extraction": record.extraction,
                 "source_updated_at": record.updated or known["source_updated_at"],
-                "last_fetched_at": store.utcnow(),
+                "last_fetched_at": timestamp(),
             },
         )
         store.save_signature(self.db, known["id"], signature)

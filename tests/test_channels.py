@@ -20,9 +20,9 @@ from alerts.channels import (
     EmailChannel,
     SlackChannel,
     WebhookChannel,
-    send,
 )
 from alerts.message import Alert
+from alerts.senders import send
 from crawler.demo.receivers import SmtpSink, WebhookReceiver
 
 ARABIC = Alert(

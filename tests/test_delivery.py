@@ -11,6 +11,7 @@ import socket
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 import sqlite_utils
 from pydantic import TypeAdapter
 
@@ -19,11 +20,17 @@ from alerts.channels import ChannelConfig
 from alerts.delivery import DeliveryReport, RetryPolicy, deliver_due
 from alerts.health import HealthPolicy, SourceHealth
 from alerts.message import Alert
-from crawler import store
+from alerts.times import timestamp
 from crawler.demo.receivers import SmtpSink
 
 # Retries fall due at once: a test that delivers twice sees the second pass retry, on any machine.
 FAST = RetryPolicy(max_attempts=3, base_delay=0.0, max_delay=0.0)
+
+
+@pytest.fixture
+def db(outbox_db: sqlite_utils.Database) -> sqlite_utils.Database:
+    """The library's tables alone: delivery needs nothing of the crawler's."""
+    return outbox_db
 
 
 def channel(**config: Any) -> ChannelConfig:
@@ -38,25 +45,11 @@ def queue(
     watchlist: str = "mfe",
     title: str = "Morocco extradites suspect to France",
 ) -> list[str]:
-    """Store `count` articles and queue one alert each, as the pipeline does."""
+    """Queue one alert each for `count` new articles, as the pipeline does."""
     ids = []
     for _ in range(count):
-        n = db.execute("SELECT count(*) FROM articles").fetchone()[0] + 1
+        n = db.execute("SELECT count(*) FROM alerts").fetchone()[0] + 1
         url = f"https://news.example.org/{n}"
-        article_id = store.insert_article(
-            db,
-            {
-                "url": url,
-                "canonical_url": url,
-                "source": "example-en",
-                "title": f"{title} #{n}",
-                "text": "Morocco and France agreed.",
-                "language": "en",
-                "fetched_at": store.utcnow(),
-                "content_hash": f"hash-{n}",
-                "story_id": f"st-{n}",
-            },
-        )
         alert = Alert(
             id=outbox.alert_id(watchlist, f"st-{n}", channel_name),
             watchlist=watchlist,
@@ -70,7 +63,7 @@ def queue(
             matches=[{"concept": "morocco", "alias": "Morocco", "text": "Morocco", "offset": 0}],
             snippet="Morocco and France agreed.",
         )
-        assert outbox.enqueue(db, alert, channel_name, article_id)
+        assert outbox.enqueue(db, alert, channel_name, n)
         ids.append(alert.id)
     return ids
 
@@ -144,7 +137,7 @@ def test_a_channel_back_after_an_outage_gets_its_backlog_at_once(db, hook):
     deliver(db, channels, hour)
     assert {r["status"] for r in rows(db)} == {"pending"}
     first = rows(db)[0]["id"]
-    db.execute("UPDATE alerts SET next_attempt_at = ? WHERE id = ?", [outbox.timestamp(), first])
+    db.execute("UPDATE alerts SET next_attempt_at = ? WHERE id = ?", [timestamp(), first])
 
     report = deliver(db, channels, hour)
 
@@ -200,7 +193,7 @@ def test_temporary_error_on_an_old_alert_fails_it(db, hook):
     queue(db, "hook", 1)
     db.execute(
         "UPDATE alerts SET created_at = ?",
-        [outbox.timestamp(datetime.now(UTC) - timedelta(days=3))],
+        [timestamp(datetime.now(UTC) - timedelta(days=3))],
     )
     policy = RetryPolicy(max_attempts=10, base_delay=0.01, max_age=86400)
 
@@ -382,7 +375,7 @@ def source(failures: int = 0, last_article: str | None = None) -> SourceHealth:
 
 def test_failing_source_is_announced_once_and_its_recovery_once(db, hook):
     policy = HealthPolicy(notify=("ops",), silent_after=86400, failing_polls=2)
-    recent = store.utcnow()
+    recent = timestamp()
 
     queued = [health.check_source(db, policy, source(n, recent)) for n in (1, 2, 3)]
     queued.append(health.check_source(db, policy, source(0, recent)))
@@ -398,7 +391,7 @@ def test_failing_source_is_announced_once_and_its_recovery_once(db, hook):
 
 def test_silent_source_is_announced(db, hook):
     policy = HealthPolicy(notify=("ops",), silent_after=86400, failing_polls=5)
-    two_days_ago = outbox.timestamp(datetime.now(UTC) - timedelta(days=2))
+    two_days_ago = timestamp(datetime.now(UTC) - timedelta(days=2))
 
     assert health.check_source(db, policy, source(0, two_days_ago)) == 1
     assert health.check_source(db, policy, source(0, two_days_ago)) == 0

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from alerts.channels import sign
+from alerts.senders import sign
 from crawler.demo.receivers import SmtpSink
 from tests.support import (
     CONCEPTS,

@@ -14,12 +14,22 @@ import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from alerts.channels import SlackChannel, send
+import pytest
+import sqlite_utils
+
+from alerts.channels import SlackChannel
 from alerts.delivery import RetryPolicy, deliver_due
 from alerts.message import Alert
+from alerts.senders import send
 from crawler.demo.receivers import WebhookReceiver
 from tests.support import ROOT, newswatch
 from tests.test_delivery import FAST, channel, queue, rows
+
+
+@pytest.fixture
+def db(outbox_db: sqlite_utils.Database) -> sqlite_utils.Database:
+    """The library's tables alone: delivery needs nothing of the crawler's."""
+    return outbox_db
 
 
 def test_an_absurd_retry_after_is_clamped_and_the_next_message_still_goes(db, hook):

@@ -17,7 +17,8 @@ import pytest
 
 from alerts.concepts import ConceptSpec
 from alerts.document import Document
-from alerts.matcher import HITS_SHOWN, Matcher
+from alerts.matcher import Matcher
+from alerts.snippets import HITS_SHOWN
 from crawler.demo.receivers import WebhookReceiver
 from tests.support import demo_config, publish, run_once, slug
 

@@ -7,6 +7,7 @@ import sqlite3
 import pytest
 import sqlite_utils
 
+from alerts.times import timestamp
 from crawler import store
 from crawler.feeds import FeedError
 from crawler.listings import detect_kind, parse_listing
@@ -52,7 +53,7 @@ def test_urls_stored_under_an_older_canonical_form_stay_known(tmp_path):
                 "source": "example",
                 "title": "Story",
                 "text": "Text.",
-                "fetched_at": store.utcnow(),
+                "fetched_at": timestamp(),
                 "content_hash": "h",
                 "story_id": "st-1",
             },

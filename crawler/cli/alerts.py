@@ -84,8 +84,10 @@ def _line(row: dict[str, Any]) -> str:
 
 def cmd_test_channel(args: argparse.Namespace, load: Load) -> int:
     from alerts import outbox
-    from alerts.channels import DeliveryError, send
+    from alerts.channels import DeliveryError
     from alerts.message import Notice
+    from alerts.senders import send
+    from alerts.times import timestamp
     from crawler.cli.terminal import printable
 
     config = load(args.config)
@@ -95,7 +97,7 @@ def cmd_test_channel(args: argparse.Namespace, load: Load) -> int:
             f"unknown channel {args.channel!r}; defined: {sorted(config.channels)}", file=sys.stderr
         )
         return EXIT_FAILURE
-    now = outbox.timestamp()
+    now = timestamp()
     notice = Notice(
         kind="test",
         id=outbox.message_key("test", args.channel, now),

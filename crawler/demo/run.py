@@ -12,8 +12,8 @@ import secrets
 import tempfile
 from pathlib import Path
 
-from alerts.channels import sign
 from alerts.message import Alert, Message
+from alerts.senders import sign
 from crawler.config import Config, load_config
 from crawler.daemon import Daemon, PollSummary, run_on_reactor
 from crawler.demo.receivers import SmtpSink, WebhookReceiver

@@ -5,8 +5,9 @@ Tables have plain names so people can open the file in Datasette or sqlite3: `so
 and health state per source), `articles` (+ `articles_fts` over normalised text), `seen_urls`
 (every canonical URL that led to an article), `article_signatures` (near-duplicate signatures),
 `article_versions` (texts replaced by updates), `fetch_failures` (pages to retry later),
-`matches` (watchlist hits), `maintenance` (when periodic tasks last ran); the outbox tables
-(`alerts`, `digests`, `health_alerts`) belong to the alerts library.
+`matches` (watchlist hits), `maintenance` (when periodic tasks last ran). The outbox tables
+(`alerts`, `digests`, `health_alerts`, versioned in `schema_versions`) belong to the alerts
+library, which creates and migrates them (`alerts.schema`); `open_db` runs both migrations.
 """
 
 from crawler.store.articles import (
@@ -33,7 +34,6 @@ from crawler.store.database import (
     open_db,
     open_for_reading,
     store_error,
-    utcnow,
 )
 from crawler.store.retention import (
     checkpoint,
@@ -122,6 +122,5 @@ __all__ = [
     "story_of_text",
     "story_outlets",
     "story_size",
-    "utcnow",
     "vacuum_step",
 ]

@@ -11,7 +11,8 @@ from typing import Any
 import sqlite_utils
 
 from alerts.normalize import normalise
-from crawler.store.database import one_row, utcnow
+from alerts.times import timestamp
+from crawler.store.database import one_row
 from crawler.urls import canonical_url
 
 
@@ -85,7 +86,7 @@ def record_fetch_failure(
         "reason": reason,
         "permanent": int(permanent),
         "attempts": attempts,
-        "failed_at": utcnow(),
+        "failed_at": timestamp(),
         "listed_updated_at": listed_updated_at,
         "retry_at": None if permanent else retry_at(attempts),
     }
@@ -104,7 +105,7 @@ def note_listing_update(db: sqlite_utils.Database, article_id: int, updated: str
     db.execute(
         "UPDATE articles SET source_updated_at = coalesce(?, source_updated_at),"
         " last_fetched_at = ? WHERE id = ?",
-        [updated, utcnow(), article_id],
+        [updated, timestamp(), article_id],
     )
 
 
@@ -121,12 +122,12 @@ def replace_text(db: sqlite_utils.Database, article_id: int, changes: dict[str, 
             "text": current["text"],
             "content_hash": current["content_hash"],
             "fetched_at": current["updated_at"] or current["fetched_at"],
-            "replaced_at": utcnow(),
+            "replaced_at": timestamp(),
         }
     )
     version = current["version"] + 1
     db["articles"].update(
-        article_id, {**changes, "version": version, "updated_at": utcnow(), "pruned_at": None}
+        article_id, {**changes, "version": version, "updated_at": timestamp(), "pruned_at": None}
     )
     db.execute("DELETE FROM articles_fts WHERE rowid = ?", [article_id])
     _index_text(db, article_id, changes.get("title"), changes["text"])
@@ -161,7 +162,7 @@ def record_match(
             "watchlist": watchlist,
             "hits": json.dumps(hits, ensure_ascii=False),
             "snippet": snippet,
-            "matched_at": utcnow(),
+            "matched_at": timestamp(),
         },
         replace=True,
     )

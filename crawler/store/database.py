@@ -13,12 +13,8 @@ from typing import Any
 
 import sqlite_utils
 
-from alerts.outbox import timestamp
+from alerts import schema as alerts_schema
 from crawler.store.schema import MIGRATIONS, SCHEMA_VERSION
-
-
-def utcnow() -> str:
-    return timestamp()
 
 
 class StoreError(Exception):
@@ -57,12 +53,21 @@ def store_error(path: Path | str, exc: sqlite3.Error) -> StoreError:
     return StoreError(f"{path}: database error ({exc})")
 
 
-def _check_version(path: Path | str, version: int) -> None:
+def _up_to_date(path: Path | str, db: sqlite_utils.Database) -> bool:
+    """Whether the file needs no migration; a file made by a newer newswatch, in the crawler's
+    tables or the outbox's, is refused before anything changes."""
+    version = db.execute("PRAGMA user_version").fetchone()[0]
     if version > SCHEMA_VERSION:
         raise StoreError(
             f"{path}: schema version {version} is newer than this newswatch ({SCHEMA_VERSION});"
             " upgrade newswatch"
         )
+    try:
+        alerts_schema.check(db)
+    except alerts_schema.SchemaError as error:
+        raise StoreError(f"{path}: {error}") from None
+    outbox_version = alerts_schema.stored_version(db)
+    return version == SCHEMA_VERSION and outbox_version == alerts_schema.SCHEMA_VERSION
 
 
 class AlreadyRunning(StoreError):
@@ -112,18 +117,20 @@ def open_db(path: Path | str) -> sqlite_utils.Database:
 
 def _prepare(db: sqlite_utils.Database, path: Path | str) -> None:
     """A new file gets incremental auto-vacuum, which must be chosen before its first table,
-    so that retention can give freed pages back to the file system."""
+    so that retention can give freed pages back to the file system. The crawler's migrations
+    run first, then the alerts library's on its own tables."""
     if not db.execute("PRAGMA page_count").fetchone()[0]:
         db.execute("PRAGMA auto_vacuum=INCREMENTAL")
     db.execute("PRAGMA journal_mode=WAL")
-    version = db.execute("PRAGMA user_version").fetchone()[0]
-    _check_version(path, version)
+    _up_to_date(path, db)
     db.execute("PRAGMA foreign_keys=ON")
     db.execute("PRAGMA synchronous=NORMAL")
+    version = db.execute("PRAGMA user_version").fetchone()[0]
     for number in range(version, SCHEMA_VERSION):
         with db.atomic():
             MIGRATIONS[number](db)
             db.execute(f"PRAGMA user_version={number + 1}")
+    alerts_schema.migrate(db)
 
 
 def connect_read_only(path: Path) -> sqlite3.Connection:
@@ -157,19 +164,18 @@ def _checked(conn: sqlite3.Connection) -> sqlite3.Connection:
 
 
 def open_for_reading(path: Path) -> sqlite_utils.Database:
-    """The database for a command that only reads; a file of an older schema is migrated
-    first (that needs write access, and says so when it has none)."""
-    conn = connect_read_only(path)
-    version = conn.execute("PRAGMA user_version").fetchone()[0]
-    if version < SCHEMA_VERSION:
-        conn.close()
-        return open_db(path)
+    """The database for a command that only reads; a file of an older schema (the crawler's
+    or the outbox's) is migrated first (that needs write access, and says so when it has none)."""
+    db = sqlite_utils.Database(connect_read_only(path))
     try:
-        _check_version(path, version)
+        current = _up_to_date(path, db)
     except StoreError:
-        conn.close()
+        db.close()
         raise
-    return sqlite_utils.Database(conn)
+    if not current:
+        db.close()
+        return open_db(path)
+    return db
 
 
 def one_row(db: sqlite_utils.Database, sql: str, params: list[Any]) -> dict[str, Any] | None:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import sqlite_utils
 
-from crawler.store.database import utcnow
+from alerts.times import timestamp
 
 INCREMENTAL = 2
 
@@ -49,7 +49,7 @@ def _rewrite_as_tombstones(db: sqlite_utils.Database, ids: list[int], marks: str
     are checked at commit, when the same ids exist again. The texts are not read back."""
     kept = ", ".join(c for c in db["articles"].columns_dict if c not in ("text", "html"))
     rows = list(db.query(f"SELECT {kept} FROM articles WHERE id IN ({marks})", ids))
-    stamp = utcnow()
+    stamp = timestamp()
     db.execute("PRAGMA defer_foreign_keys=ON")
     db.execute(f"DELETE FROM articles WHERE id IN ({marks})", ids)
     db["articles"].insert_all([{**row, "pruned_at": stamp} for row in rows], alter=False)
@@ -129,4 +129,4 @@ def last_run(db: sqlite_utils.Database, task: str) -> str | None:
 
 
 def record_run(db: sqlite_utils.Database, task: str) -> None:
-    db["maintenance"].upsert({"task": task, "last_run_at": utcnow()}, pk="task")
+    db["maintenance"].upsert({"task": task, "last_run_at": timestamp()}, pk="task")

@@ -1,5 +1,6 @@
 """The crawler's tables and their migrations, oldest first: a file made by any earlier newswatch
-is brought forward one step at a time, each step in one transaction."""
+is brought forward one step at a time, each step in one transaction. The outbox tables are the
+alerts library's, with migrations of their own (`alerts.schema`); the store runs both."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from collections.abc import Callable
 
 import sqlite_utils
 
+from alerts import schema as alerts_schema
 from crawler.instants import parse_instant
 from crawler.urls import canonical_url
 
@@ -60,43 +62,12 @@ def _v1(db: sqlite_utils.Database) -> None:
         pk=("article_id", "watchlist"),
         foreign_keys=[("article_id", "articles", "id")],
     )
-    db["alerts"].create(
-        {
-            "id": str,
-            "watchlist": str,
-            "channel": str,
-            "story_id": str,
-            "article_id": int,
-            "status": str,
-            "attempts": int,
-            "next_attempt_at": str,
-            "last_error": str,
-            "created_at": str,
-            "sent_at": str,
-            "payload": str,
-        },
-        pk="id",
-        not_null={"watchlist", "channel", "story_id", "status", "created_at", "payload"},
-        defaults={"attempts": 0},
-        foreign_keys=[("article_id", "articles", "id")],
-    )
-    db["alerts"].create_index(["watchlist", "story_id", "channel"], unique=True)
-    db["alerts"].create_index(["status", "next_attempt_at"])
 
 
 def _outbox_delivery_state(db: sqlite_utils.Database) -> None:
-    """Outbox rows that are not one watchlist hit (digests, overflow summaries, health notices,
-    test messages) have no watchlist or story; `bundle_id` names the digest or summary an alert
-    was folded into. `digests` keeps each digest channel's last run, so one missed while the
-    daemon was down is sent at the next start; `health_alerts` the problems already announced."""
-    db["alerts"].add_column("kind", str, not_null_default="alert")
-    db["alerts"].add_column("bundle_id", str)
-    db["alerts"].transform(not_null={"watchlist": False, "story_id": False})
-    db["alerts"].create_index(["channel", "status", "sent_at"])
-    db["digests"].create({"channel": str, "last_run_at": str}, pk="channel")
-    db["health_alerts"].create(
-        {"subject": str, "problem": str, "since": str, "notified_at": str}, pk="subject"
-    )
+    """Version 2 extended the outbox (delivery state, digests, health notices), which the alerts
+    library now creates and migrates itself (`alerts.schema`): the step stays so that every
+    later version keeps its number."""
 
 
 def _listing_hash(db: sqlite_utils.Database) -> None:
@@ -106,9 +77,9 @@ def _listing_hash(db: sqlite_utils.Database) -> None:
 
 
 def _stories_and_versions(db: sqlite_utils.Database) -> None:
-    """Near-duplicate signatures (read back into the LSH index at start), superseded versions of
-    updated articles, and story update notices: `notice` 0 is a watchlist's alert on a story,
-    1, 2, … its update notices, so the outbox's unique key gains `notice`."""
+    """Near-duplicate signatures (read back into the LSH index at start) and superseded versions
+    of updated articles. (This step also gave the outbox its `notice` column: the alerts library
+    does that itself now.)"""
     db["articles"].add_column("version", int, not_null_default=1)
     db["articles"].add_column("updated_at", str)
     db["articles"].add_column("source_updated_at", str)
@@ -131,9 +102,6 @@ def _stories_and_versions(db: sqlite_utils.Database) -> None:
         pk=("article_id", "version"),
         foreign_keys=[("article_id", "articles", "id")],
     )
-    db["alerts"].add_column("notice", int, not_null_default=0)
-    db.execute("DROP INDEX IF EXISTS idx_alerts_watchlist_story_id_channel")
-    db["alerts"].create_index(["watchlist", "story_id", "channel", "notice"], unique=True)
 
 
 def _current_canonical_forms(db: sqlite_utils.Database) -> None:
@@ -202,6 +170,18 @@ def _listing_instants_and_fetch_failures(db: sqlite_utils.Database) -> None:
     )
 
 
+def _outbox_owned_by_alerts(db: sqlite_utils.Database) -> None:
+    """The alerts library creates and migrates its own tables from this version on. A file made
+    before holds them at the shape the steps above once left (version 1 made the outbox, 2 its
+    delivery state, 4 its `notice` column): record which alerts version that is, so
+    `alerts.schema.migrate` neither recreates nor skips a step. A new file has no outbox yet:
+    the library makes it."""
+    if not db["alerts"].exists():
+        return
+    columns = db["alerts"].columns_dict
+    alerts_schema.adopt(db, 3 if "notice" in columns else 2 if "kind" in columns else 1)
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _v1,
     _outbox_delivery_state,
@@ -211,6 +191,7 @@ MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _current_canonical_forms,
     _retention,
     _listing_instants_and_fetch_failures,
+    _outbox_owned_by_alerts,
 ]
 
 

@@ -8,7 +8,8 @@ from typing import Any
 import sqlite_utils
 
 from alerts.health import SourceHealth
-from crawler.store.database import one_row, utcnow
+from alerts.times import timestamp
+from crawler.store.database import one_row
 
 
 @dataclass(frozen=True)
@@ -51,7 +52,7 @@ def record_poll(
 ) -> None:
     """Keep per-source fetch state; the ETag is only advanced by a poll that completed. The kind
     is the listing's as detected, kept when a failed poll could not tell it."""
-    now = utcnow()
+    now = timestamp()
     row: dict[str, Any] = {"name": name, "url": url, "last_polled_at": now}
     if kind:
         row["kind"] = kind

@@ -1,0 +1,136 @@
+"""Messages as people read them: subject, plain text, HTML and Slack Block Kit, from Jinja
+templates (the bundled ones, or a channel's own). Every rendering shares the same filters, so
+each channel shows the same facts, and scraped text is escaped for each medium.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from functools import lru_cache
+from typing import Any
+
+from jinja2 import ChoiceLoader, Environment, FileSystemLoader, PackageLoader, StrictUndefined
+
+from alerts.message import Alert, Bundle, Message, Notice
+from alerts.times import format_time
+
+
+class TemplateError(Exception):
+    """A channel's template cannot render this message (missing file, bad syntax, bad JSON)."""
+
+
+# Words that notify a whole channel or workspace when Slack parses them in plain text.
+_SLACK_BROADCAST = re.compile(r"([@＠])(channel|here|everyone)", re.IGNORECASE)
+
+
+def slack_escape(text: str) -> str:
+    """Scraped text as Slack mrkdwn that reads the same and can notify nobody.
+
+    `&`, `<` and `>` are escaped, so a title's `<!channel>` or `<@U…>` is shown, not obeyed; a
+    word joiner after the `@` of `@channel`, `@here` and `@everyone` keeps them from pinging
+    where Slack parses plain-text mentions (the notification `text` has no `verbatim`)."""
+    escaped = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return _SLACK_BROADCAST.sub("\\1\u2060\\2", escaped)
+
+
+def _slack_url(url: str) -> str:
+    """A `|` or `>` in the URL would end Slack's `<url|label>` link early."""
+    return url.replace("|", "%7C").replace(">", "%3E").replace("<", "%3C").replace(" ", "%20")
+
+
+def slack_link(url: str, label: str) -> str:
+    """`<url|label>` with the label escaped; just the label when there is no safe URL."""
+    return f"<{_slack_url(url)}|{slack_escape(label)}>" if url else slack_escape(label)
+
+
+def slack_time(alert: Alert) -> str:
+    """Slack shows `<!date…>` in each reader's own time zone, with our UTC text as fallback."""
+    moment = alert.published
+    if moment is None:
+        return slack_escape(alert.when)
+    stamp = int(moment.timestamp())
+    return f"<!date^{stamp}^{{date_short_pretty}} {{time}}|{format_time(moment)}>"
+
+
+def shorten(text: str, limit: int) -> str:
+    """Cut at a space so an Arabic word is never split in the middle."""
+    text = " ".join(str(text).split())
+    if len(text) <= limit:
+        return text
+    cut = text[:limit]
+    space = cut.rfind(" ")
+    return (cut[:space] if space > limit // 2 else cut).rstrip() + " …"
+
+
+def family(message: Message) -> str:
+    """Templates come in three families; each names its message after itself (`alert.title`,
+    `bundle.alerts`, `notice.text`)."""
+    if isinstance(message, Bundle):
+        return "bundle"
+    return "notice" if isinstance(message, Notice) else "alert"
+
+
+def template_name(message: Message, part: str) -> str:
+    return f"{family(message)}.{part}.j2"
+
+
+@lru_cache(maxsize=32)
+def templates(template_dir: str | None = None) -> Environment:
+    """A channel's own templates first, the bundled ones for whatever it does not override.
+
+    Only `.html.j2` is autoescaped: titles and snippets are scraped, untrusted text. Slack
+    templates produce JSON and escape with the `mrkdwn` and `tojson` filters.
+    """
+    bundled = PackageLoader("alerts", "templates")
+    loader = ChoiceLoader([FileSystemLoader(template_dir), bundled]) if template_dir else bundled
+    env = Environment(
+        loader=loader,
+        autoescape=lambda name: bool(name) and name.endswith(".html.j2"),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    env.filters.update(
+        mrkdwn=slack_escape, slack_link=slack_link, slack_time=slack_time, shorten=shorten
+    )
+    return env
+
+
+def render(message: Message, part: str, template_dir: str | None = None) -> str:
+    """Render one part (subject, txt, html, slack) of a message with the channel's templates."""
+    name = template_name(message, part)
+    try:
+        text = templates(template_dir).get_template(name).render({family(message): message})
+    except Exception as exc:
+        raise TemplateError(f"template {name}: {type(exc).__name__}: {exc}") from exc
+    return " ".join(text.split()) if part == "subject" else text
+
+
+def slack_message(message: Message, template_dir: str | None = None) -> dict:
+    """An incoming-webhook body: Block Kit for the channel, `text` for notifications."""
+    rendered = render(message, "slack", template_dir)
+    try:
+        body = json.loads(rendered)
+    except ValueError as exc:
+        raise TemplateError(f"template {template_name(message, 'slack')}: not JSON: {exc}") from exc
+    if not isinstance(body, dict):
+        raise TemplateError(f"template {template_name(message, 'slack')}: not a JSON object")
+    _verbatim(body)
+    return body
+
+
+def _verbatim(node: Any) -> None:
+    """Every mrkdwn text object `verbatim`: Slack then shows scraped words as written instead of
+    turning names into channel links and mentions (a channel's own templates included)."""
+    if isinstance(node, dict):
+        if node.get("type") == "mrkdwn" and "text" in node:
+            node["verbatim"] = True
+        nodes = node.values()
+    elif isinstance(node, list):
+        nodes = node
+    else:
+        return
+    for child in nodes:
+        _verbatim(child)

@@ -1,0 +1,147 @@
+"""The alerts library's tables and their migrations, oldest first: `alerts` (the outbox),
+`digests` (each digest channel's last run) and `health_alerts` (problems already announced).
+
+The library shares its host's database file but keeps its own schema version, a row in
+`schema_versions` (`part` = "alerts"): the host's `PRAGMA user_version` stays the host's, and the
+two sets of migrations move forward independently. `article_id` in the outbox is the host's
+reference to its article; the library knows nothing of the host's tables, so it declares no
+foreign key to them.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+
+import sqlite_utils
+
+PART = "alerts"
+VERSIONS = "schema_versions"
+
+
+class SchemaError(Exception):
+    """The outbox tables were made by a newer alerts library: this one cannot use them."""
+
+
+def _outbox(db: sqlite_utils.Database) -> None:
+    """One row per (watchlist, story, channel), written before any send is tried."""
+    db["alerts"].create(
+        {
+            "id": str,
+            "watchlist": str,
+            "channel": str,
+            "story_id": str,
+            "article_id": int,
+            "status": str,
+            "attempts": int,
+            "next_attempt_at": str,
+            "last_error": str,
+            "created_at": str,
+            "sent_at": str,
+            "payload": str,
+        },
+        pk="id",
+        not_null={"watchlist", "channel", "story_id", "status", "created_at", "payload"},
+        defaults={"attempts": 0},
+    )
+    db["alerts"].create_index(["watchlist", "story_id", "channel"], unique=True)
+    db["alerts"].create_index(["status", "next_attempt_at"])
+
+
+def _delivery_state(db: sqlite_utils.Database) -> None:
+    """Outbox rows that are not one watchlist hit (digests, overflow summaries, health notices,
+    test messages) have no watchlist or story; `bundle_id` names the digest or summary an alert
+    was folded into. `digests` keeps each digest channel's last run, so one missed while the
+    daemon was down is sent at the next start; `health_alerts` the problems already announced."""
+    db["alerts"].add_column("kind", str, not_null_default="alert")
+    db["alerts"].add_column("bundle_id", str)
+    db["alerts"].transform(not_null={"watchlist": False, "story_id": False})
+    db["alerts"].create_index(["channel", "status", "sent_at"])
+    db["digests"].create({"channel": str, "last_run_at": str}, pk="channel")
+    db["health_alerts"].create(
+        {"subject": str, "problem": str, "since": str, "notified_at": str}, pk="subject"
+    )
+
+
+def _update_notices(db: sqlite_utils.Database) -> None:
+    """Story update notices: `notice` 0 is a watchlist's alert on a story, 1, 2, … its update
+    notices, so the outbox's unique key gains `notice`."""
+    db["alerts"].add_column("notice", int, not_null_default=0)
+    db.execute("DROP INDEX IF EXISTS idx_alerts_watchlist_story_id_channel")
+    db["alerts"].create_index(["watchlist", "story_id", "channel", "notice"], unique=True)
+
+
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
+    _outbox,
+    _delivery_state,
+    _update_notices,
+]
+
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def stored_version(db: sqlite_utils.Database) -> int:
+    """The version the file's outbox tables are at; 0 when the library never ran on it. Reads
+    only, so it works on a read-only connection."""
+    if not db[VERSIONS].exists():
+        return 0
+    row = db.execute(f"SELECT version FROM {VERSIONS} WHERE part = ?", [PART]).fetchone()
+    return int(row[0]) if row else 0
+
+
+def check(db: sqlite_utils.Database) -> None:
+    """Refuse tables of a newer library before anything is changed: migrating the host's part
+    of the file and then failing on ours would leave it half upgraded."""
+    version = stored_version(db)
+    if version > SCHEMA_VERSION:
+        raise SchemaError(
+            f"the outbox tables are at version {version}, newer than this newswatch"
+            f" ({SCHEMA_VERSION}); upgrade newswatch"
+        )
+
+
+def migrate(db: sqlite_utils.Database) -> None:
+    """Create or bring forward the outbox tables, each step and its version in one transaction,
+    so a crash between steps leaves a file that the next start finishes."""
+    check(db)
+    for number in range(stored_version(db), SCHEMA_VERSION):
+        with db.atomic():
+            MIGRATIONS[number](db)
+            _record(db, number + 1)
+
+
+def adopt(db: sqlite_utils.Database, version: int) -> None:
+    """Record the version of outbox tables a host created itself before the library owned them,
+    so `migrate` neither recreates nor skips a step; a version already recorded stands."""
+    _versions_table(db)
+    db.execute(f"INSERT OR IGNORE INTO {VERSIONS} (part, version) VALUES (?, ?)", [PART, version])
+
+
+def _record(db: sqlite_utils.Database, version: int) -> None:
+    _versions_table(db)
+    db.execute(
+        f"INSERT INTO {VERSIONS} (part, version) VALUES (?, ?)"
+        " ON CONFLICT (part) DO UPDATE SET version = excluded.version",
+        [PART, version],
+    )
+
+
+def _versions_table(db: sqlite_utils.Database) -> None:
+    db.execute(
+        f"CREATE TABLE IF NOT EXISTS {VERSIONS} (part TEXT PRIMARY KEY, version INTEGER NOT NULL)"
+    )
+
+
+def open_outbox(path: Path | str) -> sqlite_utils.Database:
+    """A database file with the outbox tables, for programs that use the library without the
+    crawler (and the library's own tests); WAL, as the daemon's file, so readers never block."""
+    conn = sqlite3.connect(str(path), timeout=30, isolation_level=None, check_same_thread=False)
+    db = sqlite_utils.Database(conn)
+    db.execute("PRAGMA journal_mode=WAL")
+    try:
+        migrate(db)
+    except (SchemaError, sqlite3.Error):
+        conn.close()
+        raise
+    return db
