@@ -22,8 +22,8 @@ from alerts.matcher import WatchlistMatch
 from alerts.watchlists import Watchlists
 from crawler import dedup, language, refetch, store
 from crawler.config import EXTRACTION_TIMEOUT, DedupConfig
+from crawler.entries import ListingEntry
 from crawler.extract import ExtractedArticle, extract_article
-from crawler.feeds import ListingEntry
 from crawler.language import detect_language
 from crawler.stories import (
     Stories,

@@ -42,7 +42,7 @@ from twisted.python.failure import Failure
 from crawler import addresses, politeness, refetch, robots, store
 from crawler.config import Config, SourceConfig
 from crawler.encodings import to_utf8
-from crawler.feeds import FeedError, ListingEntry
+from crawler.entries import ListingEntry, ListingError
 from crawler.listings import Listing, parse_listing
 from crawler.pipeline import ArticlePipeline, Fetched
 from crawler.store import SourceState
@@ -160,7 +160,7 @@ class Poll:
                     self.max_entries,
                 )
             )
-        except FeedError as exc:
+        except ListingError as exc:
             self.error = source.redact(f"{url}: {exc}")
             return None
         for skipped in listing.skipped:

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from crawler.feeds import ListingEntry
+from crawler.entries import ListingEntry
 from crawler.pipeline import Extractor, Fetched
 from crawler.workers import PoolClosed, WorkerLost
 
