@@ -25,7 +25,8 @@ from crawler import retention, sources, store
 from crawler.alerting import Alerting
 from crawler.config import Config, SourceConfig, cron_trigger
 from crawler.pipeline import ArticlePipeline, Extractor
-from crawler.spiders import Poll, Poller, scrapy_settings
+from crawler.poller import Poller, scrapy_settings
+from crawler.polls import Poll
 
 log = logging.getLogger("newswatch.daemon")
 
