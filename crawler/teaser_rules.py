@@ -161,6 +161,11 @@ _BLOCK_MARKERS: tuple[tuple[str, ...], ...] = (
     ("tags",),
     ("tagcloud",),
 )
+# Looked up by a name's word, so a name of a thousand words is read once, not once per marker.
+_MARKERS_BY_FIRST_WORD = {
+    first: tuple(marker for marker in _BLOCK_MARKERS if marker[0] == first)
+    for first in {marker[0] for marker in _BLOCK_MARKERS}
+}
 _CONTAINER_WORDS = frozenset(
     ("posts", "post", "articles", "article", "news", "stories", "story", "links", "link", "list")
 )
@@ -179,29 +184,36 @@ _VENDOR_WORDS = frozenset({"outbrain", "taboola", "yarpp", "relatedposts", "shar
 _MARKER_HINT = re.compile(
     r"relat|read|also|lire|more|recommend|teaser|comment|shar|tag|outbrain|taboola|yarpp"
 )
-_NAMEWORD = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|\d+")
+_NAME_WORD = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|\d+")
 
 
 def _name_words(name: str) -> list[str]:
-    return [word.lower() for word in _NAMEWORD.findall(name)]
+    return [word.lower() for word in _NAME_WORD.findall(name)]
 
 
 def _names_boilerplate(name: str) -> bool:
-    """Whether one class name or id names a related/teaser/comments/share/tags block."""
+    """Whether one class name or id names a related/teaser/comments/share/tags block. Linear in
+    the name's words: each word is looked up once, and a marker's neighbours are read in place,
+    never copied, as a hostile page can repeat "related" a hundred thousand times in one name."""
     words = _name_words(name)
     if _VENDOR_WORDS.intersection(words):
         return True
-    for marker in _BLOCK_MARKERS:
-        size = len(marker)
-        for start in range(len(words) - size + 1):
-            if tuple(words[start : start + size]) != marker:
+    for start, word in enumerate(words):
+        for marker in _MARKERS_BY_FIRST_WORD.get(word, ()):
+            end = start + len(marker)
+            if tuple(words[start:end]) != marker:
                 continue
-            before, after = words[:start], words[start + size :]
-            if before and before[-1] in _NEGATING_WORDS:
+            if start and words[start - 1] in _NEGATING_WORDS:
                 continue
-            if all(word in _CONTAINER_WORDS or word.isdigit() for word in after):
+            if _only_containers(words, end):
                 return True
     return False
+
+
+def _only_containers(words: list[str], start: int) -> bool:
+    """Whether the words from `start` on all name a kind of container; read in place, without
+    the copy a slice makes."""
+    return all(words[i] in _CONTAINER_WORDS or words[i].isdigit() for i in range(start, len(words)))
 
 
 @lru_cache(maxsize=4096)

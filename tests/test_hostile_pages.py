@@ -54,6 +54,37 @@ def test_teaser_pruning_time_grows_linearly_with_label_headings() -> None:
     assert times[4000] / times[500] <= 2.5**3, times
 
 
+def long_class_name_page(words: int, container: str) -> str:
+    """An article beside a teaser box whose class name repeats a marker `words` times."""
+    name = "-".join(["related"] * words) + f"-{container}"
+    return (
+        "<html><head><title>Extraditions</title></head><body><article><h1>Extraditions</h1>"
+        f"{BODY}<div class='{name}'><p><a href='/afrique/1.html'>Titre 1</a></p></div>"
+        "</article></body></html>"
+    )
+
+
+def _class_name_seconds(words: int) -> float:
+    """The best of two pages whose names differ: the rules remember the names they have read."""
+    best = float("inf")
+    for container in ("box", "block"):
+        started = time.perf_counter()
+        article = extract_article(long_class_name_page(words, container), URL)
+        best = min(best, time.perf_counter() - started)
+        assert article is not None and len(article.paragraphs) == 5
+        assert not any("Titre" in p for p in article.paragraphs)
+    return best
+
+
+def test_class_name_rules_take_linear_time_in_the_words_of_a_name() -> None:
+    """Each "related" in a name copied the words before and after it: 80,000 of them took a
+    minute, which the extraction deadline turned into a lost page. Linear is 8×; 2.5× per
+    doubling is 15.6×."""
+    times = {words: _class_name_seconds(words) for words in (10_000, 80_000)}
+
+    assert times[80_000] / times[10_000] <= 2.5**3, times
+
+
 def nested(depth: int) -> str:
     return "[" * depth + "]" * depth
 
