@@ -184,6 +184,8 @@ _VENDOR_WORDS = frozenset({"outbrain", "taboola", "yarpp", "relatedposts", "shar
 _MARKER_HINT = re.compile(
     r"relat|read|also|lire|more|recommend|teaser|comment|shar|tag|outbrain|taboola|yarpp"
 )
+# Class-and-id strings up to this long are remembered (4,096 of them, ~1 MB at most).
+_REMEMBERED_NAMES_MAX_CHARS = 256
 _NAME_WORD = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|\d+")
 
 
@@ -216,10 +218,20 @@ def _only_containers(words: list[str], start: int) -> bool:
     return all(words[i] in _CONTAINER_WORDS or words[i].isdigit() for i in range(start, len(words)))
 
 
-@lru_cache(maxsize=4096)
 def is_boilerplate_name(names: str) -> bool:
-    """Per distinct class-and-id string: a page repeats a few dozen of them over thousands of
-    elements."""
+    """Whether an element's class-and-id string names a boilerplate block. A page repeats a few
+    dozen such strings over thousands of elements, so short ones are remembered; long ones are
+    not, as a worker lives as long as the daemon and a hostile site's megabyte-long class names
+    must not pile up in it."""
+    if len(names) > _REMEMBERED_NAMES_MAX_CHARS:
+        return _read_names(names)
+    return _remembered_names(names)
+
+
+def _read_names(names: str) -> bool:
     if _MARKER_HINT.search(names.lower()) is None:
         return False
     return any(map(_names_boilerplate, names.split()))
+
+
+_remembered_names = lru_cache(maxsize=4096)(_read_names)

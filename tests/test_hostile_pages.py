@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import time
+import tracemalloc
 from pathlib import Path
 
 import pytest
@@ -83,6 +85,23 @@ def test_class_name_rules_take_linear_time_in_the_words_of_a_name() -> None:
     times = {words: _class_name_seconds(words) for words in (10_000, 80_000)}
 
     assert times[80_000] / times[10_000] <= 2.5**3, times
+
+
+def test_long_class_names_are_not_kept_once_their_page_is_read() -> None:
+    """An extraction worker lives as long as the daemon: the class names of pages it read must
+    not pile up in it (4,096 remembered names of a megabyte would be 4 GB)."""
+    extract_article(long_class_name_page(10, "box"), URL)
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for page in range(20):
+            extract_article(long_class_name_page(20_000, f"box{page}"), URL)
+        gc.collect()
+        kept = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+
+    assert kept < 1_000_000, f"{kept:,} bytes kept after 20 pages of 160 KB class names"
 
 
 def nested(depth: int) -> str:
