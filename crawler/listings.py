@@ -1,7 +1,8 @@
 """What a source's listing says is new: feed entries, news-sitemap URLs, or section-page links.
 
-Every kind yields the same `ListingEntry`, so everything after the listing is the same code. A
-source without `kind` is recognised from the body it returns.
+Every kind yields the same shapes (`crawler.entries`), so everything after the listing is the
+same code; RSS and Atom are read by `crawler.feeds`, sitemaps and section pages here. A source
+without `kind` is recognised from the body it returns.
 """
 
 from __future__ import annotations
@@ -44,6 +45,9 @@ _NOT_ARTICLES = re.compile(
 
 @dataclass(frozen=True)
 class Listing:
+    """What one listing gave a poll: its entries (the newest, up to the cap), the child sitemaps
+    an index names, and the entries it skipped, each with why."""
+
     kind: str
     entries: list[ListingEntry]
     child_sitemaps: list[str]
