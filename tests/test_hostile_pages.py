@@ -67,7 +67,8 @@ def long_class_name_page(words: int, container: str) -> str:
 
 
 def _class_name_seconds(words: int) -> float:
-    """The best of two pages whose names differ: the rules remember the names they have read."""
+    """The best of two pages with different names: a remembered name costs nothing the second
+    time."""
     best = float("inf")
     for container in ("box", "block"):
         started = time.perf_counter()
