@@ -26,7 +26,8 @@ from pathlib import Path
 
 import trafilatura
 
-from crawler.extract import _prune, extract_article
+from crawler import teasers
+from crawler.extract import extract_article
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "aeb"
 _WORD = re.compile(r"\w+")
@@ -161,7 +162,7 @@ def pruning_seconds(html: str, runs: int = 3) -> float:
     for _ in range(runs):
         root = trafilatura.load_html(html)
         started = time.perf_counter()
-        _prune(root, "https://www.lejournal.example/afrique/article.html")
+        teasers.prune(root, "https://www.lejournal.example/afrique/article.html")
         best = min(best, time.perf_counter() - started)
     return best
 

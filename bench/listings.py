@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from alerts.times import timestamp
 from crawler import store
 from crawler.listings import parse_listing
-from crawler.spiders import _in_thread
+from crawler.polls import in_thread
 from crawler.urls import canonical_url
 
 CAP = 1000
@@ -69,7 +69,7 @@ async def inline(body: bytes) -> None:
 
 
 async def threaded(body: bytes) -> None:
-    await _in_thread(lambda: parse(body))
+    await in_thread(lambda: parse(body))
 
 
 def lookups(listing_urls: list[str]) -> tuple[float, float]:

@@ -10,8 +10,8 @@ from urllib.parse import urlsplit
 from alerts.document import PARAGRAPH_SEPARATOR
 from alerts.matcher import WatchlistMatch
 from crawler import dedup
+from crawler.entries import ListingEntry
 from crawler.extract import ExtractedArticle
-from crawler.feeds import ListingEntry
 from crawler.urls import canonical_url
 
 

@@ -26,7 +26,8 @@ from crawler import retention, sources, store
 from crawler.config import Config, SourceConfig, cron_trigger
 from crawler.ingest import Ingest
 from crawler.notices import Notices
-from crawler.spiders import Poll, Poller, scrapy_settings
+from crawler.poller import Poller, scrapy_settings
+from crawler.polls import Poll
 from crawler.workers import Extractor
 
 log = logging.getLogger("newswatch.daemon")

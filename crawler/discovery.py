@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 import lxml.html
 
 from crawler.encodings import to_utf8
-from crawler.feeds import FeedError
+from crawler.entries import ListingError
 from crawler.fetching import BoundedClient, FetchError
 from crawler.listings import Listing, detect_kind, parse_listing
 from crawler.urls import listed_url
@@ -144,14 +144,14 @@ def _evaluate(
     body, content_type, final = fetched
     try:
         listing = parse_listing(None, body, final, content_type, max_size=fetcher.max_size)
-    except FeedError:
+    except ListingError:
         return None
     if listing.child_sitemaps:
         child = fetcher.get(listing.child_sitemaps[0])
         if child is not None:
             try:
                 listing = parse_listing("sitemap", child[0], child[2], max_size=fetcher.max_size)
-            except FeedError:
+            except ListingError:
                 return None
     if not listing.entries or (listing.kind == "page" and how != "the URL given"):
         return None

@@ -2,55 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import feedparser
 import lxml.html
 
+from crawler.entries import ListingEntry, ListingError, Skipped
 from crawler.instants import from_struct
-from crawler.urls import canonical_url, listed_url
-
-# how much of a skipped entry's URL a log line shows: a 50 KB URL must not become a 50 KB line
-_URL_SHOWN = 200
-
-
-@dataclass(frozen=True)
-class ListingEntry:
-    url: str
-    title: str
-    summary: str
-    # UTC instants in `crawler.instants` form (None when absent or not a real date)
-    published_at: str | None
-    # when the listing says the entry last changed (Atom `updated`, sitemap `lastmod`; never a
-    # bare publication date): a stored article is fetched again only when this moves forward
-    updated: str | None = None
-    # computed where the entry is made (the listing parser's thread), not on the event loop
-    # for every lookup and claim
-    canonical: str = field(init=False)
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "canonical", canonical_url(self.url))
-
-
-@dataclass(frozen=True)
-class Skipped:
-    """A listing entry left out, and why: its position (1-based, in document order) and URL let
-    an operator find it in the listing."""
-
-    position: int
-    url: str | None
-    reason: str
-
-    def describe(self) -> str:
-        where = f"entry {self.position}"
-        if self.url:
-            shown = self.url if len(self.url) <= _URL_SHOWN else f"{self.url[:_URL_SHOWN]}…"
-            where += f" ({shown})"
-        return f"{where} skipped: {self.reason}"
-
-
-class FeedError(Exception):
-    """The body is not a feed feedparser can read anything from."""
+from crawler.urls import listed_url
 
 
 def html_to_text(fragment: str) -> str:
@@ -72,7 +29,7 @@ def parse_feed(
     parsed = feedparser.parse(body, response_headers=headers)
     if not parsed.entries and (parsed.bozo or not parsed.get("version")):
         reason = parsed.get("bozo_exception") or "no feed entries found"
-        raise FeedError(f"not a readable feed: {reason}")
+        raise ListingError(f"not a readable feed: {reason}")
     entries, skipped = [], []
     for position, entry in enumerate(parsed.entries, 1):
         link = entry.get("link") or entry.get("id")

@@ -22,7 +22,7 @@ from crawler import dedup, refetch, store
 from crawler.articles import Fetched, Prepared, Record, Stored, page_html
 from crawler.config import DedupConfig
 from crawler.enqueue import AlertQueue
-from crawler.feeds import ListingEntry
+from crawler.entries import ListingEntry
 from crawler.stories import Filed, Stories
 from crawler.workers import Extractor, PoolClosed, WorkerLost
 

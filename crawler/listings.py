@@ -1,7 +1,8 @@
 """What a source's listing says is new: feed entries, news-sitemap URLs, or section-page links.
 
-Every kind yields the same `ListingEntry`, so everything after the listing is the same code. A
-source without `kind` is recognised from the body it returns.
+Every kind yields the same shapes (`crawler.entries`), so everything after the listing is the
+same code; RSS and Atom are read by `crawler.feeds`, sitemaps and section pages here. A source
+without `kind` is recognised from the body it returns.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ import lxml.etree
 import lxml.html
 
 from crawler.encodings import to_utf8
-from crawler.feeds import FeedError, ListingEntry, Skipped, parse_feed
+from crawler.entries import ListingEntry, ListingError, Skipped
+from crawler.feeds import parse_feed
 from crawler.instants import format_instant, parse_instant
 from crawler.urls import listed_url
 
@@ -43,6 +45,9 @@ _NOT_ARTICLES = re.compile(
 
 @dataclass(frozen=True)
 class Listing:
+    """What one listing gave a poll: its entries (the newest, up to the cap), the child sitemaps
+    an index names, and the entries it skipped, each with why."""
+
     kind: str
     entries: list[ListingEntry]
     child_sitemaps: list[str]
@@ -138,9 +143,9 @@ def gunzip(body: bytes, max_size: int) -> bytes:
     try:
         inflated = inflater.decompress(body, max_size + 1)
     except zlib.error as exc:
-        raise FeedError(f"not a readable gzip file: {exc}") from None
+        raise ListingError(f"not a readable gzip file: {exc}") from None
     if len(inflated) > max_size:
-        raise FeedError(f"refused: more than {max_size} bytes once decompressed (gzip bomb?)")
+        raise ListingError(f"refused: more than {max_size} bytes once decompressed (gzip bomb?)")
     return inflated
 
 
@@ -150,7 +155,7 @@ def refuse_entities(body: bytes) -> None:
     entities reading local files or internal URLs work. Checked on the raw bytes in every
     encoding a parser could pick, so a UTF-16 document cannot slip through."""
     if any(marker in body for marker in _ENTITY_DECLARATIONS):
-        raise FeedError(
+        raise ListingError(
             "refused: the document declares XML entities (entity expansion or file read)"
         )
 
@@ -162,9 +167,9 @@ def parse_sitemap(body: bytes, url: str, not_before: datetime | None = None) -> 
     try:
         root = lxml.etree.fromstring(body, _XML_PARSER)
     except lxml.etree.XMLSyntaxError as exc:
-        raise FeedError(f"not a readable sitemap: {exc}") from None
+        raise ListingError(f"not a readable sitemap: {exc}") from None
     if root is None:
-        raise FeedError("not a readable sitemap: empty document")
+        raise ListingError("not a readable sitemap: empty document")
     if lxml.etree.QName(root).localname == "sitemapindex":
         return _sitemap_index(root, url, not_before)
     entries, skipped = [], []
@@ -218,7 +223,7 @@ def page_links(
             to_utf8(body, content_type), parser=_HTML_PARSER, base_url=url
         )
     except (lxml.etree.ParserError, ValueError):
-        raise FeedError("not a readable HTML page") from None
+        raise ListingError("not a readable HTML page") from None
     patterns = [re.compile(p) for p in follow]
     host = urlsplit(url).hostname
     seen: set[str] = set()

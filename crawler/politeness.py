@@ -5,7 +5,7 @@ Scrapy ignores Crawl-delay altogether, and its per-domain slots are keyed by hos
 The `DomainGate` is keyed by site (host and port) and lives as long as the daemon (passed to the
 crawl through the settings, like the robots.txt cache, so a restarted crawl keeps it); every
 request of every poll waits at it just before it goes on the wire. Scrapy's own per-domain
-limit is set out of its way (`spiders.scrapy_settings`).
+limit is set out of its way (`poller.scrapy_settings`).
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ import time
 import pytest
 
 from crawler.articles import Fetched
-from crawler.feeds import ListingEntry
+from crawler.entries import ListingEntry
 from crawler.workers import Extractor, PoolClosed, WorkerLost
 
 PAGE = (

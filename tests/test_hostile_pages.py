@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import time
+import tracemalloc
 from pathlib import Path
 
 import pytest
@@ -52,6 +54,55 @@ def test_teaser_pruning_time_grows_linearly_with_label_headings() -> None:
     times = {headings: _seconds(label_headings_page(headings)) for headings in (500, 4000)}
 
     assert times[4000] / times[500] <= 2.5**3, times
+
+
+def long_class_name_page(words: int, container: str) -> str:
+    """An article beside a teaser box whose class name repeats a marker `words` times."""
+    name = "-".join(["related"] * words) + f"-{container}"
+    return (
+        "<html><head><title>Extraditions</title></head><body><article><h1>Extraditions</h1>"
+        f"{BODY}<div class='{name}'><p><a href='/afrique/1.html'>Titre 1</a></p></div>"
+        "</article></body></html>"
+    )
+
+
+def _class_name_seconds(words: int) -> float:
+    """The best of two pages with different names: a remembered name costs nothing the second
+    time."""
+    best = float("inf")
+    for container in ("box", "block"):
+        started = time.perf_counter()
+        article = extract_article(long_class_name_page(words, container), URL)
+        best = min(best, time.perf_counter() - started)
+        assert article is not None and len(article.paragraphs) == 5
+        assert not any("Titre" in p for p in article.paragraphs)
+    return best
+
+
+def test_class_name_rules_take_linear_time_in_the_words_of_a_name() -> None:
+    """Each "related" in a name copied the words before and after it: 80,000 of them took a
+    minute, which the extraction deadline turned into a lost page. Linear is 8×; 2.5× per
+    doubling is 15.6×."""
+    times = {words: _class_name_seconds(words) for words in (10_000, 80_000)}
+
+    assert times[80_000] / times[10_000] <= 2.5**3, times
+
+
+def test_long_class_names_are_not_kept_once_their_page_is_read() -> None:
+    """An extraction worker lives as long as the daemon: the class names of pages it read must
+    not pile up in it (4,096 remembered names of a megabyte would be 4 GB)."""
+    extract_article(long_class_name_page(10, "box"), URL)
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for page in range(20):
+            extract_article(long_class_name_page(20_000, f"box{page}"), URL)
+        gc.collect()
+        kept = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+
+    assert kept < 1_000_000, f"{kept:,} bytes kept after 20 pages of 160 KB class names"
 
 
 def nested(depth: int) -> str:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from crawler.config import SourceConfig
 from crawler.daemon import START_RATE, _first_poll
-from crawler.spiders import IDLE_CONNECTION
+from crawler.poller import IDLE_CONNECTION
 from tests.hostile_site import HostileSite, Reply
 from tests.support import ROOT, newswatch
 from tests.test_polling import articles, rss, write_config

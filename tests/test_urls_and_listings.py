@@ -9,7 +9,7 @@ import sqlite_utils
 
 from alerts.times import timestamp
 from crawler import store
-from crawler.feeds import FeedError
+from crawler.entries import ListingError
 from crawler.listings import detect_kind, parse_listing
 from crawler.urls import canonical_url
 
@@ -139,7 +139,7 @@ def test_kind_is_detected_from_the_body():
 
 
 def test_a_broken_feed_is_an_error_not_an_empty_poll():
-    with pytest.raises(FeedError, match="not a readable feed"):
+    with pytest.raises(ListingError, match="not a readable feed"):
         parse_listing("feed", b"<html><body>502 Bad Gateway</body></html>", "https://h.ma/feed")
 
 
@@ -148,5 +148,5 @@ def test_sitemap_declaring_entities_is_refused():
     <!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;"><!ENTITY c "&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;">]>
     <urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9"><url><loc>https://h.ma/&c;</loc>
     </url></urlset>"""
-    with pytest.raises(FeedError, match="declares XML entities"):
+    with pytest.raises(ListingError, match="declares XML entities"):
         parse_listing("sitemap", bomb, "https://h.ma/s.xml")
