@@ -8,14 +8,13 @@ import argparse
 import json
 import os
 import sqlite3
-import sys
 from collections.abc import Callable
 from contextlib import closing
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
+from crawler.cli.exits import OK, failure, usage_error
 
 Load = Callable[[str], Any]
 
@@ -186,14 +185,7 @@ def cmd_stats(args: argparse.Namespace, load: Load) -> int:
         print(json.dumps(asdict(stats), ensure_ascii=False))
     else:
         print(printable(render_stats(stats)))
-    return EXIT_OK
-
-
-def _fail(message: str, code: int = EXIT_FAILURE) -> int:
-    from crawler.cli.terminal import printable
-
-    print(printable(f"newswatch db: {message}"), file=sys.stderr)
-    return code
+    return OK
 
 
 def _counts(conn: sqlite3.Connection) -> dict[str, int]:
@@ -238,19 +230,19 @@ def cmd_backup(args: argparse.Namespace, load: Load) -> int:
     config = load(args.config)
     target: Path = args.file
     if target.exists() and target.resolve() == config.database.resolve():
-        return _fail(f"{target} is the database itself; back it up to another file", EXIT_USAGE)
+        return usage_error(f"{target} is the database itself; back it up to another file")
     if target.exists() and not args.force:
-        return _fail(f"{target} exists; add --force to replace it", EXIT_USAGE)
+        return usage_error(f"{target} exists; add --force to replace it")
     try:
         counts = backup(config.database, target)
     except (StoreError, OSError) as exc:
-        return _fail(str(exc))
+        return failure(f"db backup: {exc}")
     print(
         f"{target}: backup of {config.database} ({human_size(target.stat().st_size)}),"
         f" integrity ok, {counts.get('articles', 0):,} article(s),"
         f" {counts.get('alerts', 0):,} outbox message(s)"
     )
-    return EXIT_OK
+    return OK
 
 
 def cmd_prune(args: argparse.Namespace, load: Load) -> int:
@@ -261,7 +253,7 @@ def cmd_prune(args: argparse.Namespace, load: Load) -> int:
     with closing(open_db(config.database)) as db:
         done = retention.prune(db, config.storage)
     print(f"{config.database}: retention: {retention.describe(done)}")
-    return EXIT_OK
+    return OK
 
 
 def cmd_compact(args: argparse.Namespace, load: Load) -> int:
@@ -278,4 +270,4 @@ def cmd_compact(args: argparse.Namespace, load: Load) -> int:
         f"{config.database}: compacted, {human_size(before)} → {human_size(after)};"
         " incremental vacuum from now on"
     )
-    return EXIT_OK
+    return OK

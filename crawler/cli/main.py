@@ -12,10 +12,12 @@ import sys
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 from crawler.cli.alerts import add_commands as add_alert_commands
+from crawler.cli.arguments import age_cutoff
 from crawler.cli.db import add_commands as add_db_commands
+from crawler.cli.exits import FAILURE, OK, USAGE, failure, usage_error
 from crawler.cli.sources import add_commands as add_source_commands
 from crawler.cli.stories import add_commands as add_story_commands
 from crawler.cli.terminal import printable
@@ -24,7 +26,6 @@ from crawler.urls import REDACTED, secret_pattern
 if TYPE_CHECKING:
     from alerts.watchlists import Watchlists
 
-EXIT_OK, EXIT_FAILURE, EXIT_CONFIG = 0, 1, 2
 # Scrapy loggers whose failures each poll already reports in one line with source and URL.
 REPORTED_BY_POLLS = (
     "scrapy.downloadermiddlewares.retry",
@@ -87,7 +88,7 @@ def _load(path: str):
         config = load_config(path)
     except ConfigError as exc:
         print(exc.report(), file=sys.stderr)
-        raise SystemExit(EXIT_CONFIG) from None
+        raise SystemExit(USAGE) from None
     pattern = secret_pattern(config.secrets)
     if pattern is not None:
         for handler in logging.getLogger().handlers:
@@ -101,7 +102,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         f"{args.config}: OK — {len(config.sources)} source(s), {len(config.watchlists)}"
         f" watchlist(s), {len(config.concepts)} concept(s), {len(config.channels)} channel(s)"
     )
-    return EXIT_OK
+    return OK
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -116,43 +117,37 @@ def cmd_run(args: argparse.Namespace) -> int:
             return run_on_reactor(lambda: daemon.run(once=args.once))
         except StoreError as exc:  # AlreadyRunning among them
             logging.getLogger("newswatch.daemon").error("%s", exc)
-            return EXIT_FAILURE
+            return FAILURE
         except OSError as exc:  # the lock file beside the database: a read-only folder
             logging.getLogger("newswatch.daemon").error(
                 "%s: cannot write here (%s)", exc.filename or config.database, exc.strerror
             )
-            return EXIT_FAILURE
+            return FAILURE
 
 
 def cmd_match(args: argparse.Namespace) -> int:
     from alerts.watchlists import Watchlists
     from crawler.cli.documents import DocumentError, load_document
-    from crawler.config import parse_duration
 
     config = _load(args.config)
     if bool(args.documents) == args.archive:
-        return _usage_error("give FILE_OR_URL… or --archive (one of them)")
+        return usage_error("give FILE_OR_URL… or --archive (one of them)")
     if args.since is not None and not args.archive:
-        return _usage_error("--since reads the archive: add --archive")
+        return usage_error("--since reads the archive: add --archive")
     selected = [w for w in config.watchlists if not args.watchlist or w.name in args.watchlist]
     unknown = sorted(set(args.watchlist or ()) - {w.name for w in selected})
     if unknown:
         defined = ", ".join(w.name for w in config.watchlists) or "none"
-        return _usage_error(f"unknown watchlist {', '.join(unknown)} (defined: {defined})")
+        return usage_error(f"unknown watchlist {', '.join(unknown)} (defined: {defined})")
     watchlists = Watchlists(config.concepts, selected)
     if args.archive:
-        try:
-            since = parse_duration(args.since) if args.since is not None else None
-        except ValueError as exc:
-            return _usage_error(f"--since: {exc}")
-        return _match_archive(config.database, watchlists, since, as_json=args.json)
-    code = EXIT_OK
+        return _match_archive(config.database, watchlists, args.since, as_json=args.json)
+    code = OK
     for target in args.documents:
         try:
             doc = load_document(target, config)
         except DocumentError as exc:
-            print(printable(f"{target}: {exc}"), file=sys.stderr)
-            code = EXIT_FAILURE
+            code = failure(f"{target}: {exc}")
             continue
         matches = watchlists.match(doc)
         if args.json:
@@ -162,25 +157,18 @@ def cmd_match(args: argparse.Namespace) -> int:
     return code
 
 
-def _usage_error(message: str) -> int:
-    print(f"newswatch match: error: {message}", file=sys.stderr)
-    return EXIT_CONFIG
-
-
 def _match_archive(
-    database: Path, watchlists: Watchlists, since: float | None, *, as_json: bool
+    database: Path, watchlists: Watchlists, start: str | None, *, as_json: bool
 ) -> int:
     """List the stored articles the watchlists match; nothing is sent and nothing written."""
     from contextlib import closing
 
-    from crawler.backtest import ArchiveError, backtest, cutoff, open_read_only
+    from crawler.backtest import ArchiveError, backtest, open_read_only
 
     try:
         conn = open_read_only(database)
     except ArchiveError as exc:
-        print(exc, file=sys.stderr)
-        return EXIT_FAILURE
-    start = cutoff(since)
+        return failure(str(exc))
     scanned = 0
     found: dict[str, dict[int, str]] = {name: {} for name in watchlists.configs}
     with closing(conn):
@@ -197,7 +185,7 @@ def _match_archive(
                 target = f"{article.fetched_at} {article.source} {article.url}"
                 print(printable(_match_text(target, article.title, matches)))
     print(_backtest_summary(scanned, start, found), file=sys.stderr if as_json else sys.stdout)
-    return EXIT_OK
+    return OK
 
 
 def _backtest_summary(scanned: int, start: str | None, found: dict[str, dict[int, str]]) -> str:
@@ -256,11 +244,22 @@ def _hits_by_concept(hits: Sequence) -> list[str]:
 def cmd_demo(args: argparse.Namespace) -> int:
     from crawler.demo.run import run_demo
 
-    return run_demo(keep=args.keep)
+    if run_demo(keep=args.keep):
+        return OK
+    return failure("demo: a source failed or no alert was delivered (see the lines above)")
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse's usage errors (an unknown option, a bad `--since`) go through the same
+    `usage_error` as the commands' own, so every usage error reads and exits alike."""
+
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        raise SystemExit(usage_error(message))
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="newswatch",
         description="Watch news sites, match watchlists in Arabic, French and English, alert once.",
     )
@@ -299,6 +298,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     match.add_argument(
         "--since",
+        type=age_cutoff,
         metavar="AGE",
         help="with --archive: only articles fetched in the last AGE (7d, 12h)",
     )
@@ -345,8 +345,6 @@ def _handle(args: argparse.Namespace) -> int:
     try:
         return args.handler(args)
     except StoreError as exc:
-        print(printable(f"newswatch {args.command}: {exc}"), file=sys.stderr)
+        return failure(f"{args.command}: {exc}")
     except sqlite3.Error as exc:
-        error = store_error("the database", exc)
-        print(printable(f"newswatch {args.command}: {error}"), file=sys.stderr)
-    return EXIT_FAILURE
+        return failure(f"{args.command}: {store_error('the database', exc)}")

@@ -9,7 +9,7 @@ from contextlib import closing
 from pathlib import Path
 from typing import Any
 
-EXIT_OK, EXIT_FAILURE = 0, 1
+from crawler.cli.exits import OK, failure
 
 Load = Callable[[str], Any]
 
@@ -39,7 +39,7 @@ def cmd_sources(args: argparse.Namespace, load: Load) -> int:
             print(json.dumps(fields, ensure_ascii=False))
     else:
         print(printable(render(rows)))
-    return EXIT_OK
+    return OK
 
 
 def cmd_add(args: argparse.Namespace, load: Load) -> int:
@@ -56,5 +56,7 @@ def cmd_add(args: argparse.Namespace, load: Load) -> int:
         found = discover(args.url, fetcher)
     finally:
         fetcher.close()
+    if not found.candidates:
+        return failure(report(found))
     print(printable(report(found)))
-    return EXIT_OK if found.candidates else EXIT_FAILURE
+    return OK
