@@ -5,17 +5,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-from collections.abc import Callable
 from contextlib import closing
 from typing import Any
 
-from crawler.cli.arguments import positive_count
+from crawler.cli.arguments import AddCommand, Load, positive_count
 from crawler.cli.exits import OK, failure, usage_error
 
-Load = Callable[[str], Any]
 
-
-def add_commands(command: Callable[[str, str], argparse.ArgumentParser], load: Load) -> None:
+def add_commands(command: AddCommand, load: Load) -> None:
     alerts = command("alerts", "list the outbox (newest first); `alerts retry` sends failed ones")
     alerts.add_argument("--status", choices=_statuses(), help="only messages in this state")
     alerts.add_argument("--limit", type=positive_count, default=50, help="default: 50")

@@ -1,10 +1,18 @@
-"""Argument types shared by several commands: a bad value is refused while the command line is
-parsed, so it is a usage error (exit 2, argparse's message on stderr) before anything is opened.
+"""What the command modules share to declare their arguments: the signatures of the hooks
+`main` hands them, and argument types. A bad value is refused while the command line is parsed,
+so it is a usage error (exit 2, argparse's message on stderr) before anything is opened.
 """
 
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
+from typing import Any
+
+# Loads and validates the config at a path (an invalid one exits 2 with every error listed).
+Load = Callable[[str], Any]
+# Adds a subcommand with its name and help, and the `--config` option every command shares.
+AddCommand = Callable[[str, str], argparse.ArgumentParser]
 
 
 def age_cutoff(value: str) -> str:

@@ -14,9 +14,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from crawler.cli.arguments import Load
 from crawler.cli.exits import OK, failure, usage_error
-
-Load = Callable[[str], Any]
 
 
 def add_commands(commands: Any, default_config: str, load: Load) -> None:

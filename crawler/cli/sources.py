@@ -4,17 +4,14 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import Callable
 from contextlib import closing
 from pathlib import Path
-from typing import Any
 
+from crawler.cli.arguments import AddCommand, Load
 from crawler.cli.exits import OK, failure
 
-Load = Callable[[str], Any]
 
-
-def add_commands(command: Callable[[str, str], argparse.ArgumentParser], load: Load) -> None:
+def add_commands(command: AddCommand, load: Load) -> None:
     listing = command(
         "sources", "each source's health: last success, last error, failures, articles/day"
     )

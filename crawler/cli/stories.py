@@ -4,19 +4,15 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import Callable
 from contextlib import closing
-from typing import Any
 
-from crawler.cli.arguments import age_cutoff
+from crawler.cli.arguments import AddCommand, Load, age_cutoff
 from crawler.cli.exits import OK
 
 TITLE_CHARS = 60
 
-Load = Callable[[str], Any]
 
-
-def add_commands(command: Callable[[str, str], argparse.ArgumentParser], load: Load) -> None:
+def add_commands(command: AddCommand, load: Load) -> None:
     stories = command("stories", "stories with their article counts, outlets, first/last seen")
     stories.add_argument(
         "--since",
