@@ -14,12 +14,12 @@ from pathlib import Path
 
 from alerts.channels import sign
 from alerts.message import Alert, Message
+from crawler import store
 from crawler.config import Config, load_config
 from crawler.daemon import Daemon, PollSummary, run_on_reactor
 from crawler.demo.receivers import SmtpSink, WebhookReceiver
 from crawler.demo.site import DemoSite
 from crawler.pipeline import Extractor
-from crawler.store import open_db
 
 DEMO_DIR = Path(__file__).resolve().parents[2] / "seeds" / "demo"
 
@@ -57,13 +57,9 @@ def _print_poll(label: str, summary: PollSummary) -> None:
 
 
 def _print_articles(config: Config) -> None:
-    db = open_db(config.database)
+    db = store.open_db(config.database)
     try:
-        rows = db.query(
-            "SELECT a.source, a.language, a.title, a.story_id, group_concat(m.watchlist) AS hits"
-            " FROM articles a LEFT JOIN matches m ON m.article_id = a.id"
-            " GROUP BY a.id ORDER BY a.id"
-        )
+        rows = store.article_overview(db)
         print("\nArticles stored (✔ = matched a watchlist, ↳ = a copy of an earlier story):")
         first_titles: dict[str, str] = {}
         for row in rows:

@@ -31,6 +31,13 @@ from crawler.store.database import (
     store_error,
     utcnow,
 )
+from crawler.store.maintenance import (
+    DatabaseStats,
+    TableSize,
+    article_overview,
+    backup,
+    database_stats,
+)
 from crawler.store.schema import MIGRATIONS, SCHEMA_VERSION
 from crawler.store.sources import (
     SourceState,
@@ -46,12 +53,17 @@ __all__ = [
     "MIGRATIONS",
     "SCHEMA_VERSION",
     "AlreadyRunning",
+    "DatabaseStats",
     "SourceState",
     "StoreError",
+    "TableSize",
     "article_dates",
+    "article_overview",
     "articles_since",
+    "backup",
     "connect_read_only",
     "daemon_lock",
+    "database_stats",
     "fetch_failures",
     "forget_fetch_failure",
     "insert_article",
