@@ -1,4 +1,4 @@
-"""`newswatch sources` (each source's health) and `newswatch add URL` (what a site offers)."""
+"""`newswatch sources` (each source's status) and `newswatch add URL` (what a site offers)."""
 
 from __future__ import annotations
 
@@ -6,9 +6,13 @@ import argparse
 import json
 from contextlib import closing
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from crawler.cli.arguments import AddCommand, Load
 from crawler.cli.exits import OK, failure
+
+if TYPE_CHECKING:
+    from crawler.sources import SourceStatus
 
 
 def add_commands(command: AddCommand, load: Load) -> None:
@@ -24,12 +28,12 @@ def add_commands(command: AddCommand, load: Load) -> None:
 
 def cmd_sources(args: argparse.Namespace, load: Load) -> int:
     from crawler.cli.terminal import printable
-    from crawler.sources import health, render
+    from crawler.sources import statuses
     from crawler.store import open_for_reading
 
     config = load(args.config)
     with closing(open_for_reading(config.database)) as db:
-        rows = health(db, config)
+        rows = statuses(db, config)
     if args.json:
         for row in rows:
             fields = row.__dict__ | {"retry_at": row.retry_at.isoformat() if row.retry_at else None}
@@ -57,3 +61,28 @@ def cmd_add(args: argparse.Namespace, load: Load) -> int:
         return failure(report(found))
     print(printable(report(found)))
     return OK
+
+
+def render(rows: list[SourceStatus]) -> str:
+    """A plain-text table, one source a line, errors last so long messages do not break it."""
+    from alerts.outbox import timestamp
+
+    header = ("source", "kind", "every", "last success", "failures", "articles/day", "last error")
+    lines = [
+        (
+            row.name,
+            row.kind,
+            row.schedule,
+            row.last_success_at or "never",
+            str(row.failures) + (f" (next {timestamp(row.retry_at)})" if row.retry_at else ""),
+            f"{row.articles_per_day:.1f}",
+            row.last_error or "",
+        )
+        for row in rows
+    ]
+    widths = [max(len(cells[i]) for cells in [header, *lines]) for i in range(len(header) - 1)]
+    return "\n".join(
+        "  ".join(cell.ljust(width) for cell, width in zip(cells, widths, strict=False)).rstrip()
+        + ("  " + cells[-1] if cells[-1] else "")
+        for cells in [header, *lines]
+    )
