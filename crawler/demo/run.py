@@ -2,6 +2,8 @@
 
 Nothing is simulated but the outside world: the site, the webhook receiver and the SMTP server
 are real servers on 127.0.0.1, and the daemon is the same `Daemon` that `newswatch run` starts.
+It polls twice (the second poll finds nothing new and sends nothing), then prints what was
+delivered, whether the receivers got it signed and whole, and every article stored with its story.
 """
 
 from __future__ import annotations
@@ -57,6 +59,8 @@ def _print_poll(label: str, summary: PollSummary) -> None:
 
 
 def _print_articles(config: Config) -> None:
+    """Each stored article, marked when it matched, and copies shown under the story's first
+    title: the reader sees why a matching copy brought no second alert."""
     db = store.open_db(config.database)
     try:
         rows = store.article_overview(db)
@@ -73,6 +77,7 @@ def _print_articles(config: Config) -> None:
 
 
 def _verify(webhook: WebhookReceiver, smtp: SmtpSink, secret: str) -> tuple[int, int]:
+    """Webhook requests whose signature checks out, and mails received."""
     valid = sum(
         hmac.compare_digest(
             request.headers.get("X-Newswatch-Signature", ""), sign(secret, request.body)
