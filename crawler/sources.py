@@ -1,4 +1,4 @@
-"""What the daemon and `newswatch sources` know about each source: its health (last success,
+"""What the daemon and `newswatch sources` know about each source: its status (last success,
 last error, consecutive failures, articles per day), whether it is backing off, and the interval
 `interval: auto` gives it. All of it is derived from the `sources` and `articles` tables.
 """
@@ -54,7 +54,10 @@ def auto_intervals(
 
 
 @dataclass(frozen=True)
-class SourceHealth:
+class SourceStatus:
+    """One row of `newswatch sources`: how a source has been doing, as an operator asks it
+    (`alerts.health.SourceHealth` is what the health notices judge)."""
+
     name: str
     kind: str
     schedule: str
@@ -65,7 +68,7 @@ class SourceHealth:
     retry_at: datetime | None
 
 
-def health(db: sqlite_utils.Database, config: Config) -> list[SourceHealth]:
+def statuses(db: sqlite_utils.Database, config: Config) -> list[SourceStatus]:
     now = datetime.now(UTC)
     automatic = auto_intervals(db, config, now)
     since = timestamp(now - timedelta(days=7))
@@ -75,7 +78,7 @@ def health(db: sqlite_utils.Database, config: Config) -> list[SourceHealth]:
         row = stored or {}
         week = store.articles_since(db, source.name, since)
         found.append(
-            SourceHealth(
+            SourceStatus(
                 name=source.name,
                 kind=source.kind or row.get("kind") or "?",
                 schedule=_schedule(config, source, automatic.get(source.name)),
@@ -95,26 +98,3 @@ def _schedule(config: Config, source: SourceConfig, automatic: float | None) -> 
     if automatic is not None:
         return f"auto {format_duration(automatic)}"
     return format_duration(config.source_interval(source))
-
-
-def render(rows: list[SourceHealth]) -> str:
-    """A plain-text table, one source a line, errors last so long messages do not break it."""
-    header = ("source", "kind", "every", "last success", "failures", "articles/day", "last error")
-    lines = [
-        (
-            row.name,
-            row.kind,
-            row.schedule,
-            row.last_success_at or "never",
-            str(row.failures) + (f" (next {timestamp(row.retry_at)})" if row.retry_at else ""),
-            f"{row.articles_per_day:.1f}",
-            row.last_error or "",
-        )
-        for row in rows
-    ]
-    widths = [max(len(cells[i]) for cells in [header, *lines]) for i in range(len(header) - 1)]
-    return "\n".join(
-        "  ".join(cell.ljust(width) for cell, width in zip(cells, widths, strict=False)).rstrip()
-        + ("  " + cells[-1] if cells[-1] else "")
-        for cells in [header, *lines]
-    )

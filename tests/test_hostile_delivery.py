@@ -118,7 +118,7 @@ def test_file_channel_on_a_full_disk_keeps_whole_lines(tmp_path: Path) -> None:
     result = _newswatch_limited(["test-channel", "file", "--config", str(config)], len(before) + 40)
 
     assert result.returncode == 1, result.stdout + result.stderr
-    assert "not delivered (temporary)" in result.stdout
+    assert "not delivered (temporary)" in result.stderr
     assert "Traceback" not in result.stderr
     assert alerts.read_bytes() == before, "no torn line left behind"
 

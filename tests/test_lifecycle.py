@@ -177,9 +177,9 @@ def test_add_on_a_dead_site_says_what_the_url_answered(tmp_path):
     with HostileSite(routes) as site:
         result = newswatch("add", "--config", str(tmp_path / "none.yaml"), f"{site.url}/home")
         requested = site.paths()
-    assert result.returncode == 1
-    assert result.stdout.strip() == (
-        f"{site.url}/home: answered HTTP 404;"
+    assert result.returncode == 1 and result.stdout == ""
+    assert result.stderr.strip() == (
+        f"newswatch: {site.url}/home: answered HTTP 404;"
         " no feed, sitemap or article links found on the site either"
     )
     assert "Traceback" not in result.stderr

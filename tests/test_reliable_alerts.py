@@ -135,6 +135,6 @@ def test_test_channel_reports_the_receivers_answer(tmp_path, site):
 
     assert ok.returncode == 0 and "hook: delivered" in ok.stdout and "HTTP 200" in ok.stdout
     assert (first["type"], first["event"]) == ("test", "test")
-    assert down.returncode == 1 and "not delivered (temporary)" in down.stdout
-    assert "HTTP 503" in down.stdout
-    assert unknown.returncode == 1 and "unknown channel 'nope'" in unknown.stderr
+    assert down.returncode == 1 and "not delivered (temporary)" in down.stderr
+    assert "HTTP 503" in down.stderr
+    assert unknown.returncode == 2 and "unknown channel 'nope'" in unknown.stderr

@@ -5,20 +5,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import sys
-from collections.abc import Callable
 from contextlib import closing
 from typing import Any
 
-EXIT_OK, EXIT_FAILURE = 0, 1
+from crawler.cli.arguments import AddCommand, Load, positive_count
+from crawler.cli.exits import OK, failure, usage_error
 
-Load = Callable[[str], Any]
 
-
-def add_commands(command: Callable[[str, str], argparse.ArgumentParser], load: Load) -> None:
+def add_commands(command: AddCommand, load: Load) -> None:
     alerts = command("alerts", "list the outbox (newest first); `alerts retry` sends failed ones")
     alerts.add_argument("--status", choices=_statuses(), help="only messages in this state")
-    alerts.add_argument("--limit", type=int, default=50, help="default: 50")
+    alerts.add_argument("--limit", type=positive_count, default=50, help="default: 50")
     actions = alerts.add_subparsers(dest="action", metavar="retry")
     retry = actions.add_parser("retry", help="queue failed messages again, with fresh attempts")
     retry.add_argument("--config", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
@@ -42,6 +39,8 @@ def cmd_alerts(args: argparse.Namespace, load: Load) -> int:
     from crawler.store import open_db, open_for_reading
 
     config = load(args.config)
+    if args.action == "retry" and not args.ids and not args.all_failed:
+        return usage_error("alerts retry: give message IDs or --all-failed")
     if args.action == "retry":
         with closing(open_db(config.database)) as db:
             return _retry(db, args)
@@ -53,21 +52,20 @@ def cmd_alerts(args: argparse.Namespace, load: Load) -> int:
                 print(printable(f"    last error: {row['last_error']}"))
         counts = outbox.status_counts(db)
     print(", ".join(f"{n} {status}" for status, n in sorted(counts.items())) or "outbox empty")
-    return EXIT_OK
+    return OK
 
 
 def _retry(db: Any, args: argparse.Namespace) -> int:
     from alerts import outbox
 
-    if not args.ids and not args.all_failed:
-        print("alerts retry: give message IDs or --all-failed", file=sys.stderr)
-        return EXIT_FAILURE
     count = outbox.requeue(db, args.ids, all_failed=args.all_failed)
+    if not count and args.ids:
+        return failure(f"alerts retry: no failed message with id {', '.join(args.ids)}")
     print(
         f"{count} message(s) queued again; a running daemon sends them within 30 s"
         " (or run `newswatch run --once`)"
     )
-    return EXIT_OK if count or args.all_failed else EXIT_FAILURE
+    return OK
 
 
 def _line(row: dict[str, Any]) -> str:
@@ -93,10 +91,7 @@ def cmd_test_channel(args: argparse.Namespace, load: Load) -> int:
     config = load(args.config)
     channel = config.channels.get(args.channel)
     if channel is None:
-        print(
-            f"unknown channel {args.channel!r}; defined: {sorted(config.channels)}", file=sys.stderr
-        )
-        return EXIT_FAILURE
+        return usage_error(f"unknown channel {args.channel!r}; defined: {sorted(config.channels)}")
     now = timestamp()
     notice = Notice(
         kind="test",
@@ -110,7 +105,6 @@ def cmd_test_channel(args: argparse.Namespace, load: Load) -> int:
         answer = asyncio.run(send(channel, notice))
     except DeliveryError as error:
         kind = "permanent" if error.permanent else "temporary"
-        print(printable(f"{args.channel}: not delivered ({kind}): {error}"))
-        return EXIT_FAILURE
+        return failure(f"{args.channel}: not delivered ({kind}): {error}")
     print(printable(f"{args.channel}: delivered, message {notice.id}: {answer}"))
-    return EXIT_OK
+    return OK

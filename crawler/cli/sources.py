@@ -1,20 +1,21 @@
-"""`newswatch sources` (each source's health) and `newswatch add URL` (what a site offers)."""
+"""`newswatch sources` (each source's status) and `newswatch add URL` (what a site offers)."""
 
 from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import Callable
 from contextlib import closing
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
-EXIT_OK, EXIT_FAILURE = 0, 1
+from crawler.cli.arguments import AddCommand, Load
+from crawler.cli.exits import OK, failure
 
-Load = Callable[[str], Any]
+if TYPE_CHECKING:
+    from crawler.sources import SourceStatus
 
 
-def add_commands(command: Callable[[str, str], argparse.ArgumentParser], load: Load) -> None:
+def add_commands(command: AddCommand, load: Load) -> None:
     listing = command(
         "sources", "each source's health: last success, last error, failures, articles/day"
     )
@@ -27,19 +28,19 @@ def add_commands(command: Callable[[str, str], argparse.ArgumentParser], load: L
 
 def cmd_sources(args: argparse.Namespace, load: Load) -> int:
     from crawler.cli.terminal import printable
-    from crawler.sources import health, render
+    from crawler.sources import statuses
     from crawler.store import open_for_reading
 
     config = load(args.config)
     with closing(open_for_reading(config.database)) as db:
-        rows = health(db, config)
+        rows = statuses(db, config)
     if args.json:
         for row in rows:
             fields = row.__dict__ | {"retry_at": row.retry_at.isoformat() if row.retry_at else None}
             print(json.dumps(fields, ensure_ascii=False))
     else:
         print(printable(render(rows)))
-    return EXIT_OK
+    return OK
 
 
 def cmd_add(args: argparse.Namespace, load: Load) -> int:
@@ -56,5 +57,32 @@ def cmd_add(args: argparse.Namespace, load: Load) -> int:
         found = discover(args.url, fetcher)
     finally:
         fetcher.close()
+    if not found.candidates:
+        return failure(report(found))
     print(printable(report(found)))
-    return EXIT_OK if found.candidates else EXIT_FAILURE
+    return OK
+
+
+def render(rows: list[SourceStatus]) -> str:
+    """A plain-text table, one source a line, errors last so long messages do not break it."""
+    from alerts.outbox import timestamp
+
+    header = ("source", "kind", "every", "last success", "failures", "articles/day", "last error")
+    lines = [
+        (
+            row.name,
+            row.kind,
+            row.schedule,
+            row.last_success_at or "never",
+            str(row.failures) + (f" (next {timestamp(row.retry_at)})" if row.retry_at else ""),
+            f"{row.articles_per_day:.1f}",
+            row.last_error or "",
+        )
+        for row in rows
+    ]
+    widths = [max(len(cells[i]) for cells in [header, *lines]) for i in range(len(header) - 1)]
+    return "\n".join(
+        "  ".join(cell.ljust(width) for cell, width in zip(cells, widths, strict=False)).rstrip()
+        + ("  " + cells[-1] if cells[-1] else "")
+        for cells in [header, *lines]
+    )

@@ -4,44 +4,37 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
-from collections.abc import Callable
 from contextlib import closing
-from typing import Any
 
-EXIT_OK, EXIT_USAGE = 0, 2
+from crawler.cli.arguments import AddCommand, Load, age_cutoff
+from crawler.cli.exits import OK
+
 TITLE_CHARS = 60
 
-Load = Callable[[str], Any]
 
-
-def add_commands(command: Callable[[str, str], argparse.ArgumentParser], load: Load) -> None:
+def add_commands(command: AddCommand, load: Load) -> None:
     stories = command("stories", "stories with their article counts, outlets, first/last seen")
     stories.add_argument(
-        "--since", metavar="AGE", help="only stories seen in the last AGE (1d, 12h, 30m)"
+        "--since",
+        type=age_cutoff,
+        metavar="AGE",
+        help="only stories seen in the last AGE (1d, 12h, 30m)",
     )
     stories.add_argument("--json", action="store_true", help="one JSON object per story")
     stories.set_defaults(handler=lambda args: cmd_stories(args, load))
 
 
 def cmd_stories(args: argparse.Namespace, load: Load) -> int:
-    from crawler.backtest import cutoff
     from crawler.cli.terminal import printable
-    from crawler.config import parse_duration
     from crawler.store import list_stories, open_for_reading
 
     config = load(args.config)
-    try:
-        since = cutoff(parse_duration(args.since)) if args.since else None
-    except ValueError as exc:
-        print(f"newswatch stories: error: --since: {exc}", file=sys.stderr)
-        return EXIT_USAGE
     with closing(open_for_reading(config.database)) as db:
-        rows = list_stories(db, since)
+        rows = list_stories(db, args.since)
     if args.json:
         for row in rows:
             print(json.dumps(row.__dict__, ensure_ascii=False))
-        return EXIT_OK
+        return OK
     print(f"{'story':<23} {'articles':>8} {'first seen':<20} {'last seen':<20} outlets · title")
     for row in rows:
         title = row.title if len(row.title) <= TITLE_CHARS else row.title[:TITLE_CHARS] + "…"
@@ -52,4 +45,4 @@ def cmd_stories(args: argparse.Namespace, load: Load) -> int:
             )
         )
     print(f"{len(rows)} stor{'y' if len(rows) == 1 else 'ies'}")
-    return EXIT_OK
+    return OK

@@ -2,6 +2,8 @@
 
 Nothing is simulated but the outside world: the site, the webhook receiver and the SMTP server
 are real servers on 127.0.0.1, and the daemon is the same `Daemon` that `newswatch run` starts.
+It polls twice (the second poll finds nothing new and sends nothing), then prints what was
+delivered, whether the receivers got it signed and whole, and every article stored with its story.
 """
 
 from __future__ import annotations
@@ -14,11 +16,11 @@ from pathlib import Path
 
 from alerts.message import Alert, Message
 from alerts.senders import sign
+from crawler import store
 from crawler.config import Config, load_config
 from crawler.daemon import Daemon, PollSummary, run_on_reactor
 from crawler.demo.receivers import SmtpSink, WebhookReceiver
 from crawler.demo.site import DemoSite
-from crawler.store import open_db
 from crawler.workers import Extractor
 
 DEMO_DIR = Path(__file__).resolve().parents[2] / "seeds" / "demo"
@@ -57,13 +59,11 @@ def _print_poll(label: str, summary: PollSummary) -> None:
 
 
 def _print_articles(config: Config) -> None:
-    db = open_db(config.database)
+    """Each stored article, marked when it matched, and copies shown under the story's first
+    title: the reader sees why a matching copy brought no second alert."""
+    db = store.open_db(config.database)
     try:
-        rows = db.query(
-            "SELECT a.source, a.language, a.title, a.story_id, group_concat(m.watchlist) AS hits"
-            " FROM articles a LEFT JOIN matches m ON m.article_id = a.id"
-            " GROUP BY a.id ORDER BY a.id"
-        )
+        rows = store.article_overview(db)
         print("\nArticles stored (✔ = matched a watchlist, ↳ = a copy of an earlier story):")
         first_titles: dict[str, str] = {}
         for row in rows:
@@ -77,6 +77,7 @@ def _print_articles(config: Config) -> None:
 
 
 def _verify(webhook: WebhookReceiver, smtp: SmtpSink, secret: str) -> tuple[int, int]:
+    """Webhook requests whose signature checks out, and mails received."""
     valid = sum(
         hmac.compare_digest(
             request.headers.get("X-Newswatch-Signature", ""), sign(secret, request.body)
@@ -86,7 +87,8 @@ def _verify(webhook: WebhookReceiver, smtp: SmtpSink, secret: str) -> tuple[int,
     return valid, len(smtp.messages)
 
 
-def run_demo(keep: Path | None = None) -> int:
+def run_demo(keep: Path | None = None) -> bool:
+    """Whether the demo worked: every source polled and alerts delivered."""
     secret = secrets.token_hex(16)
     with (
         Extractor() as extractor,  # forked first: before the servers start their threads
@@ -133,4 +135,4 @@ def run_demo(keep: Path | None = None) -> int:
         )
         if keep:
             print(f"Database kept at {config.database}")
-        return 0 if delivered and not first.summary.failed_sources else 1
+        return bool(delivered) and not first.summary.failed_sources

@@ -167,8 +167,9 @@ def _plain(status: HTTPStatus, extra: dict[str, str] | None = None) -> _Response
 
 
 class DemoSite:
-    """Threaded static HTTP server on 127.0.0.1 (ephemeral port) serving a directory like a real
-    news site."""
+    """A threaded static HTTP server on 127.0.0.1 (ephemeral port) serving a directory as a real
+    news site would (conditional GET, feed media types, 404s); `requests` records every answer
+    so tests and benchmarks can count fetches."""
 
     def __init__(self, root: Path, port: int = 0) -> None:
         self.root = Path(root).resolve()

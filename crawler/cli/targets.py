@@ -1,4 +1,5 @@
-"""Turn what a user hands `newswatch match` into the Document the daemon would have matched."""
+"""What `newswatch match` reads: a .txt or .html file or a URL, turned into the Document the
+daemon would have matched (a page decoded and extracted as a fetched one)."""
 
 from __future__ import annotations
 
