@@ -65,7 +65,7 @@ def cmd_add(args: argparse.Namespace, load: Load) -> int:
 
 def render(rows: list[SourceStatus]) -> str:
     """A plain-text table, one source a line, errors last so long messages do not break it."""
-    from alerts.outbox import timestamp
+    from alerts.times import timestamp
 
     header = ("source", "kind", "every", "last success", "failures", "articles/day", "last error")
     lines = [
