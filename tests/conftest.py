@@ -15,9 +15,7 @@ import sqlite_utils
 from crawler import store
 from crawler.demo.receivers import SmtpSink, WebhookReceiver
 from crawler.demo.site import DemoSite
-from tests.support import DEMO_SITE, demo_config, run_once
-
-ARCHIVE_CHANNEL = "  log: {type: file, path: alerts.jsonl}"
+from tests.support import DEMO_SITE, FILE_CHANNEL, demo_config, run_once
 
 
 @pytest.fixture
@@ -51,7 +49,7 @@ def demo_archive(tmp_path_factory: pytest.TempPathFactory, demo_site: DemoSite) 
     one `run --once` filled with its articles and sent alerts. Built once: use `archive`."""
     folder = tmp_path_factory.mktemp("demo-archive")
     crawl = "{download_timeout: 5s, store_html: true}"
-    run_once(demo_config(folder, demo_site.base_url, ARCHIVE_CHANNEL, notify="log", crawl=crawl))
+    run_once(demo_config(folder, demo_site.base_url, FILE_CHANNEL, notify="log", crawl=crawl))
     return folder
 
 

@@ -11,7 +11,7 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,12 +27,16 @@ HANG = 100.0
 
 
 def newswatch(
-    *args: str, env: dict[str, str] | None = None, timeout: float = 120, **options: Any
+    *args: str,
+    env: dict[str, str] | None = None,
+    timeout: float = 120,
+    prefix: Sequence[str] = (),
+    **options: Any,
 ) -> subprocess.CompletedProcess[str]:
-    """Run the CLI as a user would, in its own process (the reactor cannot restart in one).
-    `options` go to `subprocess.run` (a `preexec_fn` setting limits, say)."""
+    """Run the CLI as a user would, in its own process (the reactor cannot restart in one),
+    behind the `prefix` command if any (`unshare …`); `options` go to `subprocess.run`."""
     return subprocess.run(
-        [sys.executable, "-m", "crawler.cli", *args],
+        [*prefix, sys.executable, "-m", "crawler.cli", *args],
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -146,6 +150,10 @@ concepts:
     fr: [{term: extradition, mode: stem}, {term: extrader, mode: stem}]
     en: [{term: extradition, mode: stem}, {term: extradite, mode: stem}]
 """
+
+
+# Alerts written to `alerts.jsonl` beside the config: delivered, with no receiver to start.
+FILE_CHANNEL = "  log: {type: file, path: alerts.jsonl}"
 
 
 def demo_sources(site: str) -> dict[str, dict[str, str]]:
