@@ -133,7 +133,7 @@ def test_match_on_a_malformed_url_says_so(tmp_path):
     config = tmp_path / "config.yaml"
     config.write_text("concepts: {m: {en: [Morocco]}}\nwatchlists: [{name: w, rule: m}]\n")
     result = newswatch("match", "--config", str(config), "http://[::1/x")
-    assert result.returncode != 0
+    assert result.returncode == 1
     assert "Traceback" not in result.stderr
     assert "http://[::1/x" in result.stderr
 
