@@ -197,6 +197,8 @@ def test_an_rss_publication_date_is_never_taken_for_a_modification():
 # -- each article fetched once --------------------------------------------------------------
 
 ARTICLES = ["/news/1.html", "/news/2.html", "/news/3.html"]
+# polls in a row with nothing due in between: the first fetches, the others must not
+POLLS = 3
 PUBLISHED = datetime(2026, 11, 28, 10, 0, tzinfo=UTC)
 OFFSET = timedelta(hours=3)
 
@@ -267,13 +269,13 @@ def test_an_article_in_three_listings_is_fetched_once_then_once_per_change(tmp_p
             },
             crawl=crawl,
         )
-        for _ in range(6):
+        for _ in range(POLLS):
             run_once(config)
         first = requests_per_path(site)
         updated["/news/2.html"] = datetime.now(UTC).replace(microsecond=0) + timedelta(minutes=1)
-        logs = [run_once(config).stderr for _ in range(6)]
+        logs = [run_once(config).stderr for _ in range(POLLS)]
         second = requests_per_path(site)
-    assert first["/atom.xml"] == first["/rss.xml"] == first["/news-sitemap.xml"] == 6
+    assert first["/atom.xml"] == first["/rss.xml"] == first["/news-sitemap.xml"] == POLLS
     assert {p: first[p] for p in ARTICLES} == dict.fromkeys(ARTICLES, 1)
     assert {p: second[p] - first[p] for p in ARTICLES} == {
         "/news/1.html": 0,
@@ -328,9 +330,9 @@ def test_failed_pages_are_backed_off_within_the_documented_bounds(tmp_path):
     crawl = "{download_timeout: 1s, max_page_size: 1MB, max_article_age: 36500d}"
     with HostileSite(routes) as site:
         config = write_config(tmp_path, {"failing": f"{site.url}/sitemap.xml"}, crawl=crawl)
-        logs = [run_once(config).stderr for _ in range(20)]
+        logs = [run_once(config).stderr for _ in range(POLLS)]
         polled = requests_per_path(site)
-        assert polled["/sitemap.xml"] == 20 and polled["/ok.html"] == 1
+        assert polled["/sitemap.xml"] == POLLS and polled["/ok.html"] == 1
         assert polled["/big.html"] == polled["/gone.html"] == polled["/empty.html"] == 1
         assert all(polled[f"/hop/{n}"] == 1 for n in range(6)), polled
         assert 1 <= polled["/slow.html"] <= 2  # one attempt (Scrapy retries a timeout once)
