@@ -95,7 +95,7 @@ def free_port() -> int:
 
 def write_config(
     folder: Path,
-    sources: Mapping[str, str | Mapping[str, str]],
+    sources: Mapping[str, str | Mapping[str, object]],
     *,
     crawl: str = "{}",
     interval: str = "10m",
@@ -170,7 +170,7 @@ def demo_config(
     channels: str,
     *,
     notify: str,
-    sources: Mapping[str, str | Mapping[str, str]] | None = None,
+    sources: Mapping[str, str | Mapping[str, object]] | None = None,
     crawl: str = "{download_timeout: 5s}",
     interval: str = "10m",
 ) -> Path:
