@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 import time
 from collections import Counter
@@ -13,7 +12,14 @@ from crawler.config import SourceConfig
 from crawler.daemon import START_RATE, _first_poll
 from crawler.spiders import IDLE_CONNECTION
 from tests.hostile_site import HostileSite, Reply
-from tests.support import newswatch, start_daemon, stop_daemon, wait_until, write_config
+from tests.support import (
+    newswatch,
+    start_daemon,
+    stop_daemon,
+    value,
+    wait_until,
+    write_config,
+)
 from tests.test_polling import articles, rss
 
 
@@ -48,8 +54,7 @@ def test_sigterm_lets_the_poll_in_flight_finish_and_cancels_the_queued_ones(tmp_
     assert "Traceback" not in log, log
     assert " ERROR " not in log, log
     assert len([p for p in requested if p.startswith("/feed")]) == 1, requested
-    with sqlite3.connect(tmp_path / "news.db") as conn:
-        assert conn.execute("SELECT count(*) FROM articles").fetchone()[0] == 1
+    assert value(config, "SELECT count(*) FROM articles") == 1
 
 
 def test_sigterm_during_a_slow_poll_stops_cleanly(tmp_path):
