@@ -298,6 +298,26 @@ def test_an_article_in_three_listings_is_fetched_once_then_once_per_change(tmp_p
     ]
 
 
+def test_a_listing_date_older_than_the_last_fetch_never_brings_a_fetch():
+    """What the three listings above rely on, in any order of polls: a "last changed" date
+    counts only when it is later than the last fetch and than the date already kept, so a page
+    stored from a listing without dates is not fetched again for an older date, and a date far
+    in the future (a hostile or broken CMS) brings one fetch, not one at every poll."""
+    fetched = "2026-11-30T09:00:00Z"
+    undated = {"source_updated_at": None, "last_fetched_at": fetched, "pruned_at": None}
+    now = "2026-11-30T10:00:00Z"
+
+    assert refetch.why_fetch("2026-11-28T10:30:00Z", undated, None, now) is None
+    assert refetch.why_fetch(None, undated, None, now) is None
+    assert refetch.why_fetch("2026-11-30T09:30:00Z", undated, None, now) == (
+        f"listed as changed at 2026-11-30T09:30:00Z, after no date (last fetched {fetched})"
+    )
+    far = "9999-12-31T23:59:59Z"
+    assert refetch.why_fetch(far, undated, None, now) is not None
+    refetched = {**undated, "source_updated_at": far, "last_fetched_at": now}
+    assert refetch.why_fetch(far, refetched, None, now) is None
+
+
 # -- failed pages backed off ----------------------------------------------------------------
 
 FAILING = {
