@@ -5,13 +5,12 @@ delivery). Jobs are rebuilt from the config at every start; the database holds a
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import signal
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -22,7 +21,7 @@ from alerts.delivery import DeliveryReport, deliver_due
 from alerts.message import Message
 from alerts.times import timestamp
 from alerts.watchlists import Watchlists
-from crawler import retention, sources, store
+from crawler import retention, scheduling, sources, store
 from crawler.config import Config, SourceConfig, cron_trigger
 from crawler.ingest import Ingest
 from crawler.notices import Notices
@@ -38,7 +37,7 @@ RETUNE_INTERVAL = 3600.0
 RETUNE_CHANGE = 0.2
 STOP_GRACE = 6.0  # + crawl stop + stop notice (a quarter of it): exit within 10 s
 CRAWL_STOP = 1.0  # for Scrapy to close the crawl once the unfinished polls are handed back
-START_RATE = 20.0  # first polls a second at start-up (_first_poll)
+START_RATE = 20.0  # first polls a second at start-up (scheduling.first_poll_at)
 
 
 def run_on_reactor(main: Callable[[], Awaitable[int]]) -> int:
@@ -167,7 +166,9 @@ class Daemon:
                 args=[self.poll, source],
                 id=f"source:{source.name}",
                 name=f"poll of {source.name}",
-                next_run_time=None if source.cron else _first_poll(source, min(spread, seconds)),
+                next_run_time=None
+                if source.cron
+                else scheduling.first_poll_at(source.name, min(spread, seconds), _now()),
             )
         scheduler.add_job(
             self._job,
@@ -379,12 +380,3 @@ def _pollers(config: Config) -> dict[bool, Poller]:
 
 def _now() -> datetime:
     return datetime.now(UTC)
-
-
-def _first_poll(source: SourceConfig, spread: float) -> datetime:
-    """Sources are first polled within `spread` seconds of the start (START_RATE a second, at
-    most one interval), each at a point fixed by its name: an interval job keeps the phase of its
-    first run, so thousands of sources started at once would stay one burst every interval, and
-    intervals would stretch by the time the burst takes. A few sources all start at once."""
-    fraction = int.from_bytes(hashlib.blake2b(source.name.encode(), digest_size=4).digest())
-    return _now() + timedelta(seconds=spread * fraction / 2**32)

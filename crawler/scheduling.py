@@ -6,6 +6,7 @@ simulation all use the same arithmetic.
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
@@ -61,3 +62,12 @@ def auto_intervals(
         low, high = bounds[name]
         intervals[name] = min(max(scale / math.sqrt(rate), low), high)
     return intervals
+
+
+def first_poll_at(name: str, spread: float, now: datetime) -> datetime:
+    """Sources are first polled within `spread` seconds of the start, each at a point fixed by
+    its name: an interval job keeps the phase of its first run, so thousands of sources started
+    at once would stay one burst every interval, and intervals would stretch by the time the
+    burst takes. A few sources (a small `spread`) all start at once."""
+    fraction = int.from_bytes(hashlib.blake2b(name.encode(), digest_size=4).digest())
+    return now + timedelta(seconds=spread * fraction / 2**32)

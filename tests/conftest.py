@@ -1,10 +1,12 @@
-"""Shared fixtures: a writable copy of the demo news site served on 127.0.0.1, a fresh database
-(or the outbox tables alone), a loopback webhook receiver."""
+"""Shared fixtures: the demo news site served on 127.0.0.1 (a writable copy, or an empty one), a
+database the demo run filled (built once, copied per test), a fresh database (or the outbox
+tables alone), and the loopback webhook receivers and SMTP sinks alerts are delivered to."""
 
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
@@ -12,9 +14,9 @@ import sqlite_utils
 
 from alerts.schema import open_outbox
 from crawler import store
-from crawler.demo.receivers import WebhookReceiver
+from crawler.demo.receivers import SmtpSink, WebhookReceiver
 from crawler.demo.site import DemoSite
-from tests.support import DEMO_SITE
+from tests.support import DEMO_SITE, FILE_CHANNEL, demo_config, run_once
 
 
 @pytest.fixture
@@ -24,6 +26,40 @@ def site(tmp_path: Path) -> Iterator[DemoSite]:
     shutil.copytree(DEMO_SITE, root)
     with DemoSite(root) as served:
         yield served
+
+
+@pytest.fixture
+def blank_site(tmp_path: Path) -> Iterator[DemoSite]:
+    """A news site with no page yet: the test writes every listing and page it serves."""
+    root = tmp_path / "site"
+    root.mkdir()
+    with DemoSite(root) as served:
+        yield served
+
+
+@pytest.fixture(scope="session")
+def demo_site() -> Iterator[DemoSite]:
+    """The bundled news site as shipped, for tests that only read it."""
+    with DemoSite(DEMO_SITE) as served:
+        yield served
+
+
+@pytest.fixture(scope="session")
+def demo_archive(tmp_path_factory: pytest.TempPathFactory, demo_site: DemoSite) -> Path:
+    """A folder holding a config of the demo site (alerts to a file, pages kept) and the database
+    one `run --once` filled with its articles and sent alerts. Built once: use `archive`."""
+    folder = tmp_path_factory.mktemp("demo-archive")
+    crawl = "{download_timeout: 5s, store_html: true}"
+    run_once(demo_config(folder, demo_site.base_url, FILE_CHANNEL, notify="log", crawl=crawl))
+    return folder
+
+
+@pytest.fixture
+def archive(tmp_path: Path, demo_archive: Path) -> Path:
+    """The config of a copy of `demo_archive` the test may change as it likes."""
+    folder = tmp_path / "archive"
+    shutil.copytree(demo_archive, folder)
+    return folder / "config.yaml"
 
 
 @pytest.fixture
@@ -42,7 +78,24 @@ def outbox_db(tmp_path: Path) -> Iterator[sqlite_utils.Database]:
     database.close()
 
 
+def start_hook() -> Iterator[Callable[..., WebhookReceiver]]:
+    """Starts webhook receivers (`WebhookReceiver`'s options), stopped after the test."""
+    with ExitStack() as started:
+        yield lambda **options: started.enter_context(WebhookReceiver(**options))
+
+
 @pytest.fixture
-def hook() -> Iterator[WebhookReceiver]:
-    with WebhookReceiver() as receiver:
-        yield receiver
+def start_smtp() -> Iterator[Callable[..., SmtpSink]]:
+    """Starts SMTP sinks (`SmtpSink`'s options), stopped after the test."""
+    with ExitStack() as started:
+        yield lambda **options: started.enter_context(SmtpSink(**options))
+
+
+@pytest.fixture
+def hook(start_hook: Callable[..., WebhookReceiver]) -> WebhookReceiver:
+    return start_hook()
+
+
+@pytest.fixture
+def smtp(start_smtp: Callable[..., SmtpSink]) -> SmtpSink:
+    return start_smtp()

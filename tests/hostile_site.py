@@ -63,8 +63,15 @@ class HostileSite:
         return f"{scheme}://{self.host}:{self._server.server_address[1]}"
 
     def paths(self) -> list[str]:
+        """Paths of the requests answered so far (a request is logged once its answer ends)."""
         with self._lock:
             return [hit.path for hit in self.hits]
+
+    @property
+    def in_flight(self) -> int:
+        """Requests arrived and not answered yet (held by a `delay`, or still being sent)."""
+        with self._lock:
+            return self._in_flight
 
     def __enter__(self) -> HostileSite:
         site = self

@@ -1,32 +1,119 @@
-"""Run the real `newswatch` command as a user would, against the bundled demo site."""
+"""The test kit: run the real `newswatch` command as a user would, write its config, read the
+database it leaves, and wait on what can be observed, never on a fixed sleep."""
 
 from __future__ import annotations
 
+import json
 import os
+import signal
 import socket
 import sqlite3
 import subprocess
 import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
+import sqlite_utils
+
+from crawler import store
 from crawler.demo.site import DemoSite
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO_SITE = ROOT / "seeds" / "demo" / "site"
+# Guards against a hang, never a measure: a test that reaches it has failed.
+HANG = 100.0
 
 
 def newswatch(
-    *args: str, env: dict[str, str] | None = None, timeout: float = 120
+    *args: str,
+    env: dict[str, str] | None = None,
+    timeout: float = 120,
+    prefix: Sequence[str] = (),
+    **options: Any,
 ) -> subprocess.CompletedProcess[str]:
-    """Run the CLI as a user would, in its own process (the reactor cannot restart in one)."""
+    """Run the CLI as a user would, in its own process (the reactor cannot restart in one),
+    behind the `prefix` command if any (`unshare …`); `options` go to `subprocess.run`."""
     return subprocess.run(
-        [sys.executable, "-m", "crawler.cli", *args],
+        [*prefix, sys.executable, "-m", "crawler.cli", *args],
         capture_output=True,
         text=True,
         timeout=timeout,
         cwd=ROOT,
         env={**os.environ, **(env or {})},
+        **options,
     )
+
+
+def run_once(config: Path) -> subprocess.CompletedProcess[str]:
+    result = newswatch("run", "--once", "--config", str(config))
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr, result.stderr
+    return result
+
+
+def start_daemon(config: Path, *args: str, **options: Any) -> subprocess.Popen[str]:
+    """`newswatch run` as a service manager starts it; its log is read from `stderr`."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "crawler.cli", "run", "--config", str(config), *args],
+        cwd=ROOT,
+        text=True,
+        **{"stderr": subprocess.PIPE, **options},
+    )
+
+
+def stop_daemon(daemon: subprocess.Popen[str], sig: int = signal.SIGTERM) -> tuple[int, float, str]:
+    """Send `sig` as a service manager stops it: (exit code, seconds to exit, its log)."""
+    started = time.monotonic()
+    daemon.send_signal(sig)
+    try:
+        _, log = daemon.communicate(timeout=15)
+    finally:
+        if daemon.poll() is None:
+            daemon.kill()
+            daemon.communicate()
+    return daemon.returncode, time.monotonic() - started, log or ""
+
+
+def wait_until(predicate: Callable[[], object], timeout: float = 60.0, what: str = "") -> None:
+    """Poll what a test can observe (a request served, a row written) until it holds."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, f"timed out waiting for {what or predicate}"
+        time.sleep(0.05)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+# -- config ---------------------------------------------------------------------------------
+
+
+def write_config(
+    folder: Path,
+    sources: Mapping[str, str | Mapping[str, object]],
+    *,
+    crawl: str = "{}",
+    interval: str = "10m",
+    more: str = "",
+) -> Path:
+    """`folder/config.yaml` polling `sources` (name → URL, or name → its keys, `url` among
+    them) into `folder/news.db`, with no jitter; `more` is appended as YAML as it is."""
+    listed = "\n".join(
+        f"  - {json.dumps({'name': name, **({'url': s} if isinstance(s, str) else s)})}"
+        for name, s in sources.items()
+    )
+    path = folder / "config.yaml"
+    path.write_text(
+        f"database: news.db\ncrawl: {crawl}\nschedule: {{interval: {interval}, jitter: 0}}\n"
+        f"sources:\n{listed}\n{more}\n",
+        encoding="utf-8",
+    )
+    return path
 
 
 # The wire copy republishes the English original with edits: one story, so one alert, carried by
@@ -65,58 +152,106 @@ concepts:
 """
 
 
-def demo_config(tmp_path: Path, site: str, channels: str, *, notify: str, extra: str = "") -> Path:
-    """The demo site's two feeds, the demo watchlist and the caller's channels."""
-    path = tmp_path / "config.yaml"
-    path.write_text(
-        f"""
-database: news.db
-crawl: {{download_timeout: 5s}}
-schedule: {{interval: 10m, jitter: 0}}
-delivery: {{retry_delay: 1s}}
-sources:
-  - {{name: watch, url: "{site}/feed.xml", kind: feed}}
-  - {{name: watch-fr, url: "{site}/fr/atom.xml", kind: feed, language: fr}}
-{extra}
-{CONCEPTS}
-watchlists:
-  - {{name: mfe, rule: "morocco AND france AND extradition", notify: [{notify}]}}
-channels:
-{channels}
-""",
-        encoding="utf-8",
+# Alerts written to `alerts.jsonl` beside the config: delivered, with no receiver to start.
+FILE_CHANNEL = "  log: {type: file, path: alerts.jsonl}"
+
+
+def demo_sources(site: str) -> dict[str, dict[str, str]]:
+    """The demo site's two feeds."""
+    return {
+        "watch": {"url": f"{site}/feed.xml", "kind": "feed"},
+        "watch-fr": {"url": f"{site}/fr/atom.xml", "kind": "feed", "language": "fr"},
+    }
+
+
+def demo_config(
+    tmp_path: Path,
+    site: str,
+    channels: str,
+    *,
+    notify: str,
+    sources: Mapping[str, str | Mapping[str, object]] | None = None,
+    crawl: str = "{download_timeout: 5s}",
+    interval: str = "10m",
+) -> Path:
+    """The demo site's two feeds (and `sources`), the demo watchlist and the caller's channels."""
+    return write_config(
+        tmp_path,
+        {**demo_sources(site), **(sources or {})},
+        crawl=crawl,
+        interval=interval,
+        more=f"delivery: {{retry_delay: 1s}}\n{CONCEPTS}\nwatchlists:\n"
+        f"  - {{name: mfe, rule: 'morocco AND france AND extradition', notify: [{notify}]}}\n"
+        f"channels:\n{channels}\n",
     )
-    return path
+
+
+# -- the database a run leaves ----------------------------------------------------------------
+
+
+def rows(config: Path, sql: str, params: tuple = ()) -> list[dict[str, Any]]:
+    """Rows of the database `config` names, as a user reads them with `sqlite3`."""
+    with sqlite3.connect(config.parent / "news.db") as conn:
+        conn.row_factory = sqlite3.Row
+        return [dict(row) for row in conn.execute(sql, params)]
+
+
+def value(config: Path, sql: str, params: tuple = ()) -> Any:
+    """The one value a query such as `SELECT count(*) …` answers."""
+    [row] = rows(config, sql, params)
+    [answer] = row.values()
+    return answer
+
+
+def change(config: Path, sql: str, params: tuple = ()) -> None:
+    """Change the database as time or another program would (an age, a damaged row)."""
+    with sqlite3.connect(config.parent / "news.db") as conn:
+        conn.execute(sql, params)
+    conn.close()
+
+
+def retries_due(config: Path) -> None:
+    """Time passes: every alert and every failed page waiting for its retry delay is due now."""
+    past = "2000-01-01T00:00:00Z"
+    change(config, "UPDATE alerts SET next_attempt_at = ? WHERE status = 'pending'", (past,))
+    change(config, "UPDATE fetch_failures SET retry_at = ? WHERE retry_at IS NOT NULL", (past,))
+
+
+def alert_rows(config: Path) -> list[dict[str, Any]]:
+    return rows(config, "SELECT * FROM alerts ORDER BY created_at")
 
 
 def slug(url: str) -> str:
     return url.rsplit("/", 1)[-1].split(".html")[0]
 
 
-def run_once(config: Path) -> subprocess.CompletedProcess[str]:
-    result = newswatch("run", "--once", "--config", str(config))
-    assert result.returncode == 0, result.stderr
-    assert "Traceback" not in result.stderr, result.stderr
-    return result
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def alert_rows(config: Path) -> list[dict]:
-    with sqlite3.connect(config.parent / "news.db") as conn:
-        conn.row_factory = sqlite3.Row
-        return [dict(row) for row in conn.execute("SELECT * FROM alerts ORDER BY created_at")]
-
-
 def story_of(config: Path) -> dict[str, str]:
     """Story id of every stored article, by page slug."""
-    with sqlite3.connect(config.parent / "news.db") as conn:
-        rows = conn.execute("SELECT canonical_url, story_id FROM articles").fetchall()
-    return {slug(url): story for url, story in rows}
+    stored = rows(config, "SELECT canonical_url, story_id FROM articles")
+    return {slug(row["canonical_url"]): row["story_id"] for row in stored}
+
+
+def schema_version_with(feature: Callable[[sqlite_utils.Database], bool]) -> int:
+    """The first schema version (migrations applied) whose database has `feature`, so a test
+    builds a file as an older release left it without naming the migrations."""
+    db = sqlite_utils.Database(memory=True)
+    for version, migration in enumerate(store.MIGRATIONS, start=1):
+        migration(db)
+        if feature(db):
+            return version
+    raise AssertionError("no migration brings that feature")
+
+
+def database_at(path: Path, version: int) -> sqlite_utils.Database:
+    """A database file at schema `version`, as the release that wrote it left it."""
+    db = sqlite_utils.Database(sqlite3.connect(path, isolation_level=None))
+    for migration in store.MIGRATIONS[:version]:
+        migration(db)
+    db.execute(f"PRAGMA user_version={version}")
+    return db
+
+
+# -- the demo site ----------------------------------------------------------------------------
 
 
 def publish(site: DemoSite, name: str, title: str, paragraphs: list[str]) -> None:

@@ -8,14 +8,20 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
-import sqlite3
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from crawler.demo.site import DemoSite
-from tests.support import DEMO_SITE, MATCHING, ONE_STORY, newswatch, run_once, slug
+from tests.support import (
+    FILE_CHANNEL,
+    MATCHING,
+    ONE_STORY,
+    change,
+    demo_sources,
+    newswatch,
+    slug,
+    write_config,
+)
 
 # every copy the watchlist matches, the wire copy of a matched story included
 MFE = MATCHING | ONE_STORY
@@ -33,15 +39,11 @@ ARTICLE_KEYS = {
 
 
 def _config(folder: Path, base_url: str) -> Path:
-    path = folder / "config.yaml"
-    path.write_text(
-        f"""
-database: news.db
-crawl: {{download_timeout: 5s}}
-schedule: {{interval: 10m, jitter: 0}}
-sources:
-  - {{name: watch, url: "{base_url}/feed.xml", kind: feed}}
-  - {{name: watch-fr, url: "{base_url}/fr/atom.xml", kind: feed, language: fr}}
+    return write_config(
+        folder,
+        demo_sources(base_url),
+        crawl="{download_timeout: 5s}",
+        more=f"""
 concepts:
   morocco: {{preset: country/MA}}
   france: {{preset: country/FR}}
@@ -53,22 +55,18 @@ watchlists:
   - {{name: mfe, rule: "morocco AND france AND extradition", notify: [log]}}
   - {{name: mfe-fr, rule: "morocco AND france AND extradition", languages: [fr]}}
 channels:
-  log: {{type: file, path: alerts.jsonl}}
+{FILE_CHANNEL}
 """,
-        encoding="utf-8",
     )
-    return path
 
 
 @pytest.fixture(scope="module")
-def archive(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """A config whose database holds the demo site's articles, collected by `run --once`."""
-    folder = tmp_path_factory.mktemp("archive")
-    shutil.copytree(DEMO_SITE, folder / "site")
-    with DemoSite(folder / "site") as site:
-        config = _config(folder, site.base_url)
-        run_once(config)
-        yield config
+def collected(tmp_path_factory: pytest.TempPathFactory, demo_archive: Path, demo_site) -> Path:
+    """The demo archive (the demo site's articles, collected by `run --once`) under this
+    module's watchlists."""
+    folder = tmp_path_factory.mktemp("backtest")
+    shutil.copytree(demo_archive, folder, dirs_exist_ok=True)
+    return _config(folder, demo_site.base_url)
 
 
 def _backtest(config: Path, *args: str) -> list[dict]:
@@ -77,9 +75,9 @@ def _backtest(config: Path, *args: str) -> list[dict]:
     return [json.loads(line) for line in result.stdout.splitlines()]
 
 
-def test_backtest_lists_the_articles_a_watchlist_would_have_matched(archive: Path) -> None:
+def test_backtest_lists_the_articles_a_watchlist_would_have_matched(collected: Path) -> None:
     result = newswatch(
-        "match", "--archive", "--since", "1d", "--watchlist", "mfe", "--config", str(archive)
+        "match", "--archive", "--since", "1d", "--watchlist", "mfe", "--config", str(collected)
     )
 
     assert result.returncode == 0, result.stderr
@@ -91,8 +89,8 @@ def test_backtest_lists_the_articles_a_watchlist_would_have_matched(archive: Pat
     assert "  mfe: 5 article(s) in 4 story(ies)" in result.stdout  # the wire copy is one story
 
 
-def test_backtest_json_is_the_match_shape_plus_the_article(archive: Path) -> None:
-    reports = _backtest(archive, "--watchlist", "mfe")
+def test_backtest_json_is_the_match_shape_plus_the_article(collected: Path) -> None:
+    reports = _backtest(collected, "--watchlist", "mfe")
 
     assert {slug(r["document"]) for r in reports} == MFE
     for report in reports:
@@ -106,34 +104,33 @@ def test_backtest_json_is_the_match_shape_plus_the_article(archive: Path) -> Non
         assert concepts == {"morocco", "france", "extradition"}
 
 
-def test_backtest_applies_the_watchlist_filters_with_stored_languages(archive: Path) -> None:
-    reports = _backtest(archive, "--watchlist", "mfe-fr")
+def test_backtest_applies_the_watchlist_filters_with_stored_languages(collected: Path) -> None:
+    reports = _backtest(collected, "--watchlist", "mfe-fr")
 
     assert [slug(r["document"]) for r in reports] == ["maroc-extrade-narcotrafiquant"]
     assert reports[0]["article"]["language"] == "fr"
 
 
-def test_backtest_sends_and_writes_nothing(archive: Path) -> None:
-    database = archive.parent / "news.db"
-    sent = (archive.parent / "alerts.jsonl").read_text(encoding="utf-8")
+def test_backtest_sends_and_writes_nothing(collected: Path) -> None:
+    database = collected.parent / "news.db"
+    sent = (collected.parent / "alerts.jsonl").read_text(encoding="utf-8")
     before = hashlib.sha256(database.read_bytes()).hexdigest()
 
-    assert _backtest(archive)
+    assert _backtest(collected)
 
     assert hashlib.sha256(database.read_bytes()).hexdigest() == before
-    assert (archive.parent / "alerts.jsonl").read_text(encoding="utf-8") == sent
+    assert (collected.parent / "alerts.jsonl").read_text(encoding="utf-8") == sent
 
 
-def test_since_leaves_out_older_articles(archive: Path, tmp_path: Path) -> None:
+def test_since_leaves_out_older_articles(collected: Path, tmp_path: Path) -> None:
     config = tmp_path / "config.yaml"
-    config.write_text(archive.read_text(encoding="utf-8"), encoding="utf-8")
-    shutil.copy(archive.parent / "news.db", tmp_path / "news.db")
-    with sqlite3.connect(tmp_path / "news.db") as conn:
-        conn.execute(
-            "UPDATE articles SET fetched_at = '2020-01-01T00:00:00Z' WHERE url LIKE ?",
-            ["%maroc-extrade-narcotrafiquant%"],
-        )
-    conn.close()
+    config.write_text(collected.read_text(encoding="utf-8"), encoding="utf-8")
+    shutil.copy(collected.parent / "news.db", tmp_path / "news.db")
+    change(
+        config,
+        "UPDATE articles SET fetched_at = '2020-01-01T00:00:00Z' WHERE url LIKE ?",
+        ("%maroc-extrade-narcotrafiquant%",),
+    )
 
     recent = _backtest(config, "--since", "7d", "--watchlist", "mfe")
     everything = _backtest(config, "--watchlist", "mfe")

@@ -8,7 +8,6 @@ import hmac
 import json
 import socket
 import threading
-from collections.abc import Iterator
 from email.message import EmailMessage
 
 import pytest
@@ -23,7 +22,7 @@ from alerts.channels import (
 )
 from alerts.message import Alert
 from alerts.senders import send
-from crawler.demo.receivers import SmtpSink, WebhookReceiver
+from tests.support import free_port
 
 ARABIC = Alert(
     id="a1b2c3d4",
@@ -78,21 +77,16 @@ def failure(channel: EmailChannel | WebhookChannel | SlackChannel, alert: Alert)
     return caught.value
 
 
-@pytest.fixture
-def sink() -> Iterator[SmtpSink]:
-    with SmtpSink() as server:
-        yield server
+def webhook(url: str, **options: object) -> WebhookChannel:
+    return WebhookChannel.model_validate({"type": "webhook", "url": url, **options})
 
 
-def webhook(receiver: WebhookReceiver, **options: object) -> WebhookChannel:
-    return WebhookChannel.model_validate({"type": "webhook", "url": receiver.url, **options})
-
-
-def mail(server: SmtpSink, **options: object) -> EmailChannel:
+def mail(port: int, **options: object) -> EmailChannel:
+    """An email channel delivering to the loopback SMTP sink on `port`."""
     config = {
         "type": "email",
-        "smtp_host": server.host,
-        "smtp_port": server.port,
+        "smtp_host": "127.0.0.1",
+        "smtp_port": port,
         "security": "none",
         "from": "newswatch <alerts@example.org>",
         "to": ["analyst@example.org", "desk@example.org"],
@@ -102,17 +96,11 @@ def mail(server: SmtpSink, **options: object) -> EmailChannel:
     return EmailChannel.model_validate(config)
 
 
-def closed_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 # Webhook
 
 
-def test_webhook_posts_the_documented_payload_with_headers(hook: WebhookReceiver) -> None:
-    answer = deliver(webhook(hook, headers={"X-Team": "osint"}), ARABIC)
+def test_webhook_posts_the_documented_payload_with_headers(hook) -> None:
+    answer = deliver(webhook(hook.url, headers={"X-Team": "osint"}), ARABIC)
 
     (request,) = hook.wait_for(1)
     assert answer == "HTTP 200"
@@ -141,49 +129,49 @@ def test_webhook_posts_the_documented_payload_with_headers(hook: WebhookReceiver
     assert "بالمغرب".encode() in request.body, "UTF-8, not \\u escapes"
 
 
-def test_webhook_signature_is_hmac_of_the_raw_body(hook: WebhookReceiver) -> None:
-    deliver(webhook(hook, secret="s3cret"), ARABIC)
+def test_webhook_signature_is_hmac_of_the_raw_body(hook) -> None:
+    deliver(webhook(hook.url, secret="s3cret"), ARABIC)
 
     (request,) = hook.wait_for(1)
     expected = hmac.new(b"s3cret", request.body, hashlib.sha256).hexdigest()
     assert request.headers["X-Newswatch-Signature"] == f"sha256={expected}"
 
 
-def test_custom_headers_cannot_break_the_signature(hook: WebhookReceiver) -> None:
-    deliver(webhook(hook, secret="k", headers={"X-Newswatch-Signature": "forged"}), ENGLISH)
+def test_custom_headers_cannot_break_the_signature(hook) -> None:
+    deliver(webhook(hook.url, secret="k", headers={"X-Newswatch-Signature": "forged"}), ENGLISH)
 
     (request,) = hook.wait_for(1)
     expected = hmac.new(b"k", request.body, hashlib.sha256).hexdigest()
     assert request.headers["X-Newswatch-Signature"] == f"sha256={expected}"
 
 
-def test_server_error_is_temporary(hook: WebhookReceiver) -> None:
+def test_server_error_is_temporary(hook) -> None:
     hook.respond_with(500)
 
-    error = failure(webhook(hook), ENGLISH)
+    error = failure(webhook(hook.url), ENGLISH)
 
     assert not error.permanent
     assert "500" in str(error)
 
 
-def test_not_found_is_permanent(hook: WebhookReceiver) -> None:
+def test_not_found_is_permanent(hook) -> None:
     hook.respond_with(404)
 
-    assert failure(webhook(hook), ENGLISH).permanent
+    assert failure(webhook(hook.url), ENGLISH).permanent
 
 
-def test_rate_limit_is_temporary_with_retry_after(hook: WebhookReceiver) -> None:
+def test_rate_limit_is_temporary_with_retry_after(hook) -> None:
     hook.respond_with((429, {"Retry-After": "7"}))
 
-    error = failure(webhook(hook), ENGLISH)
+    error = failure(webhook(hook.url), ENGLISH)
 
     assert not error.permanent
     assert error.retry_after == 7
 
 
-def test_retry_of_the_same_alert_is_identical(hook: WebhookReceiver) -> None:
+def test_retry_of_the_same_alert_is_identical(hook) -> None:
     hook.respond_with(503)
-    channel = webhook(hook, secret="k")
+    channel = webhook(hook.url, secret="k")
 
     failure(channel, ARABIC)
     deliver(channel, ARABIC)
@@ -195,7 +183,7 @@ def test_retry_of_the_same_alert_is_identical(hook: WebhookReceiver) -> None:
 
 
 def test_connection_refused_is_temporary() -> None:
-    channel = WebhookChannel(type="webhook", url=f"http://127.0.0.1:{closed_port()}/hook")
+    channel = WebhookChannel(type="webhook", url=f"http://127.0.0.1:{free_port()}/hook")
 
     assert not failure(channel, ENGLISH).permanent
 
@@ -213,18 +201,18 @@ def test_silent_server_times_out_as_temporary() -> None:
     assert "timed out" in str(error)
 
 
-def test_receiver_callback_sees_each_request() -> None:
+def test_receiver_callback_sees_each_request(start_hook) -> None:
     seen: list[str] = []
-    with WebhookReceiver(on_request=lambda request: seen.append(request.json["id"])) as receiver:
-        deliver(webhook(receiver), ENGLISH)
-        receiver.wait_for(1)
+    receiver = start_hook(on_request=lambda request: seen.append(request.json["id"]))
+    deliver(webhook(receiver.url), ENGLISH)
+    receiver.wait_for(1)
     assert seen == ["e5f6"]
 
 
 # Slack
 
 
-def test_slack_block_kit_message(hook: WebhookReceiver) -> None:
+def test_slack_block_kit_message(hook) -> None:
     answer = deliver(SlackChannel(type="slack", webhook_url=hook.url), ARABIC)
 
     (request,) = hook.wait_for(1)
@@ -252,7 +240,7 @@ def test_slack_block_kit_message(hook: WebhookReceiver) -> None:
     assert "<script>" not in request.body.decode()
 
 
-def test_slack_snippet_of_a_latin_alert_has_no_direction_mark(hook: WebhookReceiver) -> None:
+def test_slack_snippet_of_a_latin_alert_has_no_direction_mark(hook) -> None:
     deliver(SlackChannel(type="slack", webhook_url=hook.url), ENGLISH)
 
     (request,) = hook.wait_for(1)
@@ -260,7 +248,7 @@ def test_slack_snippet_of_a_latin_alert_has_no_direction_mark(hook: WebhookRecei
     assert snippet == "> *Morocco* and *France* signed the treaty on Friday."
 
 
-def test_slack_rejection_is_permanent_and_hides_the_webhook_url(hook: WebhookReceiver) -> None:
+def test_slack_rejection_is_permanent_and_hides_the_webhook_url(hook) -> None:
     hook.respond_with(403)
     channel = SlackChannel(type="slack", webhook_url=f"{hook.url}/T000/B000/XXXXSECRET")
 
@@ -273,10 +261,10 @@ def test_slack_rejection_is_permanent_and_hides_the_webhook_url(hook: WebhookRec
 # Email
 
 
-def test_email_has_subject_addresses_and_both_parts(sink: SmtpSink) -> None:
-    answer = deliver(mail(sink), ENGLISH)
+def test_email_has_subject_addresses_and_both_parts(smtp) -> None:
+    answer = deliver(mail(smtp.port), ENGLISH)
 
-    (message,) = sink.wait_for(1)
+    (message,) = smtp.wait_for(1)
     assert answer.startswith("250")
     assert message["Subject"] == "[morocco-france] Morocco & France agree on extradition"
     assert message["From"] == "newswatch <alerts@example.org>"
@@ -296,10 +284,10 @@ def test_email_has_subject_addresses_and_both_parts(sink: SmtpSink) -> None:
     assert "<mark>Morocco</mark> and <mark>France</mark> signed" in html
 
 
-def test_arabic_email_is_right_to_left_and_escaped(sink: SmtpSink) -> None:
-    deliver(mail(sink), ARABIC)
+def test_arabic_email_is_right_to_left_and_escaped(smtp) -> None:
+    deliver(mail(smtp.port), ARABIC)
 
-    (message,) = sink.wait_for(1)
+    (message,) = smtp.wait_for(1)
     html = message.get_body(("html",)).get_content()
     text = message.get_body(("plain",)).get_content()
     assert '<html lang="ar" dir="rtl">' in html
@@ -313,31 +301,31 @@ def test_arabic_email_is_right_to_left_and_escaped(sink: SmtpSink) -> None:
     assert message["Subject"] == f"[morocco-france-extradition] {ARABIC.article['title']}"
 
 
-def test_message_id_is_stable_across_retries(sink: SmtpSink) -> None:
-    channel = mail(sink)
+def test_message_id_is_stable_across_retries(smtp) -> None:
+    channel = mail(smtp.port)
     deliver(channel, ARABIC)
     deliver(channel, ARABIC)
     deliver(channel, ENGLISH)
 
-    first, second, other = sink.wait_for(3)
+    first, second, other = smtp.wait_for(3)
     assert first["Message-ID"] == second["Message-ID"] == "<a1b2c3d4@newswatch>"
     assert other["Message-ID"] != first["Message-ID"]
 
 
-def test_smtp_451_is_temporary(sink: SmtpSink) -> None:
-    sink.reply_with("451 try later")
+def test_smtp_451_is_temporary(smtp) -> None:
+    smtp.reply_with("451 try later")
 
-    error = failure(mail(sink), ENGLISH)
+    error = failure(mail(smtp.port), ENGLISH)
 
     assert not error.permanent
     assert "451" in str(error)
-    assert sink.messages == []
+    assert smtp.messages == []
 
 
-def test_smtp_550_is_permanent(sink: SmtpSink) -> None:
-    sink.reply_with("550 no such user")
+def test_smtp_550_is_permanent(smtp) -> None:
+    smtp.reply_with("550 no such user")
 
-    assert failure(mail(sink), ENGLISH).permanent
+    assert failure(mail(smtp.port), ENGLISH).permanent
 
 
 def test_smtp_connection_refused_is_temporary() -> None:
@@ -345,7 +333,7 @@ def test_smtp_connection_refused_is_temporary() -> None:
         {
             "type": "email",
             "smtp_host": "127.0.0.1",
-            "smtp_port": closed_port(),
+            "smtp_port": free_port(),
             "security": "none",
             "from": "alerts@example.org",
             "to": ["analyst@example.org"],
@@ -356,29 +344,29 @@ def test_smtp_connection_refused_is_temporary() -> None:
     assert not failure(channel, ENGLISH).permanent
 
 
-def test_starttls_required_but_not_offered_is_permanent(sink: SmtpSink) -> None:
+def test_starttls_required_but_not_offered_is_permanent(smtp) -> None:
     """A plain-text server where TLS was configured: no retry makes it safe, a person must act."""
-    error = failure(mail(sink, security="starttls"), ENGLISH)
+    error = failure(mail(smtp.port, security="starttls"), ENGLISH)
 
     assert error.permanent
     assert "STARTTLS" in str(error)
-    assert sink.messages == []
+    assert smtp.messages == []
 
 
 @pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
-def test_smtp_login_and_wrong_password() -> None:
-    with SmtpSink(credentials=("newswatch", "right")) as server:
-        deliver(mail(server, username="newswatch", password="right"), ENGLISH)
-        assert len(server.wait_for(1)) == 1
+def test_smtp_login_and_wrong_password(start_smtp) -> None:
+    server = start_smtp(credentials=("newswatch", "right"))
+    deliver(mail(server.port, username="newswatch", password="right"), ENGLISH)
+    assert len(server.wait_for(1)) == 1
 
-        error = failure(mail(server, username="newswatch", password="hunter2"), ENGLISH)
+    error = failure(mail(server.port, username="newswatch", password="hunter2"), ENGLISH)
 
     assert error.permanent
     assert "535" in str(error)
     assert "hunter2" not in str(error)
 
 
-def test_smtp_sink_callback_sees_each_message() -> None:
+def test_smtp_sink_callback_sees_each_message(start_smtp) -> None:
     subjects: list[str] = []
     arrived = threading.Event()
 
@@ -386,9 +374,9 @@ def test_smtp_sink_callback_sees_each_message() -> None:
         subjects.append(message["Subject"])
         arrived.set()
 
-    with SmtpSink(on_message=on_message) as server:
-        deliver(mail(server), ENGLISH)
-        assert arrived.wait(5)
+    server = start_smtp(on_message=on_message)
+    deliver(mail(server.port), ENGLISH)
+    assert arrived.wait(5)
     assert subjects == ["[morocco-france] Morocco & France agree on extradition"]
 
 

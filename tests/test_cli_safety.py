@@ -5,32 +5,20 @@ from __future__ import annotations
 
 import json
 import os
-import sqlite3
 import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
-from tests.support import MATCHING, ROOT, demo_config, newswatch, run_once
+from tests.support import MATCHING, change, newswatch, rows
 
 HOSTILE = "\x1b]0;pwned\x07Morocco \u202eextradition\x9b2J\r"
 RAW = ("\x1b", "\x07", "\u202e", "\x9b", "\r")
 READING = (("stories",), ("alerts",), ("sources",), ("db", "stats"), ("match", "--archive"))
 # A private read-only bind mount of the folder: a read-only medium, which binds root too.
 READ_ONLY_MOUNT = 'mount --bind "$0" "$0" && mount -o remount,bind,ro "$0" && exec "$@"'
-
-
-@pytest.fixture
-def filled(tmp_path: Path, site) -> Path:
-    """A config whose database holds the demo site's articles and sent alerts."""
-    config = demo_config(
-        tmp_path, site.base_url, "  log: {type: file, path: alerts.jsonl}", notify="log"
-    )
-    run_once(config)
-    return config
 
 
 @contextmanager
@@ -49,13 +37,7 @@ def read_only(config: Path, what: str) -> Iterator[Callable[..., subprocess.Comp
         config.parent.chmod(0o555)
 
     def run(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [*prefix, sys.executable, "-m", "crawler.cli", *args],
-            capture_output=True,
-            text=True,
-            timeout=120,
-            cwd=ROOT,
-        )
+        return newswatch(*args, prefix=prefix)
 
     try:
         yield run
@@ -67,9 +49,9 @@ def read_only(config: Path, what: str) -> Iterator[Callable[..., subprocess.Comp
 
 
 @pytest.mark.parametrize("what", ["file", "folder"])
-def test_reading_commands_work_on_a_read_only_database(filled, what):
-    with read_only(filled, what) as run:
-        results = {command: run(*command, "--config", str(filled)) for command in READING}
+def test_reading_commands_work_on_a_read_only_database(archive, what):
+    with read_only(archive, what) as run:
+        results = {command: run(*command, "--config", str(archive)) for command in READING}
     for command, result in results.items():
         assert result.returncode == 0, (command, result.stderr)
         assert "Traceback" not in result.stderr, command
@@ -78,15 +60,26 @@ def test_reading_commands_work_on_a_read_only_database(filled, what):
     assert "articles_fts" in results[("db", "stats")].stdout
 
 
-@pytest.mark.parametrize("what", ["file", "folder"])
-def test_the_daemon_says_it_cannot_write_never_that_a_healthy_file_is_not_a_database(filled, what):
-    with read_only(filled, what) as run:
-        result = run("run", "--once", "--config", str(filled))
+@pytest.mark.parametrize(
+    ("what", "refused"),
+    [
+        # the file itself: SQLite refuses the write, newswatch says what to do
+        ("file", "the database: cannot write here (attempt to write a readonly database)"),
+        # the folder: the daemon's lock file beside the database cannot be made
+        ("folder", "news.db.lock: cannot write here ("),
+    ],
+    ids=["file", "folder"],
+)
+def test_the_daemon_says_it_cannot_write_never_that_a_healthy_file_is_not_a_database(
+    archive, what, refused
+):
+    with read_only(archive, what) as run:
+        result = run("run", "--once", "--config", str(archive))
 
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
     assert "not a newswatch database" not in result.stderr
-    assert "cannot write here" in result.stderr or "cannot open or create" in result.stderr
+    assert refused in result.stderr
 
 
 def test_a_file_that_is_not_a_database_is_called_so_in_one_line(tmp_path):
@@ -103,22 +96,21 @@ def test_a_file_that_is_not_a_database_is_called_so_in_one_line(tmp_path):
 
 def _poison(config: Path) -> None:
     """Titles, an outbox payload and a source error as a hostile site would leave them."""
-    with sqlite3.connect(config.parent / "news.db") as conn:
-        conn.execute("UPDATE articles SET title = ?", [HOSTILE])
-        conn.execute("UPDATE sources SET last_error = ?", [HOSTILE])
-        for row_id, payload in conn.execute("SELECT id, payload FROM alerts").fetchall():
-            message = json.loads(payload)
-            message["article"]["title"] = HOSTILE
-            conn.execute(
-                "UPDATE alerts SET payload = ? WHERE id = ?", [json.dumps(message), row_id]
-            )
+    change(config, "UPDATE articles SET title = ?", (HOSTILE,))
+    change(config, "UPDATE sources SET last_error = ?", (HOSTILE,))
+    for alert in rows(config, "SELECT id, payload FROM alerts"):
+        message = json.loads(alert["payload"])
+        message["article"]["title"] = HOSTILE
+        change(
+            config, "UPDATE alerts SET payload = ? WHERE id = ?", (json.dumps(message), alert["id"])
+        )
 
 
 @pytest.mark.parametrize("command", [("stories",), ("sources",), ("alerts",)])
-def test_control_characters_never_reach_the_terminal(filled, command):
-    _poison(filled)
+def test_control_characters_never_reach_the_terminal(archive, command):
+    _poison(archive)
 
-    result = newswatch(*command, "--config", str(filled))
+    result = newswatch(*command, "--config", str(archive))
 
     assert result.returncode == 0, result.stderr
     assert not [c for c in RAW if c in result.stdout]
@@ -126,9 +118,9 @@ def test_control_characters_never_reach_the_terminal(filled, command):
     assert "\\u202e" in result.stdout
 
 
-def test_json_output_keeps_stored_strings_exact(filled):
-    _poison(filled)
+def test_json_output_keeps_stored_strings_exact(archive):
+    _poison(archive)
 
-    result = newswatch("stories", "--json", "--config", str(filled))
+    result = newswatch("stories", "--json", "--config", str(archive))
 
     assert {json.loads(line)["title"] for line in result.stdout.splitlines()} == {HOSTILE}

@@ -21,7 +21,7 @@ from alerts.delivery import DeliveryReport, RetryPolicy, deliver_due
 from alerts.health import HealthPolicy, SourceHealth
 from alerts.message import Alert
 from alerts.times import timestamp
-from crawler.demo.receivers import SmtpSink
+from tests.support import free_port
 
 # Retries fall due at once: a test that delivers twice sees the second pass retry, on any machine.
 FAST = RetryPolicy(max_attempts=3, base_delay=0.0, max_delay=0.0)
@@ -68,12 +68,12 @@ def queue(
     return ids
 
 
-def mail_to(sink: SmtpSink, **extra: Any) -> ChannelConfig:
-    """An email channel delivering to the loopback SMTP sink."""
+def mail_to(port: int, **extra: Any) -> ChannelConfig:
+    """An email channel delivering to the loopback SMTP sink on `port`."""
     return channel(
         type="email",
-        smtp_host=sink.host,
-        smtp_port=sink.port,
+        smtp_host="127.0.0.1",
+        smtp_port=port,
         security="none",
         **{"from": "nw@example.org"},
         to=["desk@example.org"],
@@ -100,12 +100,6 @@ def rows(db: sqlite_utils.Database, **where: str) -> list[dict]:
             f"SELECT * FROM alerts WHERE {clause} ORDER BY created_at, id", list(where.values())
         )
     )
-
-
-def closed_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 # Retries and failure
@@ -211,7 +205,7 @@ def test_connection_refused_and_timeout_keep_alerts_pending(db):
         listener.listen()
         silent_url = f"http://127.0.0.1:{listener.getsockname()[1]}/"
         channels = {
-            "refused": channel(type="webhook", url=f"http://127.0.0.1:{closed_port()}/"),
+            "refused": channel(type="webhook", url=f"http://127.0.0.1:{free_port()}/"),
             "silent": channel(type="webhook", url=silent_url, timeout=0.3),
         }
         deliver(db, channels)
@@ -222,20 +216,19 @@ def test_connection_refused_and_timeout_keep_alerts_pending(db):
     assert refused["last_error"]
 
 
-def test_smtp_4xx_then_ok_sends_once_and_5xx_fails(db):
+def test_smtp_4xx_then_ok_sends_once_and_5xx_fails(db, smtp):
     queue(db, "mail", 1)
-    with SmtpSink() as sink:
-        sink.reply_with("451 4.3.0 try later")
-        mail = mail_to(sink, timeout=5)
-        deliver(db, {"mail": mail})
-        assert rows(db)[0]["status"] == "pending"
-        deliver(db, {"mail": mail})
-        assert rows(db)[0]["status"] == "sent"
-        assert len(sink.messages) == 1
+    smtp.reply_with("451 4.3.0 try later")
+    mail = mail_to(smtp.port, timeout=5)
+    deliver(db, {"mail": mail})
+    assert rows(db)[0]["status"] == "pending"
+    deliver(db, {"mail": mail})
+    assert rows(db)[0]["status"] == "sent"
+    assert len(smtp.messages) == 1
 
-        queue(db, "mail", 1)
-        sink.reply_with("550 5.1.1 no such user")
-        deliver(db, {"mail": mail})
+    queue(db, "mail", 1)
+    smtp.reply_with("550 5.1.1 no such user")
+    deliver(db, {"mail": mail})
 
     second = rows(db)[1]
     assert second["status"] == "failed"
@@ -277,14 +270,13 @@ def test_digest_due_while_stopped_is_detected(db):
     assert digest.missed(db, "desk", next_six, noon + timedelta(hours=18))
 
 
-def test_html_digest_groups_by_watchlist_and_escapes_titles(db):
+def test_html_digest_groups_by_watchlist_and_escapes_titles(db, smtp):
     queue(db, "mail", 2, title="<script>alert(1)</script> Rabat")
     queue(db, "mail", 1, watchlist="second-list")
-    with SmtpSink() as sink:
-        mail = mail_to(sink, digest="0 6 * * *")
-        digest.make_digest(db, "mail")
-        deliver(db, {"mail": mail})
-        (message,) = sink.wait_for(1)
+    mail = mail_to(smtp.port, digest="0 6 * * *")
+    digest.make_digest(db, "mail")
+    deliver(db, {"mail": mail})
+    (message,) = smtp.wait_for(1)
 
     html = message.get_body(("html",)).get_content()
     text = message.get_body(("plain",)).get_content()
@@ -333,16 +325,15 @@ def test_overflow_is_folded_into_one_summary_never_dropped(db, hook):
 # Templates and Apprise
 
 
-def test_template_dir_overrides_some_parts_and_html_stays_escaped(db, tmp_path):
+def test_template_dir_overrides_some_parts_and_html_stays_escaped(db, smtp, tmp_path):
     templates = tmp_path / "templates"
     templates.mkdir()
     (templates / "alert.subject.j2").write_text("NEWS {{ alert.source }}: {{ alert.title }}\n")
     (templates / "alert.html.j2").write_text("<p class=mine>{{ alert.title }}</p>\n")
     queue(db, "mail", 1, title="<b>Rabat</b>")
-    with SmtpSink() as sink:
-        mail = mail_to(sink, template_dir=str(templates))
-        deliver(db, {"mail": mail})
-        (message,) = sink.wait_for(1)
+    mail = mail_to(smtp.port, template_dir=str(templates))
+    deliver(db, {"mail": mail})
+    (message,) = smtp.wait_for(1)
 
     assert message["Subject"] == "NEWS example-en: <b>Rabat</b> #1"
     assert (

@@ -6,14 +6,20 @@ from __future__ import annotations
 
 import os
 import signal
-import sqlite3
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 from tests.hostile_site import HostileSite, Reply
-from tests.support import ROOT, newswatch, run_once
+from tests.support import (
+    HANG,
+    newswatch,
+    rows,
+    run_once,
+    start_daemon,
+    wait_until,
+    write_config,
+)
 
 HTML = {"Content-Type": "text/html; charset=utf-8"}
 RSS = {"Content-Type": "application/rss+xml"}
@@ -21,8 +27,6 @@ PARAGRAPH = (
     "<p>Moroccan and French magistrates met in Rabat on Friday to review an extradition request"
     " under the judicial cooperation agreement signed by the two countries last year.</p>\n"
 )
-# Guards against a hang, never a measure: a test that reaches it has failed.
-HANG = 100
 
 
 def page(title: str, megabytes: float = 0) -> bytes:
@@ -45,30 +49,16 @@ def site(pages: dict[str, Reply]) -> HostileSite:
     return HostileSite({"/feed.xml": Reply(feed, headers=RSS), **pages})
 
 
-def write_config(folder: Path, base: str, crawl: str) -> Path:
-    path = folder / "config.yaml"
-    path.write_text(
-        f"database: news.db\ncrawl: {crawl}\nschedule: {{jitter: 0}}\n"
-        f"sources:\n  - {{name: wire, url: '{base}/feed.xml', language: en}}\n",
-        encoding="utf-8",
+def config_for(folder: Path, base: str, crawl: str) -> Path:
+    return write_config(
+        folder, {"wire": {"url": f"{base}/feed.xml", "language": "en"}}, crawl=crawl
     )
-    return path
 
 
 def stored(config: Path) -> dict[str, str]:
     """How each stored article was had ("page" or "feed-summary"), by path."""
-    with sqlite3.connect(config.parent / "news.db") as conn:
-        rows = conn.execute("SELECT url, extraction FROM articles").fetchall()
-    return {"/" + url.split("/", 3)[3]: extraction for url, extraction in rows}
-
-
-def daemon(config: Path, *args: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "crawler.cli", "run", "--config", str(config), *args],
-        cwd=ROOT,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    articles = rows(config, "SELECT url, extraction FROM articles")
+    return {"/" + row["url"].split("/", 3)[3]: row["extraction"] for row in articles}
 
 
 def workers(process: subprocess.Popen[str]) -> list[int]:
@@ -88,22 +78,27 @@ def _command(pid: int) -> bytes | None:
         return None
 
 
-def alive(pid: int) -> bool:
+def state(pid: int) -> str | None:
+    """The process's state letter in /proc (R running, S sleeping, Z zombie), None if gone."""
     try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
     except OSError:
-        return False
-    return state not in ("Z", "X")
+        return None
 
 
-def wait_for_pages(host: HostileSite, paths: set[str]) -> None:
-    """Until every page in `paths` was sent in full, then a moment for the daemon to hand them
-    to its workers (each takes them seconds to extract)."""
-    deadline = time.monotonic() + HANG
-    while not paths <= set(host.paths()):
-        assert time.monotonic() < deadline, f"never served: {paths - set(host.paths())}"
-        time.sleep(0.1)
-    time.sleep(1.0)
+def alive(pid: int) -> bool:
+    return state(pid) not in (None, "Z", "X")
+
+
+def wait_for_extraction(process: subprocess.Popen[str], host: HostileSite, paths: set[str]) -> None:
+    """Until every page in `paths` was sent in full and the daemon's workers are all at work
+    (running, not waiting for a task), each on one of them for seconds."""
+    wait_until(lambda: paths <= set(host.paths()), HANG, "the pages to be served")
+    wait_until(lambda: busy(workers(process)), HANG, "the workers to take the pages")
+
+
+def busy(pids: list[int]) -> bool:
+    return bool(pids) and all(state(pid) == "R" for pid in pids)
 
 
 def test_a_page_over_the_deadline_is_stored_from_its_feed_entry(tmp_path: Path) -> None:
@@ -113,7 +108,7 @@ def test_a_page_over_the_deadline_is_stored_from_its_feed_entry(tmp_path: Path) 
         "/second.html": Reply(page("A French suspect is extradited"), headers=HTML),
     }
     with site(pages) as host:
-        config = write_config(tmp_path, host.url, "{extraction_timeout: 1s}")
+        config = config_for(tmp_path, host.url, "{extraction_timeout: 1s}")
         result = run_once(config)
 
     assert stored(config) == {
@@ -136,10 +131,10 @@ def test_workers_killed_with_two_pages_in_flight_the_poll_finishes(tmp_path: Pat
     }
     with site(pages) as host:
         crawl = "{extraction_timeout: 10m, per_domain_concurrency: 8}"
-        config = write_config(tmp_path, host.url, crawl)
-        process = daemon(config, "--once")
+        config = config_for(tmp_path, host.url, crawl)
+        process = start_daemon(config, "--once")
         try:
-            wait_for_pages(host, {"/big-1.html", "/big-2.html"})
+            wait_for_extraction(process, host, {"/big-1.html", "/big-2.html"})
             killed = workers(process)
             assert len(killed) == 2
             for pid in killed:
@@ -172,10 +167,10 @@ def test_sigterm_while_workers_are_stuck_exits_0_within_10_s(tmp_path: Path) -> 
     }
     with site(pages) as host:
         crawl = "{extraction_timeout: 10m, max_page_size: 20MB}"
-        config = write_config(tmp_path, host.url, crawl)
-        process = daemon(config)
+        config = config_for(tmp_path, host.url, crawl)
+        process = start_daemon(config)
         try:
-            wait_for_pages(host, set(pages))
+            wait_for_extraction(process, host, set(pages))
             stuck = workers(process)
             started = time.monotonic()
             process.send_signal(signal.SIGTERM)
@@ -195,7 +190,7 @@ def test_sigterm_while_workers_are_stuck_exits_0_within_10_s(tmp_path: Path) -> 
 
 def test_extraction_timeout_is_checked_at_load(tmp_path: Path) -> None:
     for value, problem in (("soon", "is not a duration"), ("1h", "less than or equal to 600")):
-        config = write_config(tmp_path, "http://127.0.0.1:9", f"{{extraction_timeout: {value}}}")
+        config = config_for(tmp_path, "http://127.0.0.1:9", f"{{extraction_timeout: {value}}}")
 
         result = newswatch("check", "--config", str(config))
 

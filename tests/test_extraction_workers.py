@@ -7,44 +7,61 @@ import asyncio
 import multiprocessing
 import os
 import signal
-import time
+from collections.abc import Awaitable
+from pathlib import Path
 
 import pytest
 
-from crawler.articles import Fetched
+from crawler.articles import Fetched, Prepared
 from crawler.entries import ListingEntry
 from crawler.workers import Extractor, PoolClosed, WorkerLost
+from tests.support import HANG
 
-PAGE = (
-    "<html lang='en'><head><title>Morocco extradites a suspect to France</title></head><body>"
-    "<article><h1>Morocco extradites a suspect to France</h1>"
-    + "<p>Moroccan authorities on Friday extradited to France a man wanted in Lyon for an armed"
+PARAGRAPH = (
+    "<p>Moroccan authorities on Friday extradited to France a man wanted in Lyon for an armed"
     " robbery, the justice ministry said in a statement published in Rabat.</p>"
-    * 3
-    + "</article></body></html>"
-).encode()
-# Guards against a hang, never a measure: a test that reaches it has failed.
-HANG = 100
+)
 
 
-def fetched(url: str) -> Fetched:
+def page(paragraphs: int) -> bytes:
+    return (
+        "<html lang='en'><head><title>Morocco extradites a suspect to France</title></head><body>"
+        "<article><h1>Morocco extradites a suspect to France</h1>"
+        f"{PARAGRAPH * paragraphs}</article></body></html>"
+    ).encode()
+
+
+PAGE = page(3)
+
+
+def fetched(url: str, html: bytes = PAGE) -> Fetched:
     entry = ListingEntry(
         url=url, title="Morocco extradites a suspect", summary="", published_at=None
     )
-    return Fetched(source="example", source_language=None, entry=entry, html=PAGE)
+    return Fetched(source="example", source_language=None, entry=entry, html=html)
 
 
 def workers() -> list[multiprocessing.Process]:
     return [p for p in multiprocessing.active_children() if p.name == "newswatch-worker"]
 
 
-async def stuck(extractor: Extractor) -> None:
-    """A task that holds its worker far beyond any test: only a kill ends it."""
-    await extractor._pool.run(time.sleep, 3600)
+def stuck(extractor: Extractor) -> Awaitable[Prepared]:
+    """A page of 12 MB of article text: it holds its worker far beyond any test's wait (only a
+    kill or the deadline ends it)."""
+    return extractor.prepare(fetched("https://news.example.org/huge", page(70_000)))
 
 
-async def until_busy(tasks: list[asyncio.Task], extractor: Extractor, count: int) -> None:
-    while len(extractor._pool._busy) < count:
+def state(pid: int) -> str | None:
+    """The process's state letter in /proc (R running, S sleeping), None once it is gone."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return None
+
+
+async def until_busy(tasks: list[asyncio.Task], count: int) -> None:
+    """Until `count` workers run (a worker waiting for a task sleeps), while `tasks` go on."""
+    while len([w for w in workers() if state(w.pid) == "R"]) < count:
         assert not any(task.done() for task in tasks)
         await asyncio.sleep(0.05)
 
@@ -74,7 +91,7 @@ def test_workers_killed_with_two_pages_in_flight_fail_those_pages_only():
 
     async def scenario(extractor: Extractor) -> None:
         in_flight = [asyncio.create_task(stuck(extractor)) for _ in range(2)]
-        await until_busy(in_flight, extractor, 2)
+        await until_busy(in_flight, 2)
         waiting = [
             asyncio.create_task(extractor.prepare(fetched(f"https://news.example.org/{n}")))
             for n in range(4)
@@ -110,7 +127,7 @@ def test_close_kills_a_stuck_worker_and_fails_its_page_and_the_waiting_ones():
     async def scenario(extractor: Extractor) -> None:
         [worker] = workers()
         busy = asyncio.create_task(stuck(extractor))
-        await until_busy([busy], extractor, 1)
+        await until_busy([busy], 1)
         waiting = asyncio.create_task(extractor.prepare(fetched("https://news.example.org/a")))
         await asyncio.sleep(0)
         extractor.close()

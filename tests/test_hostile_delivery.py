@@ -5,12 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import re
 import resource
 import signal
 import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -21,8 +19,7 @@ from alerts.channels import SlackChannel
 from alerts.delivery import RetryPolicy, deliver_due
 from alerts.message import Alert
 from alerts.senders import send
-from crawler.demo.receivers import WebhookReceiver
-from tests.support import ROOT, newswatch
+from tests.support import newswatch
 from tests.test_delivery import FAST, channel, queue, rows
 
 
@@ -80,15 +77,7 @@ def _newswatch_limited(args: list[str], file_limit: int) -> subprocess.Completed
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
         resource.setrlimit(resource.RLIMIT_FSIZE, (file_limit, file_limit))
 
-    return subprocess.run(
-        [sys.executable, "-m", "crawler.cli", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=ROOT,
-        env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
-        preexec_fn=limit,
-    )
+    return newswatch(*args, env={"PYTHONDONTWRITEBYTECODE": "1"}, preexec_fn=limit)
 
 
 def _channels_config(tmp_path: Path, notify: str, channels: str) -> Path:
@@ -123,7 +112,7 @@ def test_file_channel_on_a_full_disk_keeps_whole_lines(tmp_path: Path) -> None:
     assert alerts.read_bytes() == before, "no torn line left behind"
 
 
-def test_debug_logging_never_prints_channel_tokens(tmp_path: Path, hook: WebhookReceiver) -> None:
+def test_debug_logging_never_prints_channel_tokens(tmp_path: Path, hook) -> None:
     base = hook.url.rsplit("/", 1)[0]
     tokens = {
         "slack": "slack-token-4f7a",
@@ -154,7 +143,7 @@ def test_debug_logging_never_prints_channel_tokens(tmp_path: Path, hook: Webhook
 PINGS = re.compile(r"<!(channel|here|everyone)|@(channel|here|everyone)", re.IGNORECASE)
 
 
-def test_slack_text_from_a_page_cannot_ping_anyone(hook: WebhookReceiver) -> None:
+def test_slack_text_from_a_page_cannot_ping_anyone(hook) -> None:
     alert = Alert(
         id="ping-1",
         watchlist="mfe",

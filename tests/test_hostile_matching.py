@@ -8,7 +8,6 @@ quadratic step (every hit against every other) makes that count quadruple when t
 from __future__ import annotations
 
 import json
-import sqlite3
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -19,8 +18,7 @@ from alerts.concepts import ConceptSpec
 from alerts.document import Document
 from alerts.matcher import Matcher
 from alerts.snippets import HITS_SHOWN
-from crawler.demo.receivers import WebhookReceiver
-from tests.support import demo_config, publish, run_once, slug
+from tests.support import demo_config, publish, rows, run_once, slug
 
 CONCEPTS = {
     "morocco": {
@@ -88,7 +86,7 @@ def test_a_page_repeating_a_word_keeps_twenty_hits_and_counts_all(matcher: Match
 
 
 def test_an_alert_from_a_16k_repetition_page_is_capped_where_stored_and_sent(
-    tmp_path: Path, site, hook: WebhookReceiver
+    tmp_path: Path, site, hook
 ) -> None:
     config = demo_config(
         tmp_path, site.base_url, f'  hook: {{type: webhook, url: "{hook.url}"}}', notify="hook"
@@ -107,9 +105,9 @@ def test_an_alert_from_a_16k_repetition_page_is_capped_where_stored_and_sent(
     assert sent["matches_total"] > 16_000
     assert {m["concept"] for m in sent["matches"]} == {"morocco", "france", "extradition"}
     assert len(json.dumps(sent)) < 10_000, "the alert stays small"
-    with sqlite3.connect(tmp_path / "news.db") as conn:
-        (stored,) = conn.execute(
-            "SELECT m.hits FROM matches m JOIN articles a ON a.id = m.article_id"
-            " WHERE a.url LIKE '%maroc-repeated%'"
-        ).fetchone()
-    assert json.loads(stored) == sent["matches"]
+    [stored] = rows(
+        config,
+        "SELECT m.hits FROM matches m JOIN articles a ON a.id = m.article_id"
+        " WHERE a.url LIKE '%maroc-repeated%'",
+    )
+    assert json.loads(stored["hits"]) == sent["matches"]

@@ -3,13 +3,12 @@
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
 
 import pytest
 
 from tests.hostile_site import HostileSite, Reply, gzip_bomb
-from tests.support import newswatch
+from tests.support import newswatch, rows, write_config
 
 ARABIC = (
     "قضت محكمة الاستئناف بالرباط بتسليم مواطن فرنسي مطلوب لدى القضاء الفرنسي في قضية تهريب",
@@ -160,25 +159,16 @@ def polled(tmp_path_factory):
     secret = folder / "secret.txt"
     secret.write_text(SECRET)
     with HostileSite(routes(secret)) as site:
-        sources = "\n".join(
-            f"  - {{name: {name}, url: '{site.url}{path}'"
-            + (", kind: sitemap}" if name == "index" else "}")
+        sources = {
+            name: {"url": f"{site.url}{path}", **({"kind": "sitemap"} if name == "index" else {})}
             for name, path in SOURCES.items()
-        )
-        (folder / "config.yaml").write_text(
-            "database: news.db\n"
-            "crawl: {download_timeout: 1s, max_page_size: 1MB, max_child_sitemaps: 2}\n"
-            f"schedule: {{jitter: 0}}\nsources:\n{sources}\n",
-            encoding="utf-8",
-        )
-        result = newswatch("run", "--once", "--config", str(folder / "config.yaml"))
-        listing = newswatch("sources", "--config", str(folder / "config.yaml"))
-    with sqlite3.connect(folder / "news.db") as conn:
-        conn.row_factory = sqlite3.Row
-        articles = {
-            r["url"].split("/", 3)[-1]: dict(r) for r in conn.execute("SELECT * FROM articles")
         }
-        health = {r["name"]: dict(r) for r in conn.execute("SELECT * FROM sources")}
+        crawl = "{download_timeout: 1s, max_page_size: 1MB, max_child_sitemaps: 2}"
+        config = write_config(folder, sources, crawl=crawl)
+        result = newswatch("run", "--once", "--config", str(config))
+        listing = newswatch("sources", "--config", str(config))
+    articles = {r["url"].split("/", 3)[-1]: r for r in rows(config, "SELECT * FROM articles")}
+    health = {r["name"]: r for r in rows(config, "SELECT * FROM sources")}
     return {
         "result": result,
         "log": result.stderr,

@@ -5,10 +5,8 @@ listings capped and parsed off the loop. Real `newswatch run --once` against loo
 from __future__ import annotations
 
 import itertools
-import sqlite3
 from collections import Counter
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 
@@ -16,7 +14,15 @@ from crawler import refetch, store
 from crawler.instants import parse_instant
 from crawler.listings import parse_listing
 from tests.hostile_site import HostileSite, Reply
-from tests.support import newswatch, run_once
+from tests.support import (
+    change,
+    newswatch,
+    retries_due,
+    rows,
+    run_once,
+    schema_version_with,
+    write_config,
+)
 
 PAGE = (
     "<html><head><title>{title}</title></head><body><article><h1>{title}</h1>"
@@ -31,23 +37,6 @@ SITEMAP_NS = "http://www.sitemaps.org/schemas/sitemap/0.9"
 
 def pages(paths: list[str]) -> dict[str, Reply]:
     return {p: Reply(PAGE.format(title=f"Story {p}").encode(), headers=HTML) for p in paths}
-
-
-def write_config(folder: Path, sources: dict[str, str], crawl: str = "{}") -> Path:
-    lines = "\n".join(f"  - {{name: {name}, url: '{url}'}}" for name, url in sources.items())
-    path = folder / "config.yaml"
-    path.write_text(
-        f"database: news.db\ncrawl: {crawl}\nschedule: {{interval: 10m, jitter: 0}}\n"
-        f"sources:\n{lines}\n",
-        encoding="utf-8",
-    )
-    return path
-
-
-def rows(config: Path, sql: str, params: tuple = ()) -> list[dict]:
-    with sqlite3.connect(config.parent / "news.db") as conn:
-        conn.row_factory = sqlite3.Row
-        return [dict(row) for row in conn.execute(sql, params)]
 
 
 def requests_per_path(site: HostileSite) -> Counter[str]:
@@ -117,9 +106,8 @@ def test_an_unexpected_error_in_a_poll_fails_it_and_keeps_no_validators(tmp_path
         config = write_config(tmp_path, {"damaged": f"{site.url}/feed.xml"})
         newswatch("check", "--config", str(config))
         run_once(config)
-        with sqlite3.connect(tmp_path / "news.db") as conn:
-            conn.execute("UPDATE sources SET etag = NULL, listing_hash = NULL")
-            conn.execute("DROP TABLE seen_urls")
+        change(config, "UPDATE sources SET etag = NULL, listing_hash = NULL")
+        change(config, "DROP TABLE seen_urls")
         result = newswatch("run", "--once", "--config", str(config))
     assert result.returncode == 0
     health = rows(config, "SELECT * FROM sources")[0]
@@ -165,7 +153,7 @@ def test_dates_stored_in_the_old_forms_become_instants_when_the_database_is_open
             )
     db.execute("ALTER TABLE articles DROP COLUMN last_fetched_at")
     db.execute("DROP TABLE fetch_failures")
-    version = store.MIGRATIONS.index(store.schema._listing_instants_and_fetch_failures)
+    version = schema_version_with(lambda db: "fetch_failures" in db.table_names()) - 1
     db.execute(f"PRAGMA user_version={version}")
     db.close()
 
@@ -209,6 +197,8 @@ def test_an_rss_publication_date_is_never_taken_for_a_modification():
 # -- each article fetched once --------------------------------------------------------------
 
 ARTICLES = ["/news/1.html", "/news/2.html", "/news/3.html"]
+# polls in a row with nothing due in between: the first fetches, the others must not
+POLLS = 3
 PUBLISHED = datetime(2026, 11, 28, 10, 0, tzinfo=UTC)
 OFFSET = timedelta(hours=3)
 
@@ -277,15 +267,15 @@ def test_an_article_in_three_listings_is_fetched_once_then_once_per_change(tmp_p
                 "rss": f"{site.url}/rss.xml",
                 "sitemap": f"{site.url}/news-sitemap.xml",
             },
-            crawl,
+            crawl=crawl,
         )
-        for _ in range(6):
+        for _ in range(POLLS):
             run_once(config)
         first = requests_per_path(site)
         updated["/news/2.html"] = datetime.now(UTC).replace(microsecond=0) + timedelta(minutes=1)
-        logs = [run_once(config).stderr for _ in range(6)]
+        logs = [run_once(config).stderr for _ in range(POLLS)]
         second = requests_per_path(site)
-    assert first["/atom.xml"] == first["/rss.xml"] == first["/news-sitemap.xml"] == 6
+    assert first["/atom.xml"] == first["/rss.xml"] == first["/news-sitemap.xml"] == POLLS
     assert {p: first[p] for p in ARTICLES} == dict.fromkeys(ARTICLES, 1)
     assert {p: second[p] - first[p] for p in ARTICLES} == {
         "/news/1.html": 0,
@@ -296,12 +286,36 @@ def test_an_article_in_three_listings_is_fetched_once_then_once_per_change(tmp_p
     assert len(refetches) == 1 and "/news/2.html" in refetches[0]
     when = updated["/news/2.html"].strftime("%Y-%m-%dT%H:%M:%SZ")
     assert when in refetches[0] and "last fetched" in refetches[0]
-    stored = rows(config, "SELECT url, source_updated_at FROM articles ORDER BY url")
+    # An article keeps the "last changed" date of the listing whose poll fetched it: none from
+    # the RSS feed, 10:30 from the Atom feed or the sitemap (the three are polled at once, so
+    # any may be first). A date older than the fetch is not kept: it could never bring a fetch.
+    fetched_for = {"atom": "2026-11-28T10:30:00Z", "rss": None, "sitemap": "2026-11-28T10:30:00Z"}
+    stored = rows(config, "SELECT url, source, source_updated_at FROM articles ORDER BY url")
     assert [r["source_updated_at"] for r in stored] == [
-        "2026-11-28T10:30:00Z",
+        fetched_for[stored[0]["source"]],
         when,
-        "2026-11-28T10:30:00Z",
+        fetched_for[stored[2]["source"]],
     ]
+
+
+def test_a_listing_date_older_than_the_last_fetch_never_brings_a_fetch():
+    """What the three listings above rely on, in any order of polls: a "last changed" date
+    counts only when it is later than the last fetch and than the date already kept, so a page
+    stored from a listing without dates is not fetched again for an older date, and a date far
+    in the future (a hostile or broken CMS) brings one fetch, not one at every poll."""
+    fetched = "2026-11-30T09:00:00Z"
+    undated = {"source_updated_at": None, "last_fetched_at": fetched, "pruned_at": None}
+    now = "2026-11-30T10:00:00Z"
+
+    assert refetch.why_fetch("2026-11-28T10:30:00Z", undated, None, now) is None
+    assert refetch.why_fetch(None, undated, None, now) is None
+    assert refetch.why_fetch("2026-11-30T09:30:00Z", undated, None, now) == (
+        f"listed as changed at 2026-11-30T09:30:00Z, after no date (last fetched {fetched})"
+    )
+    far = "9999-12-31T23:59:59Z"
+    assert refetch.why_fetch(far, undated, None, now) is not None
+    refetched = {**undated, "source_updated_at": far, "last_fetched_at": now}
+    assert refetch.why_fetch(far, refetched, None, now) is None
 
 
 # -- failed pages backed off ----------------------------------------------------------------
@@ -335,10 +349,10 @@ def test_failed_pages_are_backed_off_within_the_documented_bounds(tmp_path):
     routes = {"/sitemap.xml": changing(plain_sitemap(lastmod)), **FAILING}
     crawl = "{download_timeout: 1s, max_page_size: 1MB, max_article_age: 36500d}"
     with HostileSite(routes) as site:
-        config = write_config(tmp_path, {"failing": f"{site.url}/sitemap.xml"}, crawl)
-        logs = [run_once(config).stderr for _ in range(20)]
+        config = write_config(tmp_path, {"failing": f"{site.url}/sitemap.xml"}, crawl=crawl)
+        logs = [run_once(config).stderr for _ in range(POLLS)]
         polled = requests_per_path(site)
-        assert polled["/sitemap.xml"] == 20 and polled["/ok.html"] == 1
+        assert polled["/sitemap.xml"] == POLLS and polled["/ok.html"] == 1
         assert polled["/big.html"] == polled["/gone.html"] == polled["/empty.html"] == 1
         assert all(polled[f"/hop/{n}"] == 1 for n in range(6)), polled
         assert 1 <= polled["/slow.html"] <= 2  # one attempt (Scrapy retries a timeout once)
@@ -347,11 +361,7 @@ def test_failed_pages_are_backed_off_within_the_documented_bounds(tmp_path):
         }
         # time passes: every due retry of the slow page is taken, and no more
         for _ in range(refetch.MAX_ATTEMPTS + 1):
-            with sqlite3.connect(tmp_path / "news.db") as conn:
-                conn.execute(
-                    "UPDATE fetch_failures SET retry_at = '2000-01-01T00:00:00Z'"
-                    " WHERE retry_at IS NOT NULL"
-                )
+            retries_due(config)
             run_once(config)
         retried = requests_per_path(site)
         # the sitemap says the gone page changed after its failure: asked for once more
@@ -397,7 +407,7 @@ def test_a_100k_entry_feed_is_capped_and_not_read_again(tmp_path, huge_feed):
     routes = {"/huge.xml": Reply(huge_feed, headers={"ETag": '"huge-1"'})}
     crawl = "{max_page_size: 32MB, max_listing_entries: 20, max_new_articles_per_poll: 50}"
     with HostileSite(routes) as site:
-        config = write_config(tmp_path, {"huge": f"{site.url}/huge.xml"}, crawl)
+        config = write_config(tmp_path, {"huge": f"{site.url}/huge.xml"}, crawl=crawl)
         first = newswatch("run", "--once", "--config", str(config), timeout=600)
         before = len(site.hits)
         second = run_once(config).stderr

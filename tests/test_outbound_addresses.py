@@ -4,14 +4,13 @@ configured source on 127.0.0.1 is read as usual."""
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
 
 import pytest
 
 from crawler.addresses import AddressPolicy, address_kind
 from tests.hostile_site import HostileSite, Reply
-from tests.support import newswatch
+from tests.support import rows, run_once, write_config
 
 INTERNAL = "127.0.0.2"
 HTML = {"Content-Type": "text/html"}
@@ -81,26 +80,20 @@ def public_routes(inside: str) -> dict[str, Reply]:
     }
 
 
-def run_once(folder: Path, site: str, crawl: str = "") -> tuple[str, list[str]]:
-    config = folder / "config.yaml"
-    config.write_text(
-        f"database: news.db\ncrawl: {{download_timeout: 3s{crawl}}}\nschedule: {{jitter: 0}}\n"
-        "sources:\n"
-        f"  - {{name: feed, url: '{site}/feed.xml', kind: feed}}\n"
-        f"  - {{name: index, url: '{site}/index.xml', kind: sitemap}}\n",
-        encoding="utf-8",
-    )
-    result = newswatch("run", "--once", "--config", str(config))
-    assert result.returncode == 0, result.stderr
-    assert "Traceback" not in result.stderr
-    with sqlite3.connect(folder / "news.db") as conn:
-        urls = [row[0] for row in conn.execute("SELECT url FROM articles")]
-    return result.stderr, urls
+def poll(folder: Path, site: str, crawl: str = "") -> tuple[str, list[str]]:
+    """`run --once` of a feed and a sitemap index on `site`: its log and the stored URLs."""
+    sources = {
+        "feed": {"url": f"{site}/feed.xml", "kind": "feed"},
+        "index": {"url": f"{site}/index.xml", "kind": "sitemap"},
+    }
+    config = write_config(folder, sources, crawl=f"{{download_timeout: 3s{crawl}}}")
+    log = run_once(config).stderr
+    return log, [row["url"] for row in rows(config, "SELECT url FROM articles")]
 
 
 def test_listings_and_redirects_cannot_reach_an_internal_host(tmp_path, internal):
     with HostileSite(public_routes(internal.url)) as site:
-        log, urls = run_once(tmp_path, site.url)
+        log, urls = poll(tmp_path, site.url)
         public_paths = site.paths()
     assert internal.paths() == []
     assert not [url for url in urls if INTERNAL in url]
@@ -114,7 +107,7 @@ def test_listings_and_redirects_cannot_reach_an_internal_host(tmp_path, internal
 
 def test_allow_private_networks_lets_an_internal_link_through(tmp_path, internal):
     with HostileSite(public_routes(internal.url)) as site:
-        _, urls = run_once(tmp_path, site.url, ", allow_private_networks: true")
+        _, urls = poll(tmp_path, site.url, ", allow_private_networks: true")
     assert "/latest/meta-data/iam" in internal.paths()
     assert any(url.endswith("/latest/meta-data/iam") for url in urls)
 

@@ -5,17 +5,15 @@ robots.txt Crawl-delay and per-site concurrency hold across sources, `add` finds
 from __future__ import annotations
 
 import itertools
-import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from crawler.config import ConfigError, parse_config
-from crawler.demo.site import DemoSite
 from crawler.scheduling import auto_intervals, backoff_delay, publication_rate
 from tests.hostile_site import HostileSite, Reply
-from tests.support import DEMO_SITE, newswatch, run_once
+from tests.support import change, newswatch, rows, run_once, write_config
 
 PAGE = (
     "<html><head><title>{title}</title></head><body><article><h1>{title}</h1>"
@@ -38,21 +36,9 @@ def articles(paths: list[str], delay: float = 0.0) -> dict[str, Reply]:
     return {p: Reply(PAGE.format(title=p).encode(), headers=HTML, delay=delay) for p in paths}
 
 
-def write_config(folder: Path, sources: dict[str, str], crawl: str = "{}", interval="10m") -> Path:
-    lines = "\n".join(f"  - {{name: {name}, url: '{url}'}}" for name, url in sources.items())
-    path = folder / "config.yaml"
-    path.write_text(
-        f"database: news.db\ncrawl: {crawl}\nschedule: {{interval: {interval}, jitter: 0}}\n"
-        f"sources:\n{lines}\n",
-        encoding="utf-8",
-    )
-    return path
-
-
 def source_row(config: Path, name: str) -> dict:
-    with sqlite3.connect(config.parent / "news.db") as conn:
-        conn.row_factory = sqlite3.Row
-        return dict(conn.execute("SELECT * FROM sources WHERE name = ?", [name]).fetchone())
+    [row] = rows(config, "SELECT * FROM sources WHERE name = ?", (name,))
+    return row
 
 
 def test_unchanged_listing_without_validators_costs_one_request(tmp_path):
@@ -84,8 +70,7 @@ def test_failing_source_backs_off_then_recovers(tmp_path):
         assert "/feed.xml" not in site.paths()[before:]
         assert "source=flaky" in log and "backing off" in log
         an_hour_ago = (datetime.now(UTC) - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
-        with sqlite3.connect(config.parent / "news.db") as conn:
-            conn.execute("UPDATE sources SET last_polled_at = ?", [an_hour_ago])
+        change(config, "UPDATE sources SET last_polled_at = ?", (an_hour_ago,))
         state["up"] = True
         run_once(config)
     row = source_row(config, "flaky")
@@ -113,15 +98,14 @@ def test_crawl_delay_and_per_site_concurrency_hold_across_sources(tmp_path):
     assert len(starts) == 4
     # spaced by the 1 s Crawl-delay (arrival times jitter a little on a loaded machine)
     assert all(b - a >= 0.8 for a, b in itertools.pairwise(starts))
-    assert "Crawl-delay" in log or "between requests" in log
+    assert "robots.txt asks for 1.0 s between requests; honoured" in log
     assert max(hit.in_flight for hit in other.hits) == 1
     assert {hit.path for hit in other.hits} >= set(slow)
 
 
-def test_add_finds_the_news_sitemap_and_prints_a_source_entry(tmp_path):
-    with DemoSite(DEMO_SITE) as site:
-        base = site.base_url
-        result = newswatch("add", "--config", str(tmp_path / "none.yaml"), f"{base}/")
+def test_add_finds_the_news_sitemap_and_prints_a_source_entry(tmp_path, demo_site):
+    base = demo_site.base_url
+    result = newswatch("add", "--config", str(tmp_path / "none.yaml"), f"{base}/")
     assert result.returncode == 0, result.stderr
     out = result.stdout
     assert f"{base}/feed.xml" in out and "<link rel=alternate>" in out

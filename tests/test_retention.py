@@ -5,44 +5,43 @@ taken while the daemon writes is a sound copy."""
 from __future__ import annotations
 
 import json
-import signal
 import sqlite3
-import subprocess
-import sys
-import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-
-import sqlite_utils
 
 from crawler import retention, store
 from crawler.config import StorageConfig
 from crawler.demo.site import DemoSite
-from tests.support import MATCHING, ROOT, demo_config, newswatch, publish, run_once
+from tests.support import (
+    FILE_CHANNEL,
+    MATCHING,
+    change,
+    database_at,
+    demo_config,
+    newswatch,
+    publish,
+    rows,
+    run_once,
+    schema_version_with,
+    start_daemon,
+    stop_daemon,
+    value,
+    wait_until,
+)
 
 LONG_AGO = "2025-01-01T00:00:00Z"
-CHANNEL = "  log: {type: file, path: alerts.jsonl}"
 
 
 def _config(tmp_path: Path, site: DemoSite, *, interval: str = "10m") -> Path:
-    path = demo_config(tmp_path, site.base_url, CHANNEL, notify="log")
-    text = path.read_text(encoding="utf-8")
-    text = text.replace(
-        "crawl: {download_timeout: 5s}", "crawl: {download_timeout: 5s, store_html: true}"
+    crawl = "{download_timeout: 5s, store_html: true}"
+    return demo_config(
+        tmp_path, site.base_url, FILE_CHANNEL, notify="log", crawl=crawl, interval=interval
     )
-    path.write_text(text.replace("interval: 10m", f"interval: {interval}"), encoding="utf-8")
-    return path
-
-
-def _sql(config: Path, sql: str) -> list[tuple]:
-    with sqlite3.connect(config.parent / "news.db") as conn:
-        return conn.execute(sql).fetchall()
 
 
 def _age_everything(config: Path) -> None:
     """What a year of running does to the demo articles: fetched long before the window."""
-    with sqlite3.connect(config.parent / "news.db") as conn:
-        conn.execute("UPDATE articles SET fetched_at = ?", [LONG_AGO])
+    change(config, "UPDATE articles SET fetched_at = ?", (LONG_AGO,))
 
 
 def _sent_alerts(config: Path) -> int:
@@ -53,7 +52,7 @@ def _sent_alerts(config: Path) -> int:
 def test_pruned_articles_are_never_fetched_or_alerted_again_and_the_file_shrinks(tmp_path, site):
     config = _config(tmp_path, site)
     run_once(config)
-    stored = _sql(config, "SELECT count(*) FROM articles")[0][0]
+    stored = value(config, "SELECT count(*) FROM articles")
     assert _sent_alerts(config) == len(MATCHING)
     _age_everything(config)
     database = config.parent / "news.db"
@@ -64,12 +63,12 @@ def test_pruned_articles_are_never_fetched_or_alerted_again_and_the_file_shrinks
     assert pruned.returncode == 0, pruned.stderr
     assert f"{stored} article text(s)" in pruned.stdout
     assert database.stat().st_size < size_before
-    assert _sql(config, "SELECT count(*) FROM articles WHERE text IS NULL AND html IS NULL") == [
-        (stored,)
-    ]
+    assert value(config, "SELECT count(*) FROM articles WHERE text IS NULL AND html IS NULL") == (
+        stored
+    )
     for table in ("articles_fts", "article_signatures", "matches"):
-        assert _sql(config, f"SELECT count(*) FROM {table}") == [(0,)], table
-    assert _sql(config, "SELECT count(DISTINCT article_id) FROM seen_urls") == [(stored,)]
+        assert value(config, f"SELECT count(*) FROM {table}") == 0, table
+    assert value(config, "SELECT count(DISTINCT article_id) FROM seen_urls") == stored
 
     # The feed changes (one new article), so every pruned article is listed again.
     publish(site, "lyon-weather", "Rain expected in Lyon", ["Rain is expected all week."] * 3)
@@ -79,30 +78,21 @@ def test_pruned_articles_are_never_fetched_or_alerted_again_and_the_file_shrinks
     fetched = [r.path for r in site.requests if "/articles/" in r.path]
     assert fetched == ["/articles/lyon-weather.html"]
     assert _sent_alerts(config) == len(MATCHING)
-    assert _sql(config, "SELECT count(*) FROM articles") == [(stored + 1,)]
+    assert value(config, "SELECT count(*) FROM articles") == stored + 1
 
 
-def test_a_second_prune_finds_nothing_and_recent_articles_are_kept(tmp_path, site):
-    config = _config(tmp_path, site)
-    run_once(config)
-    with sqlite3.connect(config.parent / "news.db") as conn:
-        conn.execute("UPDATE articles SET fetched_at = ? WHERE id <= 3", [LONG_AGO])
+def test_a_second_prune_finds_nothing_and_recent_articles_are_kept(archive):
+    config = archive
+    change(config, "UPDATE articles SET fetched_at = ? WHERE id <= 3", (LONG_AGO,))
 
     first = newswatch("db", "prune", "--config", str(config))
     again = newswatch("db", "prune", "--config", str(config))
 
     assert "3 article text(s)" in first.stdout, first.stdout + first.stderr
     assert "article text" not in again.stdout
-    kept = _sql(config, "SELECT count(*) FROM articles WHERE pruned_at IS NULL AND text != ''")
-    assert kept == _sql(config, "SELECT count(*) - 3 FROM articles")
-    assert _sql(config, "SELECT count(*) FROM articles_fts") == kept
-
-
-def _wait_for(predicate, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.2)
+    kept = value(config, "SELECT count(*) FROM articles WHERE pruned_at IS NULL AND text != ''")
+    assert kept == value(config, "SELECT count(*) - 3 FROM articles")
+    assert value(config, "SELECT count(*) FROM articles_fts") == kept
 
 
 def _counts(path: Path) -> dict[str, int]:
@@ -115,29 +105,22 @@ def test_daemon_prunes_at_start_and_a_backup_taken_while_it_writes_is_sound(tmp_
     config = _config(tmp_path, site, interval="1s")
     run_once(config)
     # run --once runs retention too when a day has passed (here: never run), for cron users
-    assert len(_sql(config, "SELECT last_run_at FROM maintenance")) == 1
+    assert len(rows(config, "SELECT last_run_at FROM maintenance")) == 1
     _age_everything(config)
-    with sqlite3.connect(config.parent / "news.db") as conn:
-        conn.execute("UPDATE maintenance SET last_run_at = ?", [LONG_AGO])
-    daemon = subprocess.Popen(
-        [sys.executable, "-m", "crawler.cli", "run", "--config", str(config)],
-        cwd=ROOT,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    change(config, "UPDATE maintenance SET last_run_at = ?", (LONG_AGO,))
+    daemon = start_daemon(config)
     try:
         # A day has passed since the last retention run: it runs at start.
-        _wait_for(lambda: _sql(config, "SELECT last_run_at FROM maintenance") != [(LONG_AGO,)])
-        polled = _sql(config, "SELECT max(last_polled_at) FROM sources")
+        wait_until(lambda: value(config, "SELECT last_run_at FROM maintenance") != LONG_AGO)
+        polled = value(config, "SELECT max(last_polled_at) FROM sources")
         # The sources are polled every second: the daemon is writing while the copy is made.
-        _wait_for(lambda: _sql(config, "SELECT max(last_polled_at) FROM sources") != polled)
+        wait_until(lambda: value(config, "SELECT max(last_polled_at) FROM sources") != polled)
         backup = tmp_path / "copy.db"
         result = newswatch("db", "backup", str(backup), "--config", str(config))
         again = newswatch("db", "backup", str(backup), "--config", str(config))
     finally:
-        daemon.send_signal(signal.SIGTERM)
-        _, stderr = daemon.communicate(timeout=30)
-    assert daemon.returncode == 0, stderr
+        code, _, stderr = stop_daemon(daemon)
+    assert code == 0, stderr
     assert "Traceback" not in stderr
     assert "retention:" in stderr
     assert result.returncode == 0, result.stderr
@@ -147,12 +130,11 @@ def test_daemon_prunes_at_start_and_a_backup_taken_while_it_writes_is_sound(tmp_
         assert copy.execute("PRAGMA integrity_check").fetchone() == ("ok",)
     assert _counts(backup) == _counts(config.parent / "news.db")
     assert _counts(backup)["articles_fts"] == 0
-    assert _sql(config, "SELECT count(*) FROM articles WHERE pruned_at IS NULL") == [(0,)]
+    assert value(config, "SELECT count(*) FROM articles WHERE pruned_at IS NULL") == 0
 
 
-def test_backup_refuses_the_database_itself_and_reports_an_unwritable_target(tmp_path, site):
-    config = _config(tmp_path, site)
-    run_once(config)
+def test_backup_refuses_the_database_itself_and_reports_an_unwritable_target(tmp_path, archive):
+    config = archive
 
     itself = newswatch("db", "backup", str(config.parent / "news.db"), "--config", str(config))
     nowhere = newswatch("db", "backup", str(tmp_path / "missing" / "b.db"), "--config", str(config))
@@ -163,9 +145,8 @@ def test_backup_refuses_the_database_itself_and_reports_an_unwritable_target(tmp
     assert "cannot open or create" in nowhere.stderr
 
 
-def test_stats_reports_rows_bytes_and_the_oldest_article(tmp_path, site):
-    config = _config(tmp_path, site)
-    run_once(config)
+def test_stats_reports_rows_bytes_and_the_oldest_article(archive):
+    config = archive
     _age_everything(config)
 
     text = newswatch("db", "stats", "--config", str(config))
@@ -177,38 +158,34 @@ def test_stats_reports_rows_bytes_and_the_oldest_article(tmp_path, site):
 
     stats = json.loads(as_json.stdout)
     tables = {t["name"]: t for t in stats["tables"]}
-    assert tables["articles"]["rows"] == _sql(config, "SELECT count(*) FROM articles")[0][0]
+    assert tables["articles"]["rows"] == value(config, "SELECT count(*) FROM articles")
     assert tables["articles"]["bytes"] > 0 and tables["articles_fts"]["bytes"] > 0
     assert "articles_fts_data" not in tables
     assert stats["oldest_article"] == LONG_AGO
 
 
-def test_storage_forever_keeps_everything(tmp_path, site):
-    config = _config(tmp_path, site)
+def test_storage_forever_keeps_everything(archive):
+    config = archive
     text = config.read_text(encoding="utf-8")
     config.write_text(
         text + "storage: {keep_articles: forever, keep_html: 0, keep_versions: forever}\n",
         encoding="utf-8",
     )
-    run_once(config)
     _age_everything(config)
 
     result = newswatch("db", "prune", "--config", str(config))
 
     assert result.returncode == 0, result.stderr
-    assert _sql(config, "SELECT count(*) FROM articles WHERE pruned_at IS NOT NULL") == [(0,)]
-    assert _sql(config, "SELECT count(*) FROM articles WHERE html IS NULL") == [(0,)]
+    assert value(config, "SELECT count(*) FROM articles WHERE pruned_at IS NOT NULL") == 0
+    assert value(config, "SELECT count(*) FROM articles WHERE html IS NULL") == 0
 
 
 def test_a_file_made_before_retention_is_migrated_then_compacted_once(tmp_path):
     """No incremental auto-vacuum in an older file: the first retention run rewrites it (it is
     small), after which pruned space goes back to the file system."""
     path = tmp_path / "news.db"
-    db = sqlite_utils.Database(sqlite3.connect(path, isolation_level=None))
-    before = store.MIGRATIONS.index(store.schema._retention)
-    for migration in store.MIGRATIONS[:before]:
-        migration(db)
-    db.execute(f"PRAGMA user_version={before}")
+    before = schema_version_with(lambda db: "maintenance" in db.table_names()) - 1
+    db = database_at(path, before)
     with db.atomic():
         for number in range(200):
             url = f"https://example.org/{number}"

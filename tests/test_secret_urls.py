@@ -3,11 +3,9 @@ it, but logs, the database and `newswatch sources` show it redacted."""
 
 from __future__ import annotations
 
-import sqlite3
-
 from crawler.urls import redact
 from tests.hostile_site import HostileSite, Reply
-from tests.support import newswatch
+from tests.support import change, newswatch, rows, value, write_config
 
 KEY = "k3y-from-the-environment-42"
 PASSWORD = "pa55-w0rd-in-the-url"
@@ -29,23 +27,18 @@ def test_secrets_in_source_urls_are_never_shown(tmp_path):
     }
     with HostileSite(routes) as site:
         private = site.url.replace("http://", f"http://reader:{PASSWORD}@")
-        config = tmp_path / "config.yaml"
-        config.write_text(
-            "database: news.db\ncrawl: {download_timeout: 3s}\nschedule: {jitter: 0}\n"
-            "sources:\n"
-            f"  - {{name: keyed, url: '{site.url}/feed.xml?apikey=${{NW_KEY}}', kind: feed}}\n"
-            f"  - {{name: gone, url: '{private}/gone.xml?q=${{NW_KEY}}', kind: feed}}\n",
-            encoding="utf-8",
-        )
+        sources = {
+            "keyed": {"url": f"{site.url}/feed.xml?apikey=${{NW_KEY}}", "kind": "feed"},
+            "gone": {"url": f"{private}/gone.xml?q=${{NW_KEY}}", "kind": "feed"},
+        }
+        config = write_config(tmp_path, sources, crawl="{download_timeout: 3s}")
         env = {"NW_KEY": KEY}
         run = newswatch("run", "--once", "--config", str(config), env=env)
         listing = newswatch("sources", "--config", str(config), env=env)
         listing_json = newswatch("sources", "--json", "--config", str(config), env=env)
     assert run.returncode == 0, run.stderr
-    with sqlite3.connect(tmp_path / "news.db") as conn:
-        stored = [str(row) for row in conn.execute("SELECT * FROM sources")]
-        articles = conn.execute("SELECT count(*) FROM articles").fetchone()[0]
-    assert articles == 1
+    stored = [str(row) for row in rows(config, "SELECT * FROM sources")]
+    assert value(config, "SELECT count(*) FROM articles") == 1
     shown = [run.stderr, listing.stdout, listing_json.stdout, *stored]
     for text in shown:
         for line in text.splitlines():
@@ -77,16 +70,11 @@ def test_library_log_lines_quoting_a_source_url_hide_its_secret(tmp_path):
         )
     }
     with HostileSite(routes) as site:
-        config = tmp_path / "config.yaml"
-        config.write_text(
-            "database: news.db\ncrawl: {download_timeout: 3s}\nschedule: {jitter: 0}\n"
-            f"sources:\n  - {{name: keyed, url: '{site.url}/feed.xml?apikey=${{NW_KEY}}'}}\n",
-            encoding="utf-8",
-        )
+        sources = {"keyed": f"{site.url}/feed.xml?apikey=${{NW_KEY}}"}
+        config = write_config(tmp_path, sources, crawl="{download_timeout: 3s}")
         newswatch("run", "--once", "--config", str(config), env={"NW_KEY": KEY})
-        with sqlite3.connect(tmp_path / "news.db") as conn:
-            conn.execute("UPDATE sources SET etag = NULL, listing_hash = NULL")
-            conn.execute("DROP TABLE seen_urls")
+        change(config, "UPDATE sources SET etag = NULL, listing_hash = NULL")
+        change(config, "DROP TABLE seen_urls")
         run = newswatch("run", "--once", "--config", str(config), env={"NW_KEY": KEY})
 
     assert "Spider error processing" in run.stderr, run.stderr

@@ -4,7 +4,6 @@ end to end through `newswatch run --once` against news sites served from tmp dir
 from __future__ import annotations
 
 import json
-import sqlite3
 import zlib
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -22,7 +21,7 @@ from crawler.dedup import (
     similarity,
 )
 from crawler.demo.site import DemoSite
-from tests.support import newswatch, run_once
+from tests.support import newswatch, rows, run_once, value, write_config
 
 CONCEPTS = """
 concepts:
@@ -85,44 +84,30 @@ def write(root: Path, path: str, text: str) -> None:
 
 
 def config(tmp: Path, site: DemoSite, sources: list[str], watchlists: str, channels: str) -> Path:
-    path = tmp / "config.yaml"
-    listed = "\n".join(
-        f"  - {{name: {name}, url: '{site.base_url}{url}', kind: feed, language: en}}"
+    listed = {
+        name: {"url": f"{site.base_url}{url}", "kind": "feed", "language": "en"}
         for name, url in (s.split("=") for s in sources)
+    }
+    return write_config(
+        tmp,
+        listed,
+        crawl="{download_timeout: 5s, obey_robots_txt: false}",
+        more=f"dedup: {{update_interval: 1ms}}\n{CONCEPTS}\n"
+        f"watchlists:\n{watchlists}\nchannels:\n{channels}",
     )
-    path.write_text(
-        f"database: news.db\ncrawl: {{download_timeout: 5s, obey_robots_txt: false}}\n"
-        f"dedup: {{update_interval: 1ms}}\nsources:\n{listed}\n{CONCEPTS}\n"
-        f"watchlists:\n{watchlists}\nchannels:\n{channels}\n",
-        encoding="utf-8",
-    )
-    return path
-
-
-def query(path: Path, sql: str) -> list[tuple]:
-    with sqlite3.connect(path.parent / "news.db") as conn:
-        return conn.execute(sql).fetchall()
 
 
 def lines(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
 
 
-@pytest.fixture
-def served(tmp_path: Path):
-    root = tmp_path / "site"
-    root.mkdir()
-    with DemoSite(root) as site:
-        yield site
-
-
-def test_three_outlets_one_story_one_alert_per_watchlist_and_channel(tmp_path, served, hook):
-    root = Path(served.root)
+def test_three_outlets_one_story_one_alert_per_watchlist_and_channel(tmp_path, blank_site, hook):
+    root = Path(blank_site.root)
     for outlet in "abc":
         write(root, f"/{outlet}/feed.xml", rss([]))
     path = config(
         tmp_path,
-        served,
+        blank_site,
         ["a=/a/feed.xml", "b=/b/feed.xml", "c=/c/feed.xml"],
         "  - {name: mfe, rule: 'morocco AND france AND extradition', notify: [hook, file]}\n"
         "  - {name: mf, rule: 'morocco AND france', notify: [hook, file]}\n"
@@ -151,7 +136,8 @@ def test_three_outlets_one_story_one_alert_per_watchlist_and_channel(tmp_path, s
         ("follow", 3),
     ]
     assert [a["article"]["source"] for a in updates] == ["b", "c"]
-    assert query(path, "SELECT count(*), count(DISTINCT story_id) FROM articles") == [(3, 1)]
+    assert value(path, "SELECT count(*) FROM articles") == 3
+    assert value(path, "SELECT count(DISTINCT story_id) FROM articles") == 1
 
     result = newswatch("stories", "--since", "1d", "--json", "--config", str(path))
     assert result.returncode == 0, result.stderr
@@ -161,14 +147,14 @@ def test_three_outlets_one_story_one_alert_per_watchlist_and_channel(tmp_path, s
     assert story["title"] == "Morocco extradites Lyon robbery suspect"
 
 
-def test_same_url_with_and_without_utm_source_is_one_article(tmp_path, served, hook):
-    root = Path(served.root)
+def test_same_url_with_and_without_utm_source_is_one_article(tmp_path, blank_site, hook):
+    root = Path(blank_site.root)
     link = "/news/extradition.html"
     write(root, link, page("Morocco extradites suspect to France", STORY))
     write(root, "/feed.xml", rss([f"{link}?utm_source=rss&utm_medium=feed", link, link + "#x"]))
     path = config(
         tmp_path,
-        served,
+        blank_site,
         ["s=/feed.xml"],
         "  - {name: mfe, rule: 'morocco AND france AND extradition', notify: [hook]}",
         f"  hook: {{type: webhook, url: '{hook.url}'}}",
@@ -177,20 +163,20 @@ def test_same_url_with_and_without_utm_source_is_one_article(tmp_path, served, h
     run_once(path)
     run_once(path)
 
-    assert query(path, "SELECT count(*) FROM articles") == [(1,)]
-    assert len([r for r in served.requests if r.path.startswith(link)]) == 1
+    assert value(path, "SELECT count(*) FROM articles") == 1
+    assert len([r for r in blank_site.requests if r.path.startswith(link)]) == 1
     assert len(hook.requests) == 1
 
 
-def test_a_correction_adding_the_missing_concept_alerts_once(tmp_path, served, hook):
-    root = Path(served.root)
+def test_a_correction_adding_the_missing_concept_alerts_once(tmp_path, blank_site, hook):
+    root = Path(blank_site.root)
     link = "/news/agadir-arrest.html"
     without = [p.replace("extradited", "sent").replace("extradition", "transfer") for p in STORY]
     write(root, link, page("Suspect arrested in Agadir", without))
     write(root, "/atom.xml", atom(link, "2026-11-28T08:00:00Z"))
     path = config(
         tmp_path,
-        served,
+        blank_site,
         ["d=/atom.xml"],
         "  - {name: mfe, rule: 'morocco AND france AND extradition', notify: [hook]}",
         f"  hook: {{type: webhook, url: '{hook.url}'}}",
@@ -207,9 +193,13 @@ def test_a_correction_adding_the_missing_concept_alerts_once(tmp_path, served, h
 
     assert [r.json["watchlist"] for r in hook.requests] == ["mfe"]
     assert hook.requests[0].json["article"]["title"].endswith("to be extradited")
-    assert query(path, "SELECT count(*), max(version) FROM articles") == [(1, 2)]
-    assert query(path, "SELECT title FROM article_versions") == [("Suspect arrested in Agadir",)]
-    assert len([r for r in served.requests if r.path == link]) == 2
+    assert rows(path, "SELECT count(*) AS articles, max(version) AS version FROM articles") == [
+        {"articles": 1, "version": 2}
+    ]
+    assert rows(path, "SELECT title FROM article_versions") == [
+        {"title": "Suspect arrested in Agadir"}
+    ]
+    assert len([r for r in blank_site.requests if r.path == link]) == 2
 
 
 def later() -> str:
@@ -217,10 +207,10 @@ def later() -> str:
     return (datetime.now(UTC) + timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def follow_config(tmp_path: Path, served: DemoSite, hook) -> Path:
+def follow_config(tmp_path: Path, site: DemoSite, hook) -> Path:
     return config(
         tmp_path,
-        served,
+        site,
         ["d=/atom.xml"],
         "  - {name: follow, rule: 'morocco AND extradition', notify: [hook, file],"
         " notify_updates: true}",
@@ -228,12 +218,14 @@ def follow_config(tmp_path: Path, served: DemoSite, hook) -> Path:
     )
 
 
-def test_a_material_correction_sends_one_update_notice_per_alerted_channel(tmp_path, served, hook):
-    root = Path(served.root)
+def test_a_material_correction_sends_one_update_notice_per_alerted_channel(
+    tmp_path, blank_site, hook
+):
+    root = Path(blank_site.root)
     link = "/news/extradition.html"
     write(root, link, page("Morocco extradites Lyon robbery suspect", STORY))
     write(root, "/atom.xml", atom(link, "2026-11-28T08:00:00Z"))
-    path = follow_config(tmp_path, served, hook)
+    path = follow_config(tmp_path, blank_site, hook)
     run_once(path)
     rewritten = [
         STORY[0],
@@ -256,23 +248,23 @@ def test_a_material_correction_sends_one_update_notice_per_alerted_channel(tmp_p
 
 
 def test_a_correction_whose_page_turned_to_garbage_keeps_the_text_and_sends_nothing(
-    tmp_path, served, hook
+    tmp_path, blank_site, hook
 ):
-    root = Path(served.root)
+    root = Path(blank_site.root)
     link = "/news/extradition.html"
     write(root, link, page("Morocco extradites Lyon robbery suspect", STORY))
     write(root, "/atom.xml", atom(link, "2026-11-28T08:00:00Z"))
-    path = follow_config(tmp_path, served, hook)
+    path = follow_config(tmp_path, blank_site, hook)
     run_once(path)
     (root / link.lstrip("/")).write_bytes(b"\x00\xff<p>\x1b[2J" * 20_000)
     write(root, "/atom.xml", atom(link, later()))
     run_once(path)
 
     assert len(hook.requests) == 1
-    assert query(path, "SELECT version, extraction, title FROM articles") == [
-        (1, "page", "Morocco extradites Lyon robbery suspect")
+    assert rows(path, "SELECT version, extraction, title FROM articles") == [
+        {"version": 1, "extraction": "page", "title": "Morocco extradites Lyon robbery suspect"}
     ]
-    assert len([r for r in served.requests if r.path == link]) == 2
+    assert len([r for r in blank_site.requests if r.path == link]) == 2
 
 
 def signature(title: str, paragraphs: list[str]) -> bytes | None:

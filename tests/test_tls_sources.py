@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime
 import ipaddress
-import sqlite3
 import ssl
 from pathlib import Path
 
@@ -16,7 +15,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from tests.hostile_site import HostileSite, Reply
-from tests.support import newswatch
+from tests.support import newswatch, rows, write_config
 
 ARTICLE = (
     "<html><head><title>Extradition approved</title></head><body><article>"
@@ -77,19 +76,13 @@ def https_site(tmp_path):
         yield site
 
 
-def poll(folder: Path, url: str, options: str = "") -> tuple[str, list[str], dict]:
-    config = folder / "config.yaml"
-    config.write_text(
-        "database: news.db\ncrawl: {download_timeout: 3s}\nschedule: {jitter: 0}\n"
-        f"sources:\n  - {{name: tls, url: '{url}/feed.xml', kind: feed{options}}}\n",
-        encoding="utf-8",
-    )
+def poll(folder: Path, url: str, **options: bool) -> tuple[str, list[str], dict]:
+    source = {"url": f"{url}/feed.xml", "kind": "feed", **options}
+    config = write_config(folder, {"tls": source}, crawl="{download_timeout: 3s}")
     result = newswatch("run", "--once", "--config", str(config))
     assert result.returncode == 0, result.stderr
-    with sqlite3.connect(folder / "news.db") as conn:
-        conn.row_factory = sqlite3.Row
-        urls = [row["url"] for row in conn.execute("SELECT url FROM articles")]
-        health = dict(conn.execute("SELECT * FROM sources").fetchone())
+    urls = [row["url"] for row in rows(config, "SELECT url FROM articles")]
+    [health] = rows(config, "SELECT * FROM sources")
     return result.stderr, urls, health
 
 
@@ -103,6 +96,6 @@ def test_a_self_signed_https_source_is_refused(tmp_path, https_site):
 
 
 def test_verify_tls_false_reads_that_source(tmp_path, https_site):
-    log, urls, health = poll(tmp_path, https_site.url, ", verify_tls: false")
+    log, urls, health = poll(tmp_path, https_site.url, verify_tls=False)
     assert urls == [f"{https_site.url}/a.html"], log
     assert health["last_error"] is None

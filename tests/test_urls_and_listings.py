@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import sqlite3
-
 import pytest
-import sqlite_utils
 
 from alerts.times import timestamp
 from crawler import store
 from crawler.entries import ListingError
 from crawler.listings import detect_kind, parse_listing
 from crawler.urls import canonical_url
+from tests.support import database_at, schema_version_with
 
 
 @pytest.mark.parametrize(
@@ -38,11 +36,8 @@ def test_urls_stored_under_an_older_canonical_form_stay_known(tmp_path):
     """A database written before trailing slashes were dropped: opening it migrates, and the
     article its feed links again is recognised instead of fetched and stored twice."""
     path = tmp_path / "news.db"
-    db = sqlite_utils.Database(sqlite3.connect(path, isolation_level=None))
-    before = store.MIGRATIONS.index(store.schema._current_canonical_forms)
-    for migration in store.MIGRATIONS[:before]:
-        migration(db)
-    db.execute(f"PRAGMA user_version={before}")
+    # the release that brought stories and versions still kept trailing slashes
+    db = database_at(path, schema_version_with(lambda db: "article_versions" in db.table_names()))
     old_form = "https://example.org/news/2026/story-1/"
     with db.atomic():
         article_id = store.insert_article(
