@@ -1,4 +1,5 @@
-"""Concepts as users write them (config models) and what each alias word means (SPEC §1, §3).
+"""Concepts as users write them (config models) and what each alias word means
+(docs/matching.md §3, §4).
 
 A concept is aliases per language plus exclude phrases. Each alias word compiles to a
 `WordPattern`: a kind (which rule applies) and a key. `token_keys` gives, for an article word, the
@@ -105,7 +106,7 @@ def _stemmer(language: str) -> Any:
 
 
 def _stem_key(language: str, forms: WordForms) -> str:
-    """Stem the case-folded, still-accented word, then drop accents (SPEC §2.3)."""
+    """Stem the case-folded, still-accented word, then drop accents (docs/matching.md §3.4)."""
     return strip_accents(_stemmer(language).stemWord(forms.folded))
 
 

@@ -1,7 +1,8 @@
 """The article as the matcher sees it: a title and body paragraphs, teasers already gone.
 
-Paragraphs are kept apart because phrases and NEAR must not reach across them (SPEC §5), and every
-hit offset indexes `Document.text`, the one string a reader can check a hit against.
+Paragraphs are kept apart because phrases and NEAR must not reach across them
+(docs/matching.md §1.1), and every hit offset indexes `Document.text`, the one string a reader
+can check a hit against.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""Which watchlists a document matches, and the words that made it match.
+"""Which watchlists a document matches, and the words that made it match (the rules:
+docs/matching.md §3-§6).
 
 At construction every alias word, exclude word and rule phrase word is indexed by (kind, key). An
 article token is looked up with the few keys it can stand for (its proclitics and suffixes peeled

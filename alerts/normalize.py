@@ -1,4 +1,5 @@
-"""Text normalisation and tokenisation shared by article text, aliases and rules (SPEC §2).
+"""Text normalisation and tokenisation shared by article text, aliases and rules
+(docs/matching.md §2).
 
 Aliases and articles go through the very same functions, so whether a word matches never depends on
 how it was typed: diacritics, tatweel, hamza forms, case, accents or invisible marks. Tokens are
@@ -125,7 +126,7 @@ _LATIN_ACCENTS = dict.fromkeys(range(0x0300, 0x0370))
 
 @dataclass(frozen=True, slots=True)
 class WordForms:
-    """One word at the three levels the match modes compare (SPEC §3)."""
+    """One word at the three levels the match modes compare (docs/matching.md §2.3)."""
 
     cased: str  # NFKC, invisibles/diacritics/tatweel dropped, Arabic letters unified: `case` mode
     folded: str  # `cased`, case-folded, œ/æ expanded, accents kept: what stemmers read
@@ -213,7 +214,7 @@ def text_direction(text: str) -> str:
     return "ltr"
 
 
-# Arabic light affixes (SPEC §3): closed lists, in normalised spelling (ة is ه here).
+# Arabic light affixes (docs/matching.md §3.1): closed lists, in normalised spelling (ة is ه here).
 _CONJUNCTIONS = ("", "و", "ف")
 _PREPOSITIONS = ("", "ب", "ك", "ل")
 PROCLITICS: frozenset[str] = frozenset(

@@ -1,4 +1,4 @@
-"""Watchlist rules: the boolean language over concepts and phrases (SPEC §6).
+"""Watchlist rules: the boolean language over concepts and phrases (docs/matching.md §5).
 
 ```
 rule  := or
@@ -18,6 +18,9 @@ from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 
 from alerts.normalize import words
+
+# deeper than any rule a person writes, far below Python's recursion limit
+MAX_NESTING = 50
 
 
 class RuleError(ValueError):
@@ -118,6 +121,7 @@ class _Parser:
         self.lexemes = _lex(text)
         self.index = 0
         self.concepts = concepts
+        self.depth = 0
 
     @property
     def current(self) -> _Lexeme:
@@ -168,10 +172,20 @@ class _Parser:
         return operands[0] if len(operands) == 1 else And(tuple(operands))
 
     def parse_unary(self) -> Rule:
-        if self.at_word("NOT"):
-            self.advance()
-            return Not(self.parse_unary())
-        return self.parse_atom()
+        """Every level of nesting (a group, NOT, NEAR's terms) passes here: the depth is capped
+        so that a rule nested hundreds deep is an error, not a RecursionError in the parser or
+        in every evaluation of the rule."""
+        if self.depth >= MAX_NESTING:
+            message = f"nested more than {MAX_NESTING} levels deep (parentheses, NOT, NEAR)"
+            raise RuleError(message, self.current.position)
+        self.depth += 1
+        try:
+            if self.at_word("NOT"):
+                self.advance()
+                return Not(self.parse_unary())
+            return self.parse_atom()
+        finally:
+            self.depth -= 1
 
     def parse_atom(self) -> Rule:
         lexeme = self.current

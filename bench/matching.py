@@ -1,4 +1,4 @@
-"""Watchlist matching throughput (SPEC §8): prints its figures, asserts nothing.
+"""Watchlist matching throughput (docs/matching.md §7): prints its figures, asserts nothing.
 
 Times are CPU time of this one process (one core), so other load on the machine barely shows.
 

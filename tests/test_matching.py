@@ -1,5 +1,5 @@
-"""Watchlist matching as users rely on it (SPEC): every case of matching_cases.yaml, then what a
-match reports, how rules fail, and where phrases and NEAR stop."""
+"""Watchlist matching as users rely on it (docs/matching.md): every case of matching_cases.yaml,
+then what a match reports, how rules fail, and where phrases and NEAR stop."""
 
 from __future__ import annotations
 
@@ -279,6 +279,24 @@ def test_rule_errors_say_what_and_where(rule: str, position: int, words: str) ->
     assert caught.value.position == position
     assert words in str(caught.value)
     assert str(caught.value).startswith(f"position {position}: ")
+
+
+@pytest.mark.parametrize(
+    ("rule", "position"),
+    [
+        ("(" * 300 + "morocco" + ")" * 300, 50),
+        ("NOT " * 1000 + "morocco", 200),
+        ("NEAR/3(" * 200 + "morocco, france" + ")" * 200, 350),
+    ],
+    ids=["parentheses", "NOT", "NEAR"],
+)
+def test_a_rule_nested_hundreds_deep_is_an_error_not_a_crash(rule: str, position: int) -> None:
+    """Rules come from the config and, in the web app, from a search box: nesting past Python's
+    recursion limit must be a rule error with its position."""
+    with pytest.raises(RuleError, match="nested more than 50 levels") as caught:
+        parse_rule(rule, KNOWN)
+    assert caught.value.position == position
+    assert rule_concepts(parse_rule("(" * 49 + "morocco" + ")" * 49, KNOWN)) == {"morocco"}
 
 
 def test_unknown_concept_lists_the_known_ones() -> None:

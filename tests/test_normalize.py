@@ -1,4 +1,5 @@
-"""Normalisation and tokenisation (SPEC §2): examples, then properties over generated text."""
+"""Normalisation and tokenisation (docs/matching.md §2): examples, then properties over
+generated text."""
 
 from __future__ import annotations
 
@@ -193,5 +194,5 @@ def test_a_latin_term_never_matches_inside_a_longer_word(
     matcher = Matcher({"c": ConceptSpec.model_validate({"fr": [term]})}, {"c": "c"})
     matched = bool(matcher.match(Document("2026", (f"1, {longer} 2.",))))
     key, term_key = normalise(longer), normalise(term)
-    # The only longer words that match are the term's plural/feminine forms (SPEC §3).
+    # The only longer words that match are the term's plural/feminine forms (docs/matching.md §3.3).
     assert matched == any(key == term_key + ending for ending in _ALLOWED_ENDINGS)
