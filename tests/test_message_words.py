@@ -4,12 +4,14 @@ email's text and HTML parts, in Slack and in the demo, and how many articles car
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from email.message import EmailMessage
 
 from alerts.channels import EmailChannel, SlackChannel
 from alerts.message import Alert
 from alerts.senders import send
 from alerts.snippets import WORD_CHARS, words_by_concept
+from tests.support import newswatch
 
 # One Arabic article naming France in ten forms, Morocco in one form twice, and a fuzzy hit.
 FRANCE_FORMS = [
@@ -235,3 +237,19 @@ def test_words_are_escaped_in_slack(hook) -> None:
         " · *R&amp;D \u2217bold\u2217 \u02cdit\u02cd \u223cx\u223c \u02cbc\u02cb*"
         " · *المغرب*"
     )
+
+
+def test_the_demo_shows_each_alert_with_one_line_per_concept() -> None:
+    result = newswatch("demo")
+
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    alerts = [number for number, line in enumerate(lines) if line.startswith("  ALERT → ")]
+    channels = Counter(lines[number].split()[2] for number in alerts)
+    assert channels == {"desk-mail": 4, "siem": 4}
+    for number in alerts:
+        shown = lines[number + 1 : number + 5]
+        concepts = [line.strip().split(":")[0] for line in shown[:3]]
+        assert sorted(concepts) == ["extradition", "france", "morocco"], shown
+        assert shown[3].strip() == "1 article in this story", shown
+    assert "          france: باريس · وباريس · الفرنسي · +2" in lines

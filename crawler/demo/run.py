@@ -29,17 +29,19 @@ DEMO_DIR = Path(__file__).resolve().parents[2] / "seeds" / "demo"
 
 
 def _show_alert(alert: Message, channel: str) -> None:
-    """Watchlist hits with their words, grouped by concept as email and Slack show them;
+    """Watchlist hits with their words, one line per concept as email and Slack show them;
     digests and notices are not the demo's story."""
     if not isinstance(alert, Alert):
         return
     print(f"  ALERT → {channel:<10} [{alert.watchlist}] ({alert.language}) {alert.title}")
-    print(f"          matched: {matched_words(alert.matches)} ({story_reach(alert)})")
+    for line in matched_words(alert.matches):
+        print(f"          {line}")
+    print(f"          {story_reach(alert)}")
 
 
-def matched_words(matches: list[dict]) -> str:
-    """The words that fired, one group per concept: "morocco: بالمغرب · الرباط; france: …"."""
-    return "; ".join(group.line() for group in words_by_concept(matches))
+def matched_words(matches: list[dict]) -> list[str]:
+    """The words that fired, one line per concept: "morocco: بالمغرب · الرباط · +2"."""
+    return [group.line() for group in words_by_concept(matches)]
 
 
 def _print_poll(label: str, summary: PollSummary) -> None:
