@@ -32,7 +32,7 @@ from alerts.presets import PRESET_LANGUAGES, country_codes, load_preset
 from alerts.rules import RuleError, parse_rule, rule_concepts
 from alerts.schema import open_outbox
 from alerts.senders import send, sign
-from alerts.snippets import HITS_SHOWN
+from alerts.snippets import HITS_SHOWN, ConceptWords, words_by_concept
 from alerts.times import format_duration, parse_time, timestamp
 from alerts.watchlists import Name, WatchlistConfig, Watchlists
 
@@ -45,6 +45,7 @@ __all__ = [
     "AliasSpec",
     "ChannelConfig",
     "ConceptSpec",
+    "ConceptWords",
     "DeliveryError",
     "DeliveryReport",
     "Document",
@@ -80,4 +81,5 @@ __all__ = [
     "sign",
     "times",
     "timestamp",
+    "words_by_concept",
 ]

@@ -13,6 +13,7 @@ from typing import Any
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader, PackageLoader, StrictUndefined
 
 from alerts.message import Alert, Bundle, Message, Notice
+from alerts.snippets import words_by_concept
 from alerts.times import format_time
 
 
@@ -34,6 +35,16 @@ def slack_escape(text: str) -> str:
     return _SLACK_BROADCAST.sub("\\1\u2060\\2", escaped)
 
 
+# Slack mrkdwn has no escape for its formatting markers: in scraped words they become look-alikes,
+# so `*` or `_` inside a matched word cannot end the bold around it or start italics.
+_SLACK_MARKERS = str.maketrans({"*": "\u2217", "_": "\u02cd", "~": "\u223c", "`": "\u02cb"})
+
+
+def slack_literal(text: str) -> str:
+    """Scraped text shown inside Slack formatting (bold hits and matched words), read as written."""
+    return slack_escape(str(text).translate(_SLACK_MARKERS))
+
+
 def _slack_url(url: str) -> str:
     """A `|` or `>` in the URL would end Slack's `<url|label>` link early."""
     return url.replace("|", "%7C").replace(">", "%3E").replace("<", "%3C").replace(" ", "%20")
@@ -51,6 +62,13 @@ def slack_time(alert: Alert) -> str:
         return slack_escape(alert.when)
     stamp = int(moment.timestamp())
     return f"<!date^{stamp}^{{date_short_pretty}} {{time}}|{format_time(moment)}>"
+
+
+def story_reach(alert: Alert) -> str:
+    """How many articles the story had when the alert was queued: the payload's `story.articles`
+    (copies of the story, one per URL; the payload does not name the outlets)."""
+    size = alert.story_size
+    return f"{size:,} article{'' if size == 1 else 's'} in this story"
 
 
 def shorten(text: str, limit: int) -> str:
@@ -93,7 +111,13 @@ def templates(template_dir: str | None = None) -> Environment:
         keep_trailing_newline=True,
     )
     env.filters.update(
-        mrkdwn=slack_escape, slack_link=slack_link, slack_time=slack_time, shorten=shorten
+        mrkdwn=slack_escape,
+        slack_literal=slack_literal,
+        slack_link=slack_link,
+        slack_time=slack_time,
+        shorten=shorten,
+        story_reach=story_reach,
+        words_by_concept=words_by_concept,
     )
     return env
 

@@ -1,11 +1,17 @@
 """What a match shows of the document: about SNIPPET_CHARS of text around its best hit, cut
 between words, and at most HITS_SHOWN of its hits, chosen so that one concept repeated
-thousands of times cannot hide the others. Each is one pass over the hits in reading order.
+thousands of times cannot hide the others; and those hits as people read them, one line per
+concept with its word forms (`words_by_concept`). Each is one pass over the hits.
 """
 
 from __future__ import annotations
 
+import re
 from collections import Counter, defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from itertools import islice
+from typing import Any
 
 from alerts.evaluate import Found
 
@@ -96,3 +102,67 @@ def _previous_word_end(text: str, position: int, limit: int) -> int:
     while position > limit and not text[position - 1].isspace():
         position -= 1
     return position
+
+
+WORDS_SHOWN = 3  # word forms a message lists per concept before "+N"
+WORD_CHARS = 60  # a longer form (a fuzzy multi-word hit, a hostile page) is cut
+_BIDI_CONTROLS = re.compile("[\u202a-\u202e\u2066-\u2069]")
+
+
+@dataclass(frozen=True)
+class MatchedWord:
+    """One form of a concept as the article wrote it (`باريس`, `وباريس`)."""
+
+    text: str
+    fuzzy: bool  # every hit of this form was a one-edit match
+    hits: int  # listed hits with this form
+
+
+@dataclass(frozen=True)
+class ConceptWords:
+    """A concept and the forms that matched it: messages, the CLI and the pages show one line
+    per concept (`france: باريس · وباريس · الفرنسي · +7`) rather than one per form."""
+
+    concept: str
+    words: tuple[MatchedWord, ...]  # at most `shown`, in order of first appearance
+    more: int  # further distinct forms among the listed hits
+    hits: int  # listed hits of this concept
+
+    def line(self) -> str:
+        """The plain-text line that email, the demo and logs share."""
+        forms = [word.text + (" (fuzzy)" if word.fuzzy else "") for word in self.words]
+        return f"{self.concept}: " + " · ".join(forms + ([f"+{self.more}"] if self.more else []))
+
+
+def readable(text: str) -> str:
+    """A hit's text fit for one line: white space collapsed, bidi embeddings, overrides and
+    isolates dropped (a U+202E would show the rest of the line reversed), at most WORD_CHARS."""
+    text = " ".join(_BIDI_CONTROLS.sub("", str(text)).split())
+    return text if len(text) <= WORD_CHARS else text[: WORD_CHARS - 1].rstrip() + _ELLIPSIS
+
+
+def words_by_concept(
+    matches: Iterable[Mapping[str, Any]], shown: int = WORDS_SHOWN
+) -> list[ConceptWords]:
+    """The listed hits (payload dicts, `Hit.to_dict()`) grouped by concept, concepts and forms
+    in order of first appearance. `more` counts only forms among the hits given: hits beyond
+    HITS_SHOWN are not listed anywhere, so their forms are unknown ("and N more hit(s)")."""
+    counts: dict[str, Counter[str]] = {}
+    exact: set[tuple[str, str]] = set()
+    for match in matches:
+        concept, text = readable(match.get("concept") or ""), readable(match.get("text") or "")
+        counts.setdefault(concept, Counter())[text] += 1
+        if not match.get("fuzzy"):
+            exact.add((concept, text))
+    return [
+        ConceptWords(
+            concept=concept,
+            words=tuple(
+                MatchedWord(text, (concept, text) not in exact, hits)
+                for text, hits in islice(texts.items(), shown)
+            ),
+            more=max(0, len(texts) - shown),
+            hits=texts.total(),
+        )
+        for concept, texts in counts.items()
+    ]

@@ -78,6 +78,7 @@ def outbox_db(tmp_path: Path) -> Iterator[sqlite_utils.Database]:
     database.close()
 
 
+@pytest.fixture
 def start_hook() -> Iterator[Callable[..., WebhookReceiver]]:
     """Starts webhook receivers (`WebhookReceiver`'s options), stopped after the test."""
     with ExitStack() as started:

@@ -7,11 +7,11 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from alerts.snippets import HITS_SHOWN, words_by_concept
 from crawler.cli.arguments import AddCommand, Load, age_cutoff
 from crawler.cli.exits import OK, failure, usage_error
 from crawler.cli.terminal import printable
@@ -152,14 +152,15 @@ def _match_text(target: str, title: str, matches: Sequence) -> str:
 
 def _hits_by_concept(hits: Sequence) -> list[str]:
     """One line per concept, each distinct matched text once with its count: a long article
-    hits the same words dozens of times (`--json` has the hits shown with their offsets)."""
-    texts: dict[str, Counter[str]] = {}
-    for hit in hits:
-        texts.setdefault(hit.concept, Counter())[
-            f"«{hit.text}»" + (" (fuzzy)" if hit.fuzzy else "")
-        ] += 1
+    hits the same words dozens of times (`--json` has the hits shown with their offsets).
+    Every listed form is shown: this is where a rule is checked, not a message."""
     lines = []
-    for concept, counts in texts.items():
-        shown = ", ".join(text + (f" ×{n}" if n > 1 else "") for text, n in counts.most_common())
-        lines.append(f"{concept} ({counts.total()} hit(s)): {shown}")
+    for group in words_by_concept([hit.to_dict() for hit in hits], shown=HITS_SHOWN):
+        shown = ", ".join(
+            f"«{word.text}»"
+            + (" (fuzzy)" if word.fuzzy else "")
+            + (f" ×{word.hits}" if word.hits > 1 else "")
+            for word in group.words
+        )
+        lines.append(f"{group.concept} ({group.hits} hit(s)): {shown}")
     return lines

@@ -15,7 +15,9 @@ import tempfile
 from pathlib import Path
 
 from alerts.message import Alert, Message
+from alerts.render import story_reach
 from alerts.senders import sign
+from alerts.snippets import words_by_concept
 from crawler import store
 from crawler.config import Config, load_config
 from crawler.daemon import Daemon, PollSummary, run_on_reactor
@@ -27,27 +29,19 @@ DEMO_DIR = Path(__file__).resolve().parents[2] / "seeds" / "demo"
 
 
 def _show_alert(alert: Message, channel: str) -> None:
-    """Watchlist hits with their words; digests and notices are not the demo's story."""
+    """Watchlist hits with their words, one line per concept as email and Slack show them;
+    digests and notices are not the demo's story."""
     if not isinstance(alert, Alert):
         return
     print(f"  ALERT → {channel:<10} [{alert.watchlist}] ({alert.language}) {alert.title}")
-    print(f"          matched: {matched_words(alert.matches)}")
+    for line in matched_words(alert.matches):
+        print(f"          {line}")
+    print(f"          {story_reach(alert)}")
 
 
-def matched_words(matches: list[dict], per_concept: int = 3) -> str:
-    """The words that fired, grouped by concept: "morocco: بالمغرب, الرباط; france: …"."""
-    grouped: dict[str, list[str]] = {}
-    for match in matches:
-        word = match["text"] + (" (fuzzy)" if match.get("fuzzy") else "")
-        words = grouped.setdefault(match["concept"], [])
-        if word not in words:
-            words.append(word)
-    return "; ".join(
-        f"{concept}: "
-        + ", ".join(f"«{w}»" for w in words[:per_concept])
-        + (f" +{len(words) - per_concept}" if len(words) > per_concept else "")
-        for concept, words in grouped.items()
-    )
+def matched_words(matches: list[dict]) -> list[str]:
+    """The words that fired, one line per concept: "morocco: بالمغرب · الرباط · +2"."""
+    return [group.line() for group in words_by_concept(matches)]
 
 
 def _print_poll(label: str, summary: PollSummary) -> None:
