@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 from alerts.times import human_time, parse_time
 
 ARTICLE_KEYS = ("url", "canonical_url", "title", "source", "language", "published_at", "fetched_at")
-STORY_KEYS = ("id", "articles")
+STORY_KEYS = ("id", "articles", "outlets")
 MATCH_KEYS = ("concept", "alias", "text", "fuzzy", "offset")
 
 RTL_LANGUAGES = frozenset({"ar", "fa", "he", "ur", "ps", "sd", "ug", "yi", "dv", "ckb"})

@@ -65,10 +65,15 @@ def slack_time(alert: Alert) -> str:
 
 
 def story_reach(alert: Alert) -> str:
-    """How many articles the story had when the alert was queued: the payload's `story.articles`
-    (copies of the story, one per URL; the payload does not name the outlets)."""
+    """How far the story had spread when the alert was queued: its articles (one per URL) and,
+    when the payload says (`story.outlets`, absent from messages queued by older versions), the
+    outlets that carry them."""
     size = alert.story_size
-    return f"{size:,} article{'' if size == 1 else 's'} in this story"
+    reach = f"{size:,} article{'' if size == 1 else 's'}"
+    outlets = alert.story.get("outlets")
+    if isinstance(outlets, int) and not isinstance(outlets, bool) and outlets > 0:
+        return f"{reach} from {outlets:,} outlet{'' if outlets == 1 else 's'}"
+    return f"{reach} in this story"
 
 
 def shorten(text: str, limit: int) -> str:

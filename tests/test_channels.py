@@ -37,7 +37,7 @@ ARABIC = Alert(
         "fetched_at": "2026-11-28T10:05:00Z",
         "html": "<p>not part of the payload</p>",
     },
-    story={"id": "story-9", "articles": 3},
+    story={"id": "story-9", "articles": 3, "outlets": 2},
     matches=[
         {"concept": "morocco", "alias": "مغرب", "text": "بالمغرب", "fuzzy": False, "offset": 120},
         {"concept": "france", "alias": "فرنسا", "text": "فرنسا", "fuzzy": False, "offset": 131},
@@ -117,7 +117,7 @@ def test_webhook_posts_the_documented_payload_with_headers(hook) -> None:
             "published_at": "2026-11-28T10:00:00Z",
             "fetched_at": "2026-11-28T10:05:00Z",
         },
-        "story": {"id": "story-9", "articles": 3},
+        "story": {"id": "story-9", "articles": 3, "outlets": 2},
         "matches": ARABIC.matches,
         "matches_total": 3,
         "snippet": ARABIC.snippet,

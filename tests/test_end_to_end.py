@@ -67,6 +67,11 @@ def test_poll_stores_matches_and_alerts_once_per_channel(tmp_path, site, hook, s
     concepts = {m["concept"] for m in seed["matches"]}
     assert concepts == {"morocco", "france", "extradition"}
     assert seed["article"]["language"] == "ar"
+    assert seed["story"] == {
+        "id": stories["rabat-paris-security-declaration"],
+        "articles": 1,
+        "outlets": 1,
+    }
     assert "utm_" not in seed["article"]["canonical_url"]
 
 

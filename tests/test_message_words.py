@@ -45,7 +45,7 @@ def arabic_alert(matches: list[dict], matches_total: int = 0, **story: int) -> A
             "published_at": "2026-11-28T10:00:00Z",
             "fetched_at": "2026-11-28T10:05:00Z",
         },
-        story={"id": "story-77", "articles": story.get("articles", 3)},
+        story={"id": "story-77", "articles": 3, **story},
         matches=matches,
         matches_total=matches_total,
         snippet="أكدت باريس أن المغرب طلب تسليم المطلوبين",
@@ -167,6 +167,18 @@ def test_slack_lists_one_line_per_concept(hook) -> None:
     ]
 
 
+def test_a_story_carried_by_several_outlets_says_how_many(smtp, hook) -> None:
+    alert = arabic_alert(FRANCE_HITS, articles=5, outlets=3)
+
+    text, html = emailed(smtp, alert)
+    asyncio.run(send(SlackChannel(type="slack", webhook_url=hook.url), alert))
+
+    assert "Watchlist: morocco-france-extradition · 5 articles from 3 outlets" in text
+    assert "5 articles from 3 outlets" in html
+    (request,) = hook.wait_for(1)
+    assert request.json["blocks"][1]["elements"][0]["text"].endswith("· 5 articles from 3 outlets")
+
+
 def test_a_story_of_one_article_says_so(hook) -> None:
     asyncio.run(
         send(
@@ -251,5 +263,5 @@ def test_the_demo_shows_each_alert_with_one_line_per_concept() -> None:
         shown = lines[number + 1 : number + 5]
         concepts = [line.strip().split(":")[0] for line in shown[:3]]
         assert sorted(concepts) == ["extradition", "france", "morocco"], shown
-        assert shown[3].strip() == "1 article in this story", shown
+        assert shown[3].strip() == "1 article from 1 outlet", shown
     assert "          france: باريس · وباريس · الفرنسي · +2" in lines
