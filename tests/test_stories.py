@@ -218,15 +218,22 @@ def follow_config(tmp_path: Path, site: DemoSite, hook) -> Path:
     )
 
 
-def test_a_material_correction_sends_one_update_notice_per_alerted_channel(
-    tmp_path, blank_site, hook
-):
-    root = Path(blank_site.root)
+def alerted_story(tmp_path: Path, site: DemoSite, hook) -> tuple[Path, str, Path]:
+    """A story on a watchlist with update notices, polled once: its site folder, its page's
+    link and the config."""
+    root = Path(site.root)
     link = "/news/extradition.html"
     write(root, link, page("Morocco extradites Lyon robbery suspect", STORY))
     write(root, "/atom.xml", atom(link, "2026-11-28T08:00:00Z"))
-    path = follow_config(tmp_path, blank_site, hook)
+    path = follow_config(tmp_path, site, hook)
     run_once(path)
+    return root, link, path
+
+
+def test_a_material_correction_sends_one_update_notice_per_alerted_channel(
+    tmp_path, blank_site, hook
+):
+    root, link, path = alerted_story(tmp_path, blank_site, hook)
     rewritten = [
         STORY[0],
         "His family lodged an appeal against the extradition in Rabat on Monday, saying he had"
@@ -250,12 +257,7 @@ def test_a_material_correction_sends_one_update_notice_per_alerted_channel(
 def test_a_correction_whose_page_turned_to_garbage_keeps_the_text_and_sends_nothing(
     tmp_path, blank_site, hook
 ):
-    root = Path(blank_site.root)
-    link = "/news/extradition.html"
-    write(root, link, page("Morocco extradites Lyon robbery suspect", STORY))
-    write(root, "/atom.xml", atom(link, "2026-11-28T08:00:00Z"))
-    path = follow_config(tmp_path, blank_site, hook)
-    run_once(path)
+    root, link, path = alerted_story(tmp_path, blank_site, hook)
     (root / link.lstrip("/")).write_bytes(b"\x00\xff<p>\x1b[2J" * 20_000)
     write(root, "/atom.xml", atom(link, later()))
     run_once(path)
