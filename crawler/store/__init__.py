@@ -44,6 +44,15 @@ from crawler.store.maintenance import (
     backup,
     database_stats,
 )
+from crawler.store.reading import (
+    article,
+    article_matches,
+    hits_per_day,
+    story_articles,
+    story_versions,
+    watchlist_counts,
+    watchlist_stories,
+)
 from crawler.store.retention import (
     checkpoint,
     database_file,
@@ -90,7 +99,9 @@ __all__ = [
     "StoryRow",
     "TableSize",
     "all_signatures",
+    "article",
     "article_dates",
+    "article_matches",
     "article_overview",
     "article_row",
     "article_signature",
@@ -110,6 +121,7 @@ __all__ = [
     "forget_fetch_failure",
     "forget_heartbeats",
     "full_vacuum",
+    "hits_per_day",
     "incremental_vacuum",
     "insert_article",
     "known_article",
@@ -136,8 +148,12 @@ __all__ = [
     "source_state",
     "store_error",
     "stories_and_signatures",
+    "story_articles",
     "story_of_text",
     "story_outlets",
     "story_size",
+    "story_versions",
     "vacuum_step",
+    "watchlist_counts",
+    "watchlist_stories",
 ]

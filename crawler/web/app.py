@@ -192,14 +192,15 @@ async def unavailable(request: Request, exc: Exception) -> Response:
 
 
 def routes() -> list[BaseRoute]:
-    from crawler.web import pages
+    from crawler.web import overview, stories
 
     return [
         Route("/healthz", healthz),
         Route("/login", login_form, methods=["GET"]),
         Route("/login", login, methods=["POST"]),
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
-        *pages.ROUTES,
+        *overview.ROUTES,
+        *stories.ROUTES,
     ]
 
 
