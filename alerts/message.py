@@ -25,6 +25,14 @@ MATCH_KEYS = ("concept", "alias", "text", "fuzzy", "offset")
 RTL_LANGUAGES = frozenset({"ar", "fa", "he", "ur", "ps", "sd", "ug", "yi", "dv", "ckb"})
 
 
+def http_link(url: str | None) -> str | None:
+    """The URL only if it is http(s): a scraped `javascript:` or `data:` URL must never become a
+    link, in a message or on a page."""
+    if url and urlsplit(url).scheme.lower() in ("http", "https"):
+        return url
+    return None
+
+
 @dataclass(frozen=True)
 class Alert:
     """One watchlist hit on one story, as delivered to one channel."""
@@ -89,8 +97,7 @@ class Alert:
 
     @property
     def link(self) -> str:
-        """The URL only if it is http(s): a scraped `javascript:` URL must never become a link."""
-        return self.url if urlsplit(self.url).scheme.lower() in ("http", "https") else ""
+        return http_link(self.url) or ""
 
     @property
     def source(self) -> str:

@@ -6,15 +6,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from typing import Any
 
 from markupsafe import Markup, escape
 
 from alerts.document import PARAGRAPH_SEPARATOR
 from alerts.message import split_hits
-
-WORDS_SHOWN = 3
 
 
 def highlight(text: str, spans: list[tuple[int, int]]) -> Markup:
@@ -89,23 +86,3 @@ def highlight_snippet(snippet: str, hits: list[dict[str, Any]]) -> Markup:
             spans.append((position, position + len(part)))
         position += len(part)
     return highlight(snippet, spans)
-
-
-@dataclass(frozen=True)
-class ConceptWords:
-    """One concept's matched words as the pages list them: `france: باريس · وباريس · +7`."""
-
-    concept: str
-    words: tuple[str, ...]
-    more: int
-
-
-def by_concept(hits: Iterable[dict[str, Any]], shown: int = WORDS_SHOWN) -> list[ConceptWords]:
-    """Each concept once, in the order first found, with its distinct word forms."""
-    forms: dict[str, dict[str, None]] = {}
-    for hit in hits:
-        forms.setdefault(str(hit.get("concept") or ""), {}).setdefault(str(hit.get("text") or ""))
-    return [
-        ConceptWords(concept, tuple(list(words)[:shown]), max(0, len(words) - shown))
-        for concept, words in forms.items()
-    ]

@@ -6,7 +6,6 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
 import sqlite_utils
 from starlette.exceptions import HTTPException
@@ -16,12 +15,12 @@ from starlette.routing import Route
 
 from alerts import outbox
 from alerts.document import PARAGRAPH_SEPARATOR
-from alerts.message import RTL_LANGUAGES
+from alerts.message import RTL_LANGUAGES, http_link
+from alerts.snippets import words_by_concept
 from crawler import store
 from crawler.config import Config
 from crawler.web.app import read, render
 from crawler.web.highlight import (
-    by_concept,
     highlight_blocks,
     highlight_snippet,
     hit_spans,
@@ -51,21 +50,14 @@ def script_of(language: str | None) -> Script:
     return Script(language, "rtl" if primary in RTL_LANGUAGES else "ltr")
 
 
-def web_link(url: str | None) -> str | None:
-    """Only http(s) addresses become links: a stored `javascript:` URL is shown as text."""
-    if url and urlsplit(url).scheme.lower() in ("http", "https"):
-        return url
-    return None
-
-
 def shown_story(row: dict[str, Any]) -> dict[str, Any]:
     hits = hits_of(row["hits"])
     return {
         **row,
         "snippet_marked": highlight_snippet(row["snippet"] or "", hits),
-        "concepts": by_concept(hits),
+        "concepts": words_by_concept(hits),
         "script": script_of(row["language"]),
-        "link": web_link(row["url"]),
+        "link": http_link(row["url"]),
     }
 
 
@@ -111,7 +103,7 @@ async def story_page(request: Request) -> Response:
     if not found.copies:
         raise HTTPException(404, "no story with that id")
     copies = [
-        {**row, "link": web_link(row["url"]), "script": script_of(row["language"])}
+        {**row, "link": http_link(row["url"]), "script": script_of(row["language"])}
         for row in found.copies
     ]
     return render(
@@ -151,12 +143,13 @@ async def article_page(request: Request) -> Response:
         request,
         "article.html",
         article=row,
-        original=web_link(row["url"]),
+        original=http_link(row["url"]),
         script=script_of(row["language"]),
         title=marked_title,
         paragraphs=paragraphs,
         matches=[
-            (match["watchlist"], by_concept(hits_of(match["hits"]))) for match in found.matches
+            (match["watchlist"], words_by_concept(hits_of(match["hits"])))
+            for match in found.matches
         ],
     )
 
