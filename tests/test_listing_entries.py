@@ -16,6 +16,7 @@ from crawler.listings import parse_listing
 from tests.hostile_site import HostileSite, Reply
 from tests.support import (
     change,
+    database_at,
     newswatch,
     retries_due,
     rows,
@@ -132,8 +133,9 @@ def test_listing_dates_become_one_form_of_utc_instant():
 
 
 def test_dates_stored_in_the_old_forms_become_instants_when_the_database_is_opened(tmp_path):
+    version = schema_version_with(lambda db: "fetch_failures" in db.table_names()) - 1
     path = tmp_path / "news.db"
-    db = store.open_db(path)
+    db = database_at(path, version)
     stamps = ["2026-11-28T13:00:00+03:00", "2026-11-28", "0000-00-00T00:00:00Z", None]
     with db.atomic():
         for n, stamp in enumerate(stamps):
@@ -151,10 +153,6 @@ def test_dates_stored_in_the_old_forms_become_instants_when_the_database_is_open
                     "source_updated_at": stamp,
                 },
             )
-    db.execute("ALTER TABLE articles DROP COLUMN last_fetched_at")
-    db.execute("DROP TABLE fetch_failures")
-    version = schema_version_with(lambda db: "fetch_failures" in db.table_names()) - 1
-    db.execute(f"PRAGMA user_version={version}")
     db.close()
 
     db = store.open_db(path)
