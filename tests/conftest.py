@@ -1,6 +1,7 @@
 """Shared fixtures: the demo news site served on 127.0.0.1 (a writable copy, or an empty one), a
 database the demo run filled (built once, copied per test), a fresh database (or the outbox
-tables alone), and the loopback webhook receivers and SMTP sinks alerts are delivered to."""
+tables alone), the loopback webhook receivers and SMTP sinks alerts are delivered to, and
+`newswatch serve` over the demo archive (one hostile article in it) for web and browser tests."""
 
 from __future__ import annotations
 
