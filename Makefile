@@ -21,7 +21,7 @@ lint: $(STAMP)
 test: lint
 	$(BIN)/pytest
 
-BENCHES := extraction pipeline matching backtest dedup delivery polling capacity storage listings
+BENCHES := extraction pipeline matching backtest dedup delivery polling capacity storage listings web
 
 bench: $(STAMP)
 	for name in $(BENCHES); do echo "== bench/$$name.py"; $(BIN)/python bench/$$name.py || exit 1; done

@@ -1,6 +1,7 @@
 """Shared fixtures: the demo news site served on 127.0.0.1 (a writable copy, or an empty one), a
 database the demo run filled (built once, copied per test), a fresh database (or the outbox
-tables alone), and the loopback webhook receivers and SMTP sinks alerts are delivered to."""
+tables alone), the loopback webhook receivers and SMTP sinks alerts are delivered to, and
+`newswatch serve` over the demo archive (one hostile article in it) for web and browser tests."""
 
 from __future__ import annotations
 
@@ -16,7 +17,16 @@ from alerts.schema import open_outbox
 from crawler import store
 from crawler.demo.receivers import SmtpSink, WebhookReceiver
 from crawler.demo.site import DemoSite
-from tests.support import DEMO_SITE, FILE_CHANNEL, demo_config, run_once
+from tests.support import (
+    DEMO_SITE,
+    FILE_CHANNEL,
+    HOSTILE_SLUG,
+    HOSTILE_TITLE,
+    Served,
+    change,
+    demo_config,
+    run_once,
+)
 
 
 @pytest.fixture
@@ -100,3 +110,25 @@ def hook(start_hook: Callable[..., WebhookReceiver]) -> WebhookReceiver:
 @pytest.fixture
 def smtp(start_smtp: Callable[..., SmtpSink]) -> SmtpSink:
     return start_smtp()
+
+
+@pytest.fixture(scope="session")
+def web_archive(tmp_path_factory: pytest.TempPathFactory, demo_archive: Path) -> Path:
+    """The demo archive, one of whose matched articles a hostile site wrote: a script in its
+    title, bidi overrides, a `javascript:` address."""
+    folder = tmp_path_factory.mktemp("web") / "archive"
+    shutil.copytree(demo_archive, folder)
+    config = folder / "config.yaml"
+    change(
+        config,
+        "UPDATE articles SET title = ?, url = 'javascript:alert(1)' WHERE canonical_url LIKE ?",
+        (HOSTILE_TITLE, f"%/{HOSTILE_SLUG}.html"),
+    )
+    return config
+
+
+@pytest.fixture(scope="session")
+def web(web_archive: Path) -> Iterator[Served]:
+    served = Served(web_archive)
+    yield served
+    served.stop()

@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import httpx
 import sqlite_utils
 
 from crawler import store
@@ -270,3 +271,47 @@ def publish(site: DemoSite, name: str, title: str, paragraphs: list[str]) -> Non
         f"<description>{paragraphs[0]}</description></item>"
     )
     feed.write_text(feed.read_text(encoding="utf-8").replace("<item>", item + "<item>", 1))
+
+
+# -- the web app ------------------------------------------------------------------------------
+
+SERVE = (sys.executable, "-m", "crawler.cli", "serve")
+# A matched demo article a hostile site wrote (see the `web_archive` fixture).
+HOSTILE_TITLE = "<script>alert(1)</script> \u202eevil\u202c Maroc"
+HOSTILE_SLUG = "maroc-extrade-narcotrafiquant"
+
+
+class Served:
+    """A running `newswatch serve` and a client for it."""
+
+    def __init__(self, config: Path, *args: str) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.process = subprocess.Popen(
+            [*SERVE, "--config", str(config), "--port", str(self.port), *args],
+            cwd=ROOT,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        self.client = httpx.Client(base_url=self.url, timeout=30)
+        wait_until(self._answers, what="the server to answer")
+
+    def _answers(self) -> bool:
+        assert self.process.poll() is None, self.process.communicate()[1]
+        try:
+            self.client.get("/static/style.css")
+        except httpx.TransportError:
+            return False
+        return True
+
+    def get(self, path: str, **options: object) -> httpx.Response:
+        return self.client.get(path, **options)
+
+    def stop(self) -> str:
+        self.client.close()
+        self.process.terminate()
+        return self.process.communicate(timeout=15)[1]
+
+
+def article_id(config: Path, slug: str) -> int:
+    return value(config, "SELECT id FROM articles WHERE canonical_url LIKE ?", (f"%/{slug}.html",))

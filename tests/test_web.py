@@ -4,98 +4,34 @@ would."""
 
 from __future__ import annotations
 
-import shutil
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 from markupsafe import escape
 
 from tests.support import (
+    HOSTILE_SLUG,
+    HOSTILE_TITLE,
     ONE_STORY,
-    ROOT,
+    Served,
+    article_id,
     change,
-    free_port,
     newswatch,
     rows,
     start_daemon,
     stop_daemon,
     story_of,
-    value,
     wait_until,
 )
 
-SERVE = (sys.executable, "-m", "crawler.cli", "serve")
 CSP = (
     "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self';"
     " frame-ancestors 'none'; base-uri 'none'"
 )
 
 
-class Served:
-    """A running `newswatch serve` and a client for it."""
-
-    def __init__(self, config: Path, *args: str) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.process = subprocess.Popen(
-            [*SERVE, "--config", str(config), "--port", str(self.port), *args],
-            cwd=ROOT,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        self.client = httpx.Client(base_url=self.url, timeout=30)
-        wait_until(self._answers, what="the server to answer")
-
-    def _answers(self) -> bool:
-        assert self.process.poll() is None, self.process.communicate()[1]
-        try:
-            self.client.get("/static/style.css")
-        except httpx.TransportError:
-            return False
-        return True
-
-    def get(self, path: str, **options: object) -> httpx.Response:
-        return self.client.get(path, **options)
-
-    def stop(self) -> str:
-        self.client.close()
-        self.process.terminate()
-        return self.process.communicate(timeout=15)[1]
-
-
 TOKEN = "a-long-random-token-for-tests"
-HOSTILE_TITLE = "<script>alert(1)</script> \u202eevil\u202c Maroc"
-HOSTILE_SLUG = "maroc-extrade-narcotrafiquant"
-
-
-@pytest.fixture(scope="session")
-def web_archive(tmp_path_factory: pytest.TempPathFactory, demo_archive: Path) -> Path:
-    """The demo archive, one of whose matched articles a hostile site wrote: a script in its
-    title, bidi overrides, a `javascript:` address."""
-    folder = tmp_path_factory.mktemp("web") / "archive"
-    shutil.copytree(demo_archive, folder)
-    config = folder / "config.yaml"
-    change(
-        config,
-        "UPDATE articles SET title = ?, url = 'javascript:alert(1)' WHERE canonical_url LIKE ?",
-        (HOSTILE_TITLE, f"%/{HOSTILE_SLUG}.html"),
-    )
-    return config
-
-
-def article_id(config: Path, slug: str) -> int:
-    return value(config, "SELECT id FROM articles WHERE canonical_url LIKE ?", (f"%/{slug}.html",))
-
-
-@pytest.fixture(scope="session")
-def web(web_archive: Path) -> Iterator[Served]:
-    served = Served(web_archive)
-    yield served
-    served.stop()
 
 
 def test_every_response_carries_the_security_headers(web: Served) -> None:

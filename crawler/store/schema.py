@@ -192,6 +192,12 @@ def _heartbeats(db: sqlite_utils.Database) -> None:
     db["heartbeats"].create_index(["beat_at"])
 
 
+def _matches_by_watchlist(db: sqlite_utils.Database) -> None:
+    """A watchlist's page starts from its matches: without this index SQLite walked every
+    article's story to find them (bench/web.py)."""
+    db["matches"].create_index(["watchlist", "matched_at"], if_not_exists=True)
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _v1,
     _outbox_delivery_state,
@@ -203,6 +209,7 @@ MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _listing_instants_and_fetch_failures,
     _outbox_owned_by_alerts,
     _heartbeats,
+    _matches_by_watchlist,
 ]
 
 
