@@ -72,10 +72,18 @@ def _update_notices(db: sqlite_utils.Database) -> None:
     db["alerts"].create_index(["watchlist", "story_id", "channel", "notice"], unique=True)
 
 
+def _reading_order(db: sqlite_utils.Database) -> None:
+    """Pages of the outbox, newest first, and a story's messages read by index: without them
+    each page of `newswatch alerts` or the web app sorted or scanned the whole outbox."""
+    db["alerts"].create_index(["created_at"])
+    db["alerts"].create_index(["story_id"])
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _outbox,
     _delivery_state,
     _update_notices,
+    _reading_order,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

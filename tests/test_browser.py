@@ -10,7 +10,6 @@ import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import pytest
 
@@ -92,7 +91,7 @@ class Tab:
             self.problems.append(f"console {message.type}: {message.text}")
 
     def _response(self, response: playwright.Response) -> None:
-        if response.status >= 400 and urlsplit(response.url).path != "/favicon.ico":
+        if response.status >= 400:
             self.problems.append(f"HTTP {response.status}: {response.url}")
 
     def _dialog(self, dialog: playwright.Dialog) -> None:

@@ -80,7 +80,7 @@ def test_a_watchlist_lists_its_stories_with_marked_words(web: Served, web_archiv
     for story in stories:
         assert page.text.count(f'href="/stories/{story["story_id"]}"') == 1
     assert "<mark>" in page.text
-    assert '<span class="concept">france</span>:' in page.text
+    assert '<bdi class="concept">france</bdi>:' in page.text
 
 
 def test_a_story_shows_every_copy_and_its_messages(web: Served, web_archive: Path) -> None:
