@@ -170,14 +170,26 @@ def message_of(row: dict[str, Any]) -> Message:
 
 
 def listing(
-    db: sqlite_utils.Database, status: str | None = None, limit: int = 50
+    db: sqlite_utils.Database, status: str | None = None, limit: int = 50, offset: int = 0
 ) -> list[dict[str, Any]]:
-    """Newest first, for people: `newswatch alerts`."""
+    """Newest first, for people: `newswatch alerts` and the web app's pages of it."""
     where, params = ("WHERE status = ?", [status]) if status else ("", [])
     return list(
         db.query(
-            f"SELECT * FROM alerts {where} ORDER BY created_at DESC, rowid DESC LIMIT ?",
-            [*params, limit],
+            f"SELECT * FROM alerts {where} ORDER BY created_at DESC, rowid DESC LIMIT ? OFFSET ?",
+            [*params, limit, offset],
+        )
+    )
+
+
+def story_alerts(db: sqlite_utils.Database, story_id: str) -> list[dict[str, Any]]:
+    """Every message about a story (alerts and update notices), oldest first: which watchlist
+    told which channel, and how that went."""
+    return list(
+        db.query(
+            "SELECT id, watchlist, channel, kind, notice, status, attempts, created_at, sent_at,"
+            " last_error FROM alerts WHERE story_id = ? ORDER BY created_at, rowid",
+            [story_id],
         )
     )
 

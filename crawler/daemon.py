@@ -21,7 +21,7 @@ from alerts.delivery import DeliveryReport, deliver_due
 from alerts.message import Message
 from alerts.times import timestamp
 from alerts.watchlists import Watchlists
-from crawler import retention, scheduling, sources, store
+from crawler import heartbeat, retention, scheduling, sources, store
 from crawler.config import Config, SourceConfig, cron_trigger
 from crawler.ingest import Ingest
 from crawler.notices import Notices
@@ -109,6 +109,8 @@ class Daemon:
             log.warning(
                 "%d alert(s) were being sent when the daemon stopped; retrying them", recovered
             )
+        self.heartbeat = heartbeat.Heartbeat(self.db)
+        self.heartbeat.beat()
         self.notices = Notices(self.config, self.db)
         self.notices.catch_up()
         watchlists = Watchlists(self.config.concepts, self.config.watchlists)
@@ -177,6 +179,12 @@ class Daemon:
             id="delivery",
             name="delivery",
             next_run_time=_now(),
+        )
+        scheduler.add_job(
+            self.heartbeat.beat,
+            IntervalTrigger(seconds=heartbeat.INTERVAL),
+            id="heartbeat",
+            name="heartbeat",
         )
         scheduler.add_job(
             self._job,

@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, NoReturn
 
-from crawler.cli import alerts, db, match, run, sources, stories
+from crawler.cli import alerts, db, match, run, serve, sources, stories
 from crawler.cli.exits import USAGE, failure, usage_error
 from crawler.cli.logs import hide_secrets, setup_logging
 
@@ -71,6 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
     alerts.add_commands(command, load)
     stories.add_commands(command, load)
     sources.add_commands(command, load)
+    serve.add_commands(command, load)
     db.add_commands(commands, default_config, load)
     return parser
 

@@ -13,8 +13,9 @@ from crawler.config.models import (
     ScheduleConfig,
     SourceConfig,
     StorageConfig,
+    WebConfig,
 )
-from crawler.config.values import cron_trigger, parse_duration
+from crawler.config.values import cron_trigger, is_loopback, parse_duration, parse_listen
 
 __all__ = [
     "EXTRACTION_TIMEOUT",
@@ -27,8 +28,11 @@ __all__ = [
     "ScheduleConfig",
     "SourceConfig",
     "StorageConfig",
+    "WebConfig",
     "cron_trigger",
+    "is_loopback",
     "load_config",
     "parse_config",
     "parse_duration",
+    "parse_listen",
 ]

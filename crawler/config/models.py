@@ -23,7 +23,7 @@ from alerts.concepts import ConceptSpec
 from alerts.delivery import RetryPolicy
 from alerts.health import HealthPolicy
 from alerts.watchlists import Name, WatchlistConfig
-from crawler.config.values import Cron, Duration, Keep, Size, WebUrl
+from crawler.config.values import Cron, Duration, Keep, Listen, Size, WebUrl, is_loopback
 from crawler.urls import hide, redact, secrets_of
 
 # The validation context's key for the values `${VAR}` took from the environment (secrets).
@@ -182,6 +182,43 @@ class SourceConfig(_Strict):
         return self
 
 
+class WebConfig(_Strict):
+    """`newswatch serve`: where it listens, the token every request needs when others can
+    reach it, and the address readers use to reach it (the links in feeds)."""
+
+    listen: Listen = ("127.0.0.1", 8080)
+    token: str | None = Field(None, repr=False)
+    base_url: WebUrl | None = None
+
+    @field_validator("token")
+    @classmethod
+    def _long_enough(cls, token: str | None) -> str | None:
+        """The token is the only lock on an open port: short enough to guess is no lock."""
+        if token is not None and len(token) < 16:
+            raise ValueError(
+                "too short to resist guessing: use 16 characters or more, e.g. the output of"
+                " `python -c 'import secrets; print(secrets.token_urlsafe(32))'`"
+            )
+        return token
+
+    @model_validator(mode="after")
+    def _token_off_loopback(self) -> WebConfig:
+        """An address others can reach without a token would show the archive to anyone."""
+        if self.token is None and not is_loopback(self.listen[0]):
+            raise ValueError(
+                f"listening on {self.listen[0]} needs a token: set web.token"
+                " (e.g. ${NEWSWATCH_WEB_TOKEN}) or listen on 127.0.0.1"
+            )
+        return self
+
+    @property
+    def url(self) -> str:
+        """`base_url`, or the address it listens on."""
+        host, port = self.listen
+        shown = f"[{host}]" if ":" in host else host
+        return (self.base_url or f"http://{shown}:{port}").rstrip("/")
+
+
 class Config(_Strict):
     """The whole config.yaml, validated: what the daemon, the CLI and the demo run on."""
 
@@ -196,11 +233,14 @@ class Config(_Strict):
     watchlists: list[WatchlistConfig] = []
     channels: dict[Name, ChannelConfig] = {}
     health: HealthConfig = HealthConfig()
+    web: WebConfig = WebConfig()
 
     @property
     def secrets(self) -> frozenset[str]:
-        """Every value a source URL must not show (see `SourceConfig.redact`)."""
-        return frozenset().union(*(source.secrets for source in self.sources))
+        """Every value a log line must not show: source URLs' secrets (see
+        `SourceConfig.redact`) and the web token (a feed reader sends it in the URL)."""
+        token = {self.web.token} if self.web.token else set()
+        return frozenset(token).union(*(source.secrets for source in self.sources))
 
     def source(self, name: str) -> SourceConfig:
         return next(s for s in self.sources if s.name == name)

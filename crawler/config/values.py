@@ -3,6 +3,7 @@ crontab lines and web addresses, each parsed with a message that says how to wri
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from typing import Annotated, Any
 
@@ -13,6 +14,7 @@ _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$")
 _DURATION_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, None: 1}
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(B|KB|MB|GB|KiB|MiB|GiB)?\s*$", re.IGNORECASE)
 _SIZE_UNITS = {"b": 1, "kb": 1024, "mb": 1024**2, "gb": 1024**3}
+_LISTEN = re.compile(r"^(?:\[([0-9A-Fa-f:.]+)\]|([A-Za-z0-9.-]+)):(\d{1,5})$")
 _CRON_WEEKDAYS = ["sun", "mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 
 
@@ -69,6 +71,26 @@ def _web_url(value: Any) -> str:
     return value
 
 
+def is_loopback(host: str) -> bool:
+    """Whether only this machine can reach `host`: 127.0.0.0/8 or ::1, written as an address
+    (a name may resolve elsewhere tomorrow)."""
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def parse_listen(value: Any) -> tuple[str, int]:
+    """`host:port` (`127.0.0.1:8080`, `[::1]:8080`, `0.0.0.0:80`) as users write it."""
+    found = _LISTEN.match(str(value)) if isinstance(value, str) else None
+    if found is None:
+        raise ValueError(f"{value!r} is not an address: write host:port, e.g. 127.0.0.1:8080")
+    host, port = found.group(1) or found.group(2), int(found.group(3))
+    if not 0 < port < 65536:
+        raise ValueError(f"{value!r}: the port must be between 1 and 65535")
+    return host, port
+
+
 def _check_cron(value: str | None) -> str | None:
     if value is not None:
         cron_trigger(value)
@@ -79,6 +101,7 @@ Duration = Annotated[float, BeforeValidator(parse_duration)]
 Size = Annotated[int, BeforeValidator(parse_size)]
 Cron = Annotated[str, BeforeValidator(_check_cron)]
 WebUrl = Annotated[str, BeforeValidator(_web_url)]
+Listen = Annotated[tuple[str, int], BeforeValidator(parse_listen)]
 
 
 def _keep(value: Any) -> float | None:

@@ -5,9 +5,10 @@ Tables have plain names so people can open the file in Datasette or sqlite3: `so
 and health state per source), `articles` (+ `articles_fts` over normalised text), `seen_urls`
 (every canonical URL that led to an article), `article_signatures` (near-duplicate signatures),
 `article_versions` (texts replaced by updates), `fetch_failures` (pages to retry later),
-`matches` (watchlist hits), `maintenance` (when periodic tasks last ran). The outbox tables
-(`alerts`, `digests`, `health_alerts`, versioned in `schema_versions`) belong to the alerts
-library, which creates and migrates them (`alerts.schema`); `open_db` runs both migrations.
+`matches` (watchlist hits), `maintenance` (when periodic tasks last ran), `heartbeats` (each
+daemon's last sign of life). The outbox tables (`alerts`, `digests`, `health_alerts`, versioned
+in `schema_versions`) belong to the alerts library, which creates and migrates them
+(`alerts.schema`); `open_db` runs both migrations.
 """
 
 from crawler.store.articles import (
@@ -35,12 +36,22 @@ from crawler.store.database import (
     open_for_reading,
     store_error,
 )
+from crawler.store.heartbeats import forget_heartbeats, latest_heartbeat, record_heartbeat
 from crawler.store.maintenance import (
     DatabaseStats,
     TableSize,
     article_overview,
     backup,
     database_stats,
+)
+from crawler.store.reading import (
+    article,
+    article_matches,
+    hits_per_day,
+    story_articles,
+    story_versions,
+    watchlist_counts,
+    watchlist_stories,
 )
 from crawler.store.retention import (
     checkpoint,
@@ -88,7 +99,9 @@ __all__ = [
     "StoryRow",
     "TableSize",
     "all_signatures",
+    "article",
     "article_dates",
+    "article_matches",
     "article_overview",
     "article_row",
     "article_signature",
@@ -106,12 +119,15 @@ __all__ = [
     "fetch_failures",
     "first_known",
     "forget_fetch_failure",
+    "forget_heartbeats",
     "full_vacuum",
+    "hits_per_day",
     "incremental_vacuum",
     "insert_article",
     "known_article",
     "known_articles",
     "last_run",
+    "latest_heartbeat",
     "list_stories",
     "merge_fts_step",
     "note_listing_update",
@@ -120,6 +136,7 @@ __all__ = [
     "prune_articles",
     "read_articles",
     "record_fetch_failure",
+    "record_heartbeat",
     "record_match",
     "record_poll",
     "record_run",
@@ -131,8 +148,12 @@ __all__ = [
     "source_state",
     "store_error",
     "stories_and_signatures",
+    "story_articles",
     "story_of_text",
     "story_outlets",
     "story_size",
+    "story_versions",
     "vacuum_step",
+    "watchlist_counts",
+    "watchlist_stories",
 ]

@@ -182,6 +182,16 @@ def _outbox_owned_by_alerts(db: sqlite_utils.Database) -> None:
     alerts_schema.adopt(db, 3 if "notice" in columns else 2 if "kind" in columns else 1)
 
 
+def _heartbeats(db: sqlite_utils.Database) -> None:
+    """Each daemon's last sign of life, for readers in other processes (`newswatch serve`)."""
+    db["heartbeats"].create(
+        {"host": str, "pid": int, "started_at": str, "beat_at": str},
+        pk=("host", "pid"),
+        not_null={"started_at", "beat_at"},
+    )
+    db["heartbeats"].create_index(["beat_at"])
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _v1,
     _outbox_delivery_state,
@@ -192,6 +202,7 @@ MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _retention,
     _listing_instants_and_fetch_failures,
     _outbox_owned_by_alerts,
+    _heartbeats,
 ]
 
 

@@ -1,0 +1,109 @@
+"""The questions the web app's pages ask of the crawler's tables, each one query (or two) that
+answers a page's part: counts for the overview, a watchlist's stories, a story's copies and
+versions, an article and its matches. Read-only: the app runs them on a read-only connection.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import sqlite_utils
+
+from crawler.store.database import one_row
+
+ARTICLE_COLUMNS = (
+    "a.id, a.url, a.canonical_url, a.source, a.title, a.language, a.published_at,"
+    " a.fetched_at, a.story_id, a.version, a.updated_at, a.pruned_at"
+)
+
+
+def watchlist_counts(db: sqlite_utils.Database, since: str) -> dict[str, int]:
+    """Stories each watchlist matched since `since` (stored time)."""
+    return dict(
+        db.execute(
+            "SELECT m.watchlist, count(DISTINCT a.story_id) FROM matches m"
+            " JOIN articles a ON a.id = m.article_id WHERE m.matched_at >= ?"
+            " GROUP BY m.watchlist",
+            [since],
+        ).fetchall()
+    )
+
+
+def hits_per_day(db: sqlite_utils.Database, since: str) -> dict[str, int]:
+    """Stories matched per day (`YYYY-MM-DD`) since `since`, any watchlist."""
+    return dict(
+        db.execute(
+            "SELECT substr(m.matched_at, 1, 10) AS day, count(DISTINCT a.story_id) FROM matches m"
+            " JOIN articles a ON a.id = m.article_id WHERE m.matched_at >= ? GROUP BY day",
+            [since],
+        ).fetchall()
+    )
+
+
+def watchlist_stories(
+    db: sqlite_utils.Database, watchlist: str, limit: int, offset: int
+) -> list[dict[str, Any]]:
+    """The watchlist's stories, newest match first, each shown by its first matched article
+    (the one that alerted) with that match's hits and snippet, and the story's copies."""
+    stories = [
+        row[0]
+        for row in db.execute(
+            "SELECT a.story_id FROM matches m JOIN articles a ON a.id = m.article_id"
+            " WHERE m.watchlist = ? GROUP BY a.story_id"
+            " ORDER BY max(m.matched_at) DESC, max(m.article_id) DESC LIMIT ? OFFSET ?",
+            [watchlist, limit, offset],
+        )
+    ]
+    rows = db.query(
+        f"SELECT {ARTICLE_COLUMNS}, m.hits, m.snippet, m.matched_at,"
+        " (SELECT count(*) FROM articles c WHERE c.story_id = a.story_id) AS copies"
+        " FROM matches m JOIN articles a ON a.id = m.article_id"
+        " WHERE m.watchlist = ? AND a.story_id IN (SELECT value FROM json_each(?))"
+        " ORDER BY m.article_id",
+        [watchlist, json.dumps(stories)],
+    )
+    first: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        first.setdefault(row["story_id"], row)
+    return [first[story] for story in stories if story in first]
+
+
+def story_articles(db: sqlite_utils.Database, story_id: str) -> list[dict[str, Any]]:
+    """Every copy of a story, in the order they were stored."""
+    return list(
+        db.query(
+            f"SELECT {ARTICLE_COLUMNS} FROM articles a WHERE a.story_id = ? ORDER BY a.id",
+            [story_id],
+        )
+    )
+
+
+def story_versions(db: sqlite_utils.Database, story_id: str) -> list[dict[str, Any]]:
+    """The texts updates replaced, per copy, oldest first."""
+    return list(
+        db.query(
+            "SELECT v.article_id, v.version, v.title, v.fetched_at, v.replaced_at, a.source"
+            " FROM article_versions v JOIN articles a ON a.id = v.article_id"
+            " WHERE a.story_id = ? ORDER BY v.article_id, v.version",
+            [story_id],
+        )
+    )
+
+
+def article(db: sqlite_utils.Database, article_id: int) -> dict[str, Any] | None:
+    """An article with its text, or None."""
+    return one_row(
+        db, f"SELECT {ARTICLE_COLUMNS}, a.text FROM articles a WHERE a.id = ?", [article_id]
+    )
+
+
+def article_matches(db: sqlite_utils.Database, article_id: int) -> list[dict[str, Any]]:
+    """The watchlists the article matched, with their hits (JSON) and snippets."""
+    return list(
+        db.query(
+            "SELECT watchlist, hits, snippet, matched_at FROM matches WHERE article_id = ?"
+            " ORDER BY watchlist",
+            [article_id],
+        )
+    )
