@@ -1,6 +1,7 @@
 """`/search?q=…`: the archive searched with the watchlists' own engine, bounded.
 
-A query is either bare words or a rule. Each bare word becomes a one-off concept whose aliases
+A query is either bare words or a rule (it has operators, quotes, parentheses or names a
+concept of the config). Each bare word becomes a one-off concept whose aliases
 are the word with its Arabic proclitics peeled (`بالمغرب` → `المغرب`, `مغرب`), in the word mode
 (Arabic light affixes, Latin endings) and, for Latin words, French and English stems; the words
 are ANDed. A rule (`morocco AND "تسليم المطلوبين"`, `NEAR/10(…)`) reads the config's concepts:
@@ -89,12 +90,9 @@ def word_concept(word: str) -> ConceptSpec:
 
 
 def looks_like_rule(text: str, concepts: Mapping[str, ConceptSpec]) -> bool:
-    """Operators, quotes or parentheses, or nothing but concept names: the analyst is
-    writing a rule, and a mistake in it is shown, not searched as words."""
-    if _RULE_SYNTAX.search(text):
-        return True
-    names = text.split()
-    return bool(names) and all(name in concepts for name in names)
+    """Operators, quotes or parentheses, or a concept's name: the analyst is writing a rule,
+    and a mistake in it (`morocco and france`) is shown, not searched as words."""
+    return bool(_RULE_SYNTAX.search(text)) or any(name in concepts for name in text.split())
 
 
 def parse_query(text: str, config: Config) -> Query:
