@@ -165,6 +165,23 @@ def status_counts(db: sqlite_utils.Database) -> dict[str, int]:
     return dict(db.execute("SELECT status, count(*) FROM alerts GROUP BY status").fetchall())
 
 
+def channel_status_counts(db: sqlite_utils.Database) -> dict[tuple[str, str], int]:
+    """Messages per (channel, status): what monitoring graphs and alerts on."""
+    return {
+        (channel, status): count
+        for channel, status, count in db.execute(
+            "SELECT channel, status, count(*) FROM alerts GROUP BY channel, status"
+        )
+    }
+
+
+def oldest_pending(db: sqlite_utils.Database) -> str | None:
+    """When the oldest message still waiting to be sent was queued (stored time), or None."""
+    return db.execute("SELECT min(created_at) FROM alerts WHERE status = ?", [PENDING]).fetchone()[
+        0
+    ]
+
+
 def message_of(row: dict[str, Any]) -> Message:
     return message_from(row["kind"], json.loads(row["payload"]))
 

@@ -78,10 +78,10 @@ def cutoff(seconds: float | None, now: datetime | None = None) -> str | None:
 def stored_articles(conn: sqlite3.Connection, since: str | None) -> Iterator[StoredArticle]:
     """Articles fetched at or after `since` (all when None), oldest first, read lazily."""
     for row in store.read_articles(conn, since):
-        yield _article(row)
+        yield stored_article(row)
 
 
-def _article(fields: dict[str, Any]) -> StoredArticle:
+def stored_article(fields: dict[str, Any]) -> StoredArticle:
     """Rebuild the Document from the stored text: paragraphs were joined with the separator."""
     text = fields.pop("text") or ""
     paragraphs = tuple(text.split(PARAGRAPH_SEPARATOR)) if text else ()

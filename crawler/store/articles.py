@@ -168,7 +168,7 @@ def record_match(
     )
 
 
-_ARCHIVE_COLUMNS = (
+ARCHIVE_COLUMNS = (
     "id, url, canonical_url, source, title, text, language, published_at, fetched_at, story_id"
 )
 
@@ -181,7 +181,7 @@ def check_archive(conn: sqlite3.Connection) -> None:
 def read_articles(conn: sqlite3.Connection, since: str | None) -> Iterator[dict[str, Any]]:
     """Articles fetched at or after `since` (all when None), oldest first, read lazily from a
     read-only connection: what a backtest matches."""
-    sql = f"SELECT {_ARCHIVE_COLUMNS} FROM articles"
+    sql = f"SELECT {ARCHIVE_COLUMNS} FROM articles"
     params: list[str] = []
     if since is not None:
         sql += " WHERE fetched_at >= ?"

@@ -6,10 +6,12 @@ versions, an article and its matches. Read-only: the app runs them on a read-onl
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from typing import Any
 
 import sqlite_utils
 
+from crawler.store.articles import ARCHIVE_COLUMNS
 from crawler.store.database import one_row
 
 ARTICLE_COLUMNS = (
@@ -107,3 +109,49 @@ def article_matches(db: sqlite_utils.Database, article_id: int) -> list[dict[str
             [article_id],
         )
     )
+
+
+def story_updates(db: sqlite_utils.Database, story_ids: list[str]) -> dict[str, str]:
+    """When each story last changed: its newest copy stored or updated (stored time)."""
+    return dict(
+        db.execute(
+            "SELECT story_id, max(coalesce(updated_at, fetched_at)) FROM articles"
+            " WHERE story_id IN (SELECT value FROM json_each(?)) GROUP BY story_id",
+            [json.dumps(story_ids)],
+        ).fetchall()
+    )
+
+
+def search_candidates(
+    db: sqlite_utils.Database, fts_query: str | None, limit: int
+) -> Iterator[dict[str, Any]]:
+    """The newest `limit` articles whose normalised text has the FTS5 query's terms (every
+    article when None), newest first, as a backtest reads them (`read_articles`), lazily: the
+    caller confirms each with the matcher and may stop at its deadline."""
+    if fts_query is None:
+        ids = "SELECT id FROM articles ORDER BY id DESC LIMIT ?"
+        params: list[Any] = [limit]
+    else:
+        ids = (
+            "SELECT rowid FROM articles_fts WHERE articles_fts MATCH ? ORDER BY rowid DESC LIMIT ?"
+        )
+        params = [fts_query, limit]
+    cursor = db.execute(
+        f"SELECT {ARCHIVE_COLUMNS} FROM articles WHERE id IN ({ids}) ORDER BY id DESC", params
+    )
+    names = [column[0] for column in cursor.description]
+    for row in cursor:
+        yield dict(zip(names, row, strict=True))
+
+
+def source_counters(db: sqlite_utils.Database) -> dict[str, dict[str, Any]]:
+    """Per source as stored: last success, consecutive failures and articles kept."""
+    found: dict[str, dict[str, Any]] = {
+        name: {"last_success_at": success, "failures": failures or 0, "articles": 0}
+        for name, success, failures in db.execute(
+            "SELECT name, last_success_at, consecutive_failures FROM sources"
+        )
+    }
+    for name, count in db.execute("SELECT source, count(*) FROM articles GROUP BY source"):
+        found.setdefault(name, {"last_success_at": None, "failures": 0})["articles"] = count
+    return found

@@ -192,7 +192,7 @@ async def unavailable(request: Request, exc: Exception) -> Response:
 
 
 def routes() -> list[BaseRoute]:
-    from crawler.web import overview, stories
+    from crawler.web import feeds, metrics, overview, search, stories
 
     return [
         Route("/healthz", healthz),
@@ -201,6 +201,9 @@ def routes() -> list[BaseRoute]:
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
         *overview.ROUTES,
         *stories.ROUTES,
+        *search.ROUTES,
+        *feeds.ROUTES,
+        *metrics.ROUTES,
     ]
 
 
