@@ -103,6 +103,23 @@ class Daemon:
             return await self._run(once)
 
     async def _run(self, once: bool) -> int:
+        with self._stop_on_signals():
+            return await self._start(once)
+
+    @contextmanager
+    def _stop_on_signals(self) -> Iterator[None]:
+        """From the first moment: a SIGTERM during start-up stops the daemon as one during a poll
+        does, instead of killing it and leaving its extraction workers behind."""
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, self.stop)
+        try:
+            yield
+        finally:
+            for signum in (signal.SIGTERM, signal.SIGINT):
+                loop.remove_signal_handler(signum)
+
+    async def _start(self, once: bool) -> int:
         self.db = store.open_db(self.config.database)
         recovered = outbox.recover_in_flight(self.db)
         if recovered:
@@ -142,13 +159,10 @@ class Daemon:
         await asyncio.gather(*(self.poll(source) for source in self.config.sources))
 
     async def _serve(self) -> int:
-        loop = asyncio.get_running_loop()
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(signum, self.stop)
         # No job runs twice at once; runs missed while the loop was busy collapse into one that
         # runs late rather than never.
         scheduler = AsyncIOScheduler(
-            event_loop=loop,
+            event_loop=asyncio.get_running_loop(),
             timezone="UTC",
             job_defaults={"max_instances": 1, "coalesce": True, "misfire_grace_time": None},
         )
@@ -224,8 +238,6 @@ class Daemon:
         await self._drain()
         scheduler.shutdown(wait=False)
         await self._announce_stop()
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            loop.remove_signal_handler(signum)
         log.info("daemon stopped")
         return 0
 

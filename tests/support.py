@@ -10,6 +10,7 @@ import socket
 import sqlite3
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -287,17 +288,19 @@ class Served:
     def __init__(self, config: Path, *args: str) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        # a file, not a pipe: nobody reads a pipe while the server runs, and a full one stops it
+        self.log = tempfile.TemporaryFile("w+")  # noqa: SIM115 (closed by stop)
         self.process = subprocess.Popen(
             [*SERVE, "--config", str(config), "--port", str(self.port), *args],
             cwd=ROOT,
-            stderr=subprocess.PIPE,
+            stderr=self.log,
             text=True,
         )
         self.client = httpx.Client(base_url=self.url, timeout=30)
         wait_until(self._answers, what="the server to answer")
 
     def _answers(self) -> bool:
-        assert self.process.poll() is None, self.process.communicate()[1]
+        assert self.process.poll() is None, self.output()
         try:
             self.client.get("/static/style.css")
         except httpx.TransportError:
@@ -307,10 +310,18 @@ class Served:
     def get(self, path: str, **options: object) -> httpx.Response:
         return self.client.get(path, **options)
 
+    def output(self) -> str:
+        """What the server logged so far."""
+        self.log.seek(0)
+        return self.log.read()
+
     def stop(self) -> str:
         self.client.close()
         self.process.terminate()
-        return self.process.communicate(timeout=15)[1]
+        self.process.wait(timeout=15)
+        logged = self.output()
+        self.log.close()
+        return logged
 
 
 def article_id(config: Path, slug: str) -> int:

@@ -195,7 +195,9 @@ def test_a_run_writes_the_heartbeat_and_healthz_follows_it(archive: Path) -> Non
         try:
             wait_until(lambda: served.get("/healthz").status_code == 200, what="a fresh beat")
         finally:
-            stop_daemon(daemon)
+            # stopped at its first beat, still starting: a clean stop, not a kill
+            code, _, log = stop_daemon(daemon)
+        assert code == 0, log
         assert served.get("/healthz").json()["status"] == "ok"
         # the week-old row of the earlier run is forgotten; the new daemon's is there
         assert [row["pid"] for row in rows(archive, "SELECT pid FROM heartbeats")] == [daemon.pid]

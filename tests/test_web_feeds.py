@@ -5,59 +5,20 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from urllib.parse import quote
 
 import feedparser
-import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from alerts.times import parse_time
-from tests import test_web
-from tests.support import ROOT, free_port, newswatch, rows, wait_until
-from tests.test_web import SERVE, Served
-
-web_archive = test_web.web_archive  # the demo archive the app's tests read, shared
+from tests.support import Served, newswatch, rows
 
 ATOM = "{http://www.w3.org/2005/Atom}"
 STORY_LINK = re.compile(r'<a href="/stories/([^"]+)">')
-
-
-class LoggedServed(Served):
-    """A server whose log goes to a file: hostile queries make long access-log lines, and a
-    pipe nobody reads fills and stops the server."""
-
-    def __init__(self, config: Path, log: Path) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log = log.open("w")
-        self.process = subprocess.Popen(
-            [*SERVE, "--config", str(config), "--port", str(self.port)],
-            cwd=ROOT,
-            stderr=self.log,
-            text=True,
-        )
-        self.client = httpx.Client(base_url=self.url, timeout=30)
-        wait_until(self._answers, what="the server to answer")
-
-    def stop(self) -> str:
-        self.client.close()
-        self.process.terminate()
-        self.process.wait(timeout=15)
-        self.log.close()
-        return ""
-
-
-@pytest.fixture(scope="module")
-def web(web_archive: Path) -> Iterator[Served]:
-    served = LoggedServed(web_archive, web_archive.parent / "serve.log")
-    yield served
-    served.stop()
 
 
 def found_stories(page: str) -> set[str]:

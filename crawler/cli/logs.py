@@ -61,3 +61,21 @@ def hide_secrets(secrets: Collection[str]) -> None:
         return
     for handler in logging.getLogger().handlers:
         handler.addFilter(Redacting(pattern))
+
+
+class Shortened(logging.Filter):
+    """A line quoting what a client sent (uvicorn's access log quotes the whole request line) is
+    cut to `limit` characters: one request must not write a 60 KB line into the operator's log."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__()
+        self.limit = limit
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if len(message) > self.limit:
+            record.msg, record.args = (
+                f"{message[: self.limit]}… ({len(message):,} characters)",
+                None,
+            )
+        return True

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import argparse
+import logging
 from contextlib import closing
 from typing import TYPE_CHECKING
 
 from crawler.cli.arguments import AddCommand, Load
 from crawler.cli.exits import OK, usage_error
+from crawler.cli.logs import Shortened
 
 if TYPE_CHECKING:
     from crawler.config import Config
+
+# an access-log line quotes the request line a client chose
+ACCESS_LINE_CHARS = 300
 
 
 def add_commands(command: AddCommand, load: Load) -> None:
@@ -44,6 +49,7 @@ def cmd_serve(args: argparse.Namespace, load: Load) -> int:
             " set web.token in the config, or listen on 127.0.0.1"
         )
     bring_up_to_date(config)
+    logging.getLogger("uvicorn.access").addFilter(Shortened(ACCESS_LINE_CHARS))
     uvicorn.run(
         create_app(config),
         host=host,

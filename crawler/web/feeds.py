@@ -17,12 +17,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from alerts.message import http_link
+from alerts.snippets import words_by_concept
 from alerts.times import parse_time
 from crawler import store
 from crawler.config import Config
 from crawler.web.app import read
-from crawler.web.highlight import by_concept, highlight_snippet, hits_of
-from crawler.web.stories import web_link
+from crawler.web.highlight import highlight_snippet, hits_of
 
 ENTRIES = 50
 ATOM = "application/atom+xml; charset=utf-8"
@@ -59,10 +60,7 @@ def entry_content(row: dict[str, Any]) -> str:
     """The snippet with its matched words marked, and which words of which concept: escaped
     HTML, the reader shows it as the entry's content."""
     hits = hits_of(row["hits"])
-    words = "; ".join(
-        f"{group.concept}: {' · '.join(group.words)}" + (f" · +{group.more}" if group.more else "")
-        for group in by_concept(hits)
-    )
+    words = "; ".join(group.line() for group in words_by_concept(hits))
     parts = [
         Markup("<p>{}</p>").format(highlight_snippet(row["snippet"] or "", hits)),
         Markup("<p>{} · {} cop{}</p>").format(
@@ -86,7 +84,7 @@ def atom(config: Config, watchlist: str, rows: list[dict[str, Any]]) -> bytes:
         entry.id(entry_id(watchlist, row["story_id"]))
         entry.title(row["title"] or "(untitled)")
         story_page = f"{config.web.url}/stories/{quote(row['story_id'])}"
-        entry.link(href=web_link(row["url"]) or story_page, rel="alternate")
+        entry.link(href=http_link(row["url"]) or story_page, rel="alternate")
         entry.link(href=story_page, rel="related")
         entry.author(name=row["source"])
         entry.published(_moment(row["published_at"], row["fetched_at"]))

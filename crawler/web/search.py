@@ -39,6 +39,7 @@ from alerts.concepts import (
     stem_language,
 )
 from alerts.matcher import Matcher, WatchlistMatch
+from alerts.message import http_link
 from alerts.normalize import PROCLITICS, arabic_token_keys, is_arabic, normalise, words
 from alerts.rules import And, ConceptRef, Near, Not, PhraseRef, Rule, RuleError, parse_rule
 from crawler import store
@@ -47,7 +48,7 @@ from crawler.config import Config
 from crawler.web.app import read, render
 from crawler.web.highlight import highlight_snippet
 from crawler.web.overview import page_number
-from crawler.web.stories import script_of, web_link
+from crawler.web.stories import script_of
 
 MAX_QUERY = 500
 MAX_WORDS = 10
@@ -222,7 +223,7 @@ def shown(result: StoryResult) -> dict[str, Any]:
         "outlets": sorted({copy.source for copy, _ in result.copies}),
         "snippet": highlight_snippet(match.snippet, hits),
         "script": script_of(article.language),
-        "link": web_link(article.url),
+        "link": http_link(article.url),
     }
 
 
