@@ -22,20 +22,12 @@ from pathlib import Path
 import httpx
 from playwright.sync_api import sync_playwright
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from tests.support import CHROMIUM_FLAGS, VIEWPORT  # the browser test's own settings
+
 ROOT = Path(__file__).resolve().parent.parent
 NEWSWATCH = (sys.executable, "-m", "crawler.cli")
-VIEWPORT = {"width": 1200, "height": 900}
-# The same flags as tests/test_browser.py: what a container without a GPU or sandbox needs.
-CHROMIUM_FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 # `serve` reads the demo's config, whose channels name these; it never sends anything.
 UNUSED_CHANNELS = {
     "DEMO_SITE_URL": "http://127.0.0.1:9",

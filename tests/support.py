@@ -326,3 +326,21 @@ class Served:
 
 def article_id(config: Path, slug: str) -> int:
     return value(config, "SELECT id FROM articles WHERE canonical_url LIKE ?", (f"%/{slug}.html",))
+
+
+# -- the browser ------------------------------------------------------------------------------
+
+# What Debian's chromium needs in a container without a GPU or a sandbox, and with no network
+# beyond loopback (background networking would try the internet at every start). Playwright
+# starts each browser on a fresh, temporary --user-data-dir of its own.
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+VIEWPORT = {"width": 1200, "height": 900}

@@ -13,7 +13,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import HOSTILE_SLUG, Served, article_id, rows, story_of
+from tests.support import (
+    CHROMIUM_FLAGS,
+    HOSTILE_SLUG,
+    VIEWPORT,
+    Served,
+    article_id,
+    rows,
+    story_of,
+)
 
 REQUIRED = os.environ.get("NEWSWATCH_REQUIRE_BROWSER") == "1"
 
@@ -24,18 +32,6 @@ except ImportError:
         raise
     pytest.skip("playwright is not installed (the test extra)", allow_module_level=True)
 
-# Playwright starts each browser on a fresh, temporary --user-data-dir of its own.
-CHROMIUM_FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-VIEWPORT = {"width": 1200, "height": 900}
 LOAD_FAILED = "Failed to load resource"
 ARABIC_SLUG = "morocco-france-extradition-agreement"
 
