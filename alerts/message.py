@@ -25,6 +25,13 @@ MATCH_KEYS = ("concept", "alias", "text", "fuzzy", "offset")
 RTL_LANGUAGES = frozenset({"ar", "fa", "he", "ur", "ps", "sd", "ug", "yi", "dv", "ckb"})
 
 
+def direction(language: str) -> str:
+    """`rtl` for a language written right to left (Arabic, Persian, Hebrew…), else `ltr`: messages
+    and pages lay a text out by it."""
+    primary = language.lower().replace("_", "-").split("-")[0]
+    return "rtl" if primary in RTL_LANGUAGES else "ltr"
+
+
 def http_link(url: str | None) -> str | None:
     """The URL only if it is http(s): a scraped `javascript:` or `data:` URL must never become a
     link, in a message or on a page."""
@@ -76,8 +83,7 @@ class Alert:
     @property
     def direction(self) -> str:
         """Arabic alerts must render right-to-left or punctuation and numbers land wrongly."""
-        primary = self.language.lower().replace("_", "-").split("-")[0]
-        return "rtl" if primary in RTL_LANGUAGES else "ltr"
+        return direction(self.language)
 
     @property
     def direction_mark(self) -> str:

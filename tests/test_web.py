@@ -101,12 +101,13 @@ def test_an_arabic_article_reads_right_to_left_with_marked_words(
     assert "<mark>بالرباط</mark>" in page.text
 
 
-def test_unknown_and_bad_ids_are_not_found(web: Served) -> None:
+def test_unknown_and_bad_ids_are_not_found(web: Served, web_archive: Path) -> None:
     for path in (
         "/articles/999999",
         "/articles/abc",
         "/articles/" + "9" * 5000,
         "/articles/-1",
+        f"/articles/{article_id(web_archive, HOSTILE_SLUG)}%0A",
         "/stories/st-nosuchstory",
         "/stories/" + "x" * 5000,
         "/watchlists/nosuch",

@@ -15,7 +15,7 @@ from starlette.routing import Route
 
 from alerts import outbox
 from alerts.document import PARAGRAPH_SEPARATOR
-from alerts.message import RTL_LANGUAGES, http_link
+from alerts.message import direction, http_link
 from alerts.snippets import words_by_concept
 from crawler import store
 from crawler.config import Config
@@ -28,9 +28,10 @@ from crawler.web.highlight import (
 )
 from crawler.web.overview import PAGE_SIZE, page_number
 
-_ARTICLE_ID = re.compile(r"^[0-9]{1,18}$")
-_STORY_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
-_LANGUAGE = re.compile(r"^[A-Za-z]{2,3}(?:-[A-Za-z0-9]{1,8})*$")
+# matched whole (`fullmatch`): `$` would let a trailing newline through
+_ARTICLE_ID = re.compile(r"[0-9]{1,18}")
+_STORY_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+_LANGUAGE = re.compile(r"[A-Za-z]{2,3}(?:-[A-Za-z0-9]{1,8})*")
 
 
 @dataclass(frozen=True)
@@ -44,10 +45,9 @@ class Script:
 def script_of(language: str | None) -> Script:
     """From the stored language (detected, or the page's own claim): a value that is not a
     language tag is not echoed, and Arabic, Persian, Hebrew… read right to left."""
-    if not language or not _LANGUAGE.match(language):
+    if not language or not _LANGUAGE.fullmatch(language):
         return Script("und", "auto")
-    primary = language.lower().split("-")[0]
-    return Script(language, "rtl" if primary in RTL_LANGUAGES else "ltr")
+    return Script(language, direction(language))
 
 
 def shown_story(row: dict[str, Any]) -> dict[str, Any]:
@@ -97,7 +97,7 @@ def story(db: sqlite_utils.Database, story_id: str) -> Story:
 
 async def story_page(request: Request) -> Response:
     story_id = request.path_params["story_id"]
-    if not _STORY_ID.match(story_id):
+    if not _STORY_ID.fullmatch(story_id):
         raise HTTPException(404, "no story with that id")
     found = await read(request, story, story_id)
     if not found.copies:
@@ -128,7 +128,7 @@ def article(db: sqlite_utils.Database, article_id: int) -> Article:
 
 async def article_page(request: Request) -> Response:
     value = request.path_params["article_id"]
-    if not _ARTICLE_ID.match(value):
+    if not _ARTICLE_ID.fullmatch(value):
         raise HTTPException(404, "no article with that id")
     found = await read(request, article, int(value))
     if found.row is None:
