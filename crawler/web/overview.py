@@ -28,8 +28,7 @@ PAGE_SIZE = 50
 
 @dataclass(frozen=True)
 class Overview:
-    day: dict[str, int]
-    week: dict[str, int]
+    counts: dict[str, tuple[int, int]]  # stories in the last day, in the last week
     per_day: dict[str, int]
     alerts: list[dict[str, Any]]
     sources: list[SourceStatus]
@@ -39,8 +38,9 @@ class Overview:
 def gather(db: sqlite_utils.Database, config: Config, now: datetime) -> Overview:
     """Everything the overview shows, read in one go on one connection."""
     return Overview(
-        day=store.watchlist_counts(db, timestamp(now - timedelta(days=1))),
-        week=store.watchlist_counts(db, timestamp(now - timedelta(days=7))),
+        counts=store.watchlist_counts(
+            db, timestamp(now - timedelta(days=1)), timestamp(now - timedelta(days=7))
+        ),
         per_day=store.hits_per_day(db, timestamp(now - timedelta(days=CHART_DAYS - 1))[:10]),
         alerts=outbox.listing(db, limit=LATEST_ALERTS),
         sources=statuses(db, config),
@@ -64,19 +64,18 @@ async def overview(request: Request) -> Response:
     now = datetime.now(UTC)
     found = await read(request, gather, config, now)
     chart_days = days(now.date(), CHART_DAYS)
+    age = heartbeat.age(found.heartbeat, now)
     return render(
         request,
         "overview.html",
-        watchlists=[
-            (w.name, found.day.get(w.name, 0), found.week.get(w.name, 0)) for w in config.watchlists
-        ],
+        watchlists=[(w.name, *found.counts.get(w.name, (0, 0))) for w in config.watchlists],
         chart=bar_chart(
             [(day, found.per_day.get(day, 0)) for day in chart_days], "stories matched per day"
         ),
         alerts=[shown_alert(row) for row in found.alerts],
         troubled=[(s, reason) for s in found.sources if (reason := trouble(s))],
-        heartbeat_age=heartbeat.age(found.heartbeat, now),
-        heartbeat_fresh=heartbeat.is_fresh(heartbeat.age(found.heartbeat, now)),
+        heartbeat_age=age,
+        heartbeat_fresh=heartbeat.is_fresh(age),
     )
 
 
