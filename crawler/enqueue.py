@@ -45,11 +45,8 @@ class AlertQueue:
         if not (matches or change):
             return 0
         article = store.article_row(self.db, article_id)
-        story = {
-            "id": story_id,
-            "articles": store.story_size(self.db, story_id),
-            "outlets": len(store.story_outlets(self.db, story_id)),
-        }
+        articles, outlets = store.story_reach(self.db, story_id)
+        story = {"id": story_id, "articles": articles, "outlets": outlets}
         added = sum(self._alert(article, story, match) for match in matches)
         if change:
             added += self._notify_updates(article, story, matches, change)

@@ -90,6 +90,7 @@ class Stories:
         assignment = self.assign(record.canonical_url, digest, signature)
         story_id = assignment.story_id
         outlets = store.story_outlets(self.db, story_id)
+        now = timestamp()
         article_id = store.insert_article(
             self.db,
             {
@@ -100,8 +101,8 @@ class Stories:
                 "text": record.text,
                 "language": record.language,
                 "published_at": record.published_at,
-                "fetched_at": timestamp(),
-                "last_fetched_at": timestamp(),
+                "fetched_at": now,
+                "last_fetched_at": now,
                 "content_hash": digest,
                 "extraction": record.extraction,
                 "story_id": story_id,

@@ -89,7 +89,7 @@ from crawler.store.stories import (
     stories_and_signatures,
     story_of_text,
     story_outlets,
-    story_size,
+    story_reach,
 )
 
 __all__ = [
@@ -156,7 +156,7 @@ __all__ = [
     "story_articles",
     "story_of_text",
     "story_outlets",
-    "story_size",
+    "story_reach",
     "story_updates",
     "story_versions",
     "vacuum_step",

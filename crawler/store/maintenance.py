@@ -14,6 +14,7 @@ from typing import Any
 import sqlite_utils
 
 from crawler.store.database import StoreError, connect_read_only, store_error
+from crawler.store.retention import last_run
 
 
 @dataclass(frozen=True)
@@ -100,7 +101,6 @@ def database_stats(conn: sqlite3.Connection, path: Path, retention_task: str) ->
     """What `newswatch db stats` shows; `retention_task` names retention's row in `maintenance`."""
     tables, measured = _tables(conn)
     wal = Path(f"{path}-wal")
-    last_run = conn.execute("SELECT last_run_at FROM maintenance WHERE task = ?", [retention_task])
     return DatabaseStats(
         path=str(path),
         file_bytes=path.stat().st_size,
@@ -116,7 +116,7 @@ def database_stats(conn: sqlite3.Connection, path: Path, retention_task: str) ->
         oldest_article=_scalar(conn, "SELECT min(fetched_at) FROM articles"),
         newest_article=_scalar(conn, "SELECT max(fetched_at) FROM articles"),
         oldest_text=_scalar(conn, "SELECT min(fetched_at) FROM articles WHERE pruned_at IS NULL"),
-        retention_last_run=(last_run.fetchone() or (None,))[0],
+        retention_last_run=last_run(sqlite_utils.Database(conn), retention_task),
     )
 
 

@@ -57,8 +57,15 @@ def story_of_text(db: sqlite_utils.Database, content_hash: str) -> str | None:
     return row[0] if row else None
 
 
-def story_size(db: sqlite_utils.Database, story_id: str) -> int:
-    return one_row(db, "SELECT count(*) AS n FROM articles WHERE story_id = ?", [story_id])["n"]
+def story_reach(db: sqlite_utils.Database, story_id: str) -> tuple[int, int]:
+    """How far a story has spread: its articles and the distinct outlets carrying them."""
+    row = one_row(
+        db,
+        "SELECT count(*) AS articles, count(DISTINCT source) AS outlets FROM articles"
+        " WHERE story_id = ?",
+        [story_id],
+    )
+    return row["articles"], row["outlets"]
 
 
 def story_outlets(db: sqlite_utils.Database, story_id: str) -> set[str]:
