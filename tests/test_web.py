@@ -58,6 +58,9 @@ def test_serve_refuses_an_open_address_without_a_token(web_archive: Path) -> Non
     result = newswatch("serve", "--config", str(web_archive), "--host", "0.0.0.0", timeout=30)
     assert result.returncode == 2
     assert "set web.token" in result.stderr
+    result = newswatch("serve", "--config", str(web_archive), "--port", "70000", timeout=30)
+    assert result.returncode == 2
+    assert "serve: '127.0.0.1:70000': the port must be between 1 and 65535" in result.stderr
 
 
 def test_the_overview_shows_watchlists_chart_messages_and_heartbeat(web: Served) -> None:

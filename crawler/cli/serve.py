@@ -21,33 +21,22 @@ ACCESS_LINE_CHARS = 300
 def add_commands(command: AddCommand, load: Load) -> None:
     serve = command("serve", "the read-only web app: pages, search, feeds, metrics, /healthz")
     serve.add_argument("--host", help="address to listen on (default: web.listen's)")
-    serve.add_argument("--port", type=port_number, help="port (default: web.listen's)")
+    serve.add_argument("--port", type=int, help="port (default: web.listen's)")
     serve.set_defaults(handler=lambda args: cmd_serve(args, load))
-
-
-def port_number(value: str) -> int:
-    try:
-        port = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{value!r} is not a port number") from None
-    if not 0 < port < 65536:
-        raise argparse.ArgumentTypeError(f"{value!r}: give a port from 1 to 65535")
-    return port
 
 
 def cmd_serve(args: argparse.Namespace, load: Load) -> int:
     import uvicorn
+    from pydantic import ValidationError
 
-    from crawler.config import is_loopback
     from crawler.web.app import create_app
 
-    config = listening(load(args.config), args.host, args.port)
+    try:
+        config = listening(load(args.config), args.host, args.port)
+    except ValidationError as exc:
+        reasons = (error["msg"].removeprefix("Value error, ") for error in exc.errors())
+        return usage_error("serve: " + "; ".join(reasons))
     host, port = config.web.listen
-    if config.web.token is None and not is_loopback(host):
-        return usage_error(
-            f"serve: listening on {host} would show the archive to anyone who can reach it:"
-            " set web.token in the config, or listen on 127.0.0.1"
-        )
     bring_up_to_date(config)
     logging.getLogger("uvicorn.access").addFilter(Shortened(ACCESS_LINE_CHARS))
     uvicorn.run(
@@ -62,9 +51,14 @@ def cmd_serve(args: argparse.Namespace, load: Load) -> int:
 
 
 def listening(config: Config, host: str | None, port: int | None) -> Config:
-    """The config with the command line's address in place of `web.listen`'s."""
+    """The config with the command line's address in place of `web.listen`'s, checked by the
+    config's own rules (the port's range, a token off loopback) as if the file had said it."""
+    from crawler.config import WebConfig
+
     current_host, current_port = config.web.listen
-    web = config.web.model_copy(update={"listen": (host or current_host, port or current_port)})
+    host, port = host or current_host, port or current_port
+    address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    web = WebConfig.model_validate({**config.web.model_dump(), "listen": address})
     return config.model_copy(update={"web": web})
 
 
