@@ -7,7 +7,7 @@ check gives exactly the answer the daemon would have given.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -31,6 +31,8 @@ class WatchlistConfig(BaseModel):
     languages: list[Annotated[str, Field(pattern=r"^[a-z]{2}$")]] | None = None
     # one rate-limited notice when an alerted story reaches more outlets or its text changes
     notify_updates: bool = False
+    # one alert per event (independently written reports of one happening), or per story
+    group: Literal["event", "story"] = "event"
 
     def applies_to(self, source: str | None, language: str | None) -> bool:
         """Filters only narrow: a document with no known source or language is not excluded."""

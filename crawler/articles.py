@@ -11,6 +11,7 @@ from alerts.document import PARAGRAPH_SEPARATOR
 from alerts.matcher import WatchlistMatch
 from crawler import dedup
 from crawler.entries import ListingEntry
+from crawler.event_terms import Terms
 from crawler.extract import ExtractedArticle
 from crawler.urls import canonical_url
 
@@ -53,12 +54,15 @@ class Record:
 @dataclass(frozen=True)
 class Prepared:
     """What the extraction workers make of a fetched page, in one trip: the record (None when
-    neither the page nor its entry gave a title or text) and the fingerprint of its text."""
+    neither the page nor its entry gave a title or text), the fingerprint of its text and its
+    event terms."""
 
     record: Record | None
     fingerprint: dedup.Fingerprint | None
     # why extraction failed, when it did (the entry stands in)
     error: str | None = None
+    # what the text gives to find the other reports of its event
+    terms: Terms | None = None
 
 
 @dataclass(frozen=True)

@@ -35,6 +35,7 @@ from typing import Any, TypeVar
 from crawler import dedup, language
 from crawler.articles import Fetched, Prepared, build_record
 from crawler.config import EXTRACTION_TIMEOUT
+from crawler.event_terms import terms_of
 from crawler.extract import extract_article
 from crawler.language import detect_language
 
@@ -311,7 +312,8 @@ def _warm_up() -> None:
 
 def prepare(fetched: Fetched) -> Prepared:
     """Runs in a worker: extraction, the entry's language when the page gives no text, the
-    record made of them and its fingerprint, so the parent gets all it stores in one trip."""
+    record made of them, its fingerprint and event terms, so the parent gets all it stores in
+    one trip."""
     extracted, error = None, None
     if fetched.html is not None:
         url = fetched.final_url or fetched.entry.url
@@ -323,5 +325,7 @@ def prepare(fetched: Fetched) -> Prepared:
     if not (extracted and extracted.paragraphs) and not fetched.source_language:
         summary_language = detect_language(f"{fetched.entry.title}\n{fetched.entry.summary}")
     record = build_record(fetched, extracted, summary_language)
-    fingerprint = dedup.fingerprint(record.title, record.paragraphs) if record else None
-    return Prepared(record, fingerprint, error)
+    if record is None:
+        return Prepared(None, None, error)
+    fingerprint = dedup.fingerprint(record.title, record.paragraphs)
+    return Prepared(record, fingerprint, error, terms_of(record.title, record.paragraphs))

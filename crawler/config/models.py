@@ -110,6 +110,18 @@ class DedupConfig(_Strict):
     update_interval: Duration = 6 * 3600.0
 
 
+class EventsConfig(_Strict):
+    """When independently written stories are one event (`crawler.events`).
+
+    `window`: a new story is compared with the stories of its language stored this long before
+    it. `threshold`: the score from which two stories report the same happening; chosen for
+    precision (bench/events.py): lower it and more reports are grouped, and more alerts on
+    distinct happenings are lost in another event's."""
+
+    window: Duration = 48 * 3600.0
+    threshold: float = Field(0.5, gt=0, lt=1)
+
+
 class StorageConfig(_Strict):
     """How long the database keeps what it no longer needs to avoid repeats (a daily job):
     article texts (with their FTS rows and near-duplicate signatures), stored HTML, and the
@@ -227,6 +239,7 @@ class Config(_Strict):
     schedule: ScheduleConfig = ScheduleConfig()
     delivery: DeliveryConfig = DeliveryConfig()
     dedup: DedupConfig = DedupConfig()
+    events: EventsConfig = EventsConfig()
     storage: StorageConfig = StorageConfig()
     sources: list[SourceConfig] = []
     concepts: dict[Name, ConceptSpec] = {}

@@ -5,7 +5,8 @@ Tables have plain names so people can open the file in Datasette or sqlite3: `so
 and health state per source), `articles` (+ `articles_fts` over normalised text), `seen_urls`
 (every canonical URL that led to an article), `article_signatures` (near-duplicate signatures),
 `article_versions` (texts replaced by updates), `fetch_failures` (pages to retry later),
-`matches` (watchlist hits), `maintenance` (when periodic tasks last ran), `heartbeats` (each
+`matches` (watchlist hits), `story_events`, `event_index` and `event_terms` (events above
+stories), `maintenance` (when periodic tasks last ran), `heartbeats` (each
 daemon's last sign of life). The outbox tables (`alerts`, `digests`, `health_alerts`, versioned
 in `schema_versions`) belong to the alerts library, which creates and migrates them
 (`alerts.schema`); `open_db` runs both migrations.
@@ -35,6 +36,17 @@ from crawler.store.database import (
     open_db,
     open_for_reading,
     store_error,
+)
+from crawler.store.events import (
+    EventReport,
+    EventRow,
+    add_to_event,
+    event_candidates,
+    event_of,
+    event_reports,
+    forget_event_index,
+    list_events,
+    term_frequencies,
 )
 from crawler.store.heartbeats import forget_heartbeats, latest_heartbeat, record_heartbeat
 from crawler.store.maintenance import (
@@ -97,10 +109,13 @@ __all__ = [
     "SCHEMA_VERSION",
     "AlreadyRunning",
     "DatabaseStats",
+    "EventReport",
+    "EventRow",
     "SourceState",
     "StoreError",
     "StoryRow",
     "TableSize",
+    "add_to_event",
     "all_signatures",
     "article",
     "article_dates",
@@ -119,8 +134,12 @@ __all__ = [
     "drop_fetch_failures",
     "drop_html",
     "drop_versions",
+    "event_candidates",
+    "event_of",
+    "event_reports",
     "fetch_failures",
     "first_known",
+    "forget_event_index",
     "forget_fetch_failure",
     "forget_heartbeats",
     "full_vacuum",
@@ -131,6 +150,7 @@ __all__ = [
     "known_articles",
     "last_run",
     "latest_heartbeat",
+    "list_events",
     "list_stories",
     "merge_fts_step",
     "note_listing_update",
@@ -159,6 +179,7 @@ __all__ = [
     "story_reach",
     "story_updates",
     "story_versions",
+    "term_frequencies",
     "vacuum_step",
     "watchlist_counts",
     "watchlist_stories",

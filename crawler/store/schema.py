@@ -198,6 +198,34 @@ def _matches_by_watchlist(db: sqlite_utils.Database) -> None:
     db["matches"].create_index(["watchlist", "matched_at"], if_not_exists=True)
 
 
+def _events(db: sqlite_utils.Database) -> None:
+    """Events above stories (`crawler.events`): each new story's event and the profile it is
+    compared by (dropped once older than any window), an inverted index on each story's most
+    distinctive terms, and how many stories have each term (its rarity). Stories stored before
+    are events of their own."""
+    db["story_events"].create(
+        {
+            "story_id": str,
+            "event_id": str,
+            "language": str,
+            "at": str,
+            "score": float,
+            "profile": str,
+        },
+        pk="story_id",
+        not_null={"event_id", "language", "at"},
+    )
+    db["story_events"].create_index(["event_id"])
+    db["story_events"].create_index(["at"])
+    db["event_index"].create(
+        {"term": str, "language": str, "at": str, "story_id": str},
+        not_null={"term", "language", "at", "story_id"},
+    )
+    db["event_index"].create_index(["term", "language", "at"])
+    db["event_index"].create_index(["at"])
+    db["event_terms"].create({"term": str, "stories": int}, pk="term", not_null={"stories"})
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _v1,
     _outbox_delivery_state,
@@ -210,6 +238,7 @@ MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _outbox_owned_by_alerts,
     _heartbeats,
     _matches_by_watchlist,
+    _events,
 ]
 
 

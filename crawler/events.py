@@ -1,0 +1,166 @@
+"""Events: independently written reports of one happening, grouped above stories.
+
+Stories group copies of one text; an event groups the stories that report the same happening in
+their own words (an extradition agreed in Rabat, written by four newsrooms). A new story is
+compared with the stories of the same language stored in the last `events.window` and joins the
+event of the most similar one scoring `events.threshold` or more; otherwise it starts an event,
+whose id is its own story id (so a story that is alone in its event keeps the alert ids it always
+had).
+
+What is compared is in the text alone, counted in the extraction workers (`terms_of`): content
+words in the watchlists' own normalisation (diacritics, case, hamza forms folded; Arabic article
+clitics and plural endings dropped), weighted by rarity over the stories seen so far (TF-IDF,
+the document frequencies kept in the database), with the title's words, the numbers and the
+weekdays each counted apart (`score`). Candidates come from an inverted index on each story's
+most distinctive terms, within the window, so a new story is compared with a few dozen stories,
+not all of them. The operating point is chosen for precision (bench/events.py): a wrong merge
+hides an alert, a missed merge only repeats one.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlite_utils
+
+from alerts.times import parse_time, timestamp
+from crawler import store
+from crawler.event_terms import Terms
+
+# terms of a story's profile (by weight), and the most distinctive of them in the index
+PROFILE_TERMS = 80
+INDEXED_TERMS = 15
+# stories read back and scored for each new story, at most
+CANDIDATES = 40
+
+
+@dataclass(frozen=True)
+class Profile:
+    """A story as events compare it: its heaviest terms' TF-IDF weights (L2-normalised), the
+    rarity of its title's terms, its specific numbers and the weekdays it names."""
+
+    weights: dict[str, float]
+    title: dict[str, float]
+    numbers: frozenset[str]
+    weekdays: frozenset[str]
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "w": {term: round(weight, 4) for term, weight in self.weights.items()},
+                "t": {term: round(idf, 3) for term, idf in self.title.items()},
+                "n": sorted(self.numbers),
+                "d": sorted(self.weekdays),
+            },
+            ensure_ascii=False,
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> Profile:
+        data = json.loads(text)
+        return cls(data["w"], data["t"], frozenset(data["n"]), frozenset(data["d"]))
+
+    def indexed(self) -> list[str]:
+        """The most distinctive terms: the ones a similar story is found by."""
+        return sorted(self.weights, key=lambda term: -self.weights[term])[:INDEXED_TERMS]
+
+
+def idf(frequency: int, stories: int) -> float:
+    return math.log((stories + 1) / (frequency + 1)) + 1.0
+
+
+def profile_of(terms: Terms, frequencies: dict[str, int], stories: int) -> Profile:
+    """Weights from the document frequencies of the stories seen so far (`stories` of them)."""
+    raw = {
+        term: (1.0 + math.log(count)) * idf(frequencies.get(term, 0), stories)
+        for term, count in terms.counts.items()
+    }
+    top = sorted(raw.items(), key=lambda item: -item[1])[:PROFILE_TERMS]
+    norm = math.sqrt(sum(weight * weight for _, weight in top)) or 1.0
+    title = {term: idf(frequencies.get(term, 0), stories) for term in terms.title}
+    return Profile(
+        {term: weight / norm for term, weight in top},
+        title,
+        frozenset(terms.numbers),
+        frozenset(terms.weekdays),
+    )
+
+
+def score(a: Profile, b: Profile) -> float:
+    """How surely two stories report one happening, 0 to about 1."""
+    body = sum(weight * b.weights.get(term, 0.0) for term, weight in a.weights.items())
+    shared = set(a.title) & set(b.title)
+    title_weight = min(sum(a.title.values()), sum(b.title.values())) or 1.0
+    title = sum(min(a.title[term], b.title[term]) for term in shared) / title_weight
+    numbers = min(len(a.numbers & b.numbers), 2) / 2
+    clash = bool(a.weekdays and b.weekdays and not a.weekdays & b.weekdays)
+    return 0.6 * body + 0.3 * title + 0.1 * numbers - (0.1 if clash else 0.0)
+
+
+@dataclass(frozen=True)
+class Placement:
+    """The event a new story went to: `joined` when it was an earlier story's event, with the
+    story it was found most similar to."""
+
+    event_id: str
+    joined: bool
+    score: float | None = None
+    nearest: str | None = None
+
+
+class Events:
+    """Places each new story of one database in its event (within the story's transaction)."""
+
+    def __init__(self, db: sqlite_utils.Database, window: float, threshold: float) -> None:
+        self.db = db
+        self.window = window
+        self.threshold = threshold
+
+    def place(self, story_id: str, language: str | None, terms: Terms, at: datetime) -> Placement:
+        frequencies, stories = store.term_frequencies(self.db, list(terms.counts))
+        profile = profile_of(terms, frequencies, stories)
+        best = self.nearest(profile, language, at)
+        placement = (
+            Placement(best[0], True, best[1], best[2])
+            if best and best[1] >= self.threshold
+            else Placement(story_id, False)
+        )
+        store.add_to_event(
+            self.db,
+            story_id,
+            placement.event_id,
+            language or "",
+            timestamp(at),
+            profile.to_json(),
+            profile.indexed(),
+            list(terms.counts),
+            placement.score,
+        )
+        return placement
+
+    def nearest(
+        self, profile: Profile, language: str | None, at: datetime
+    ) -> tuple[str, float, str] | None:
+        """(event, score, story) of the most similar story in the window, if any."""
+        since = timestamp(at - timedelta(seconds=self.window))
+        rows = store.event_candidates(self.db, profile.indexed(), language or "", since, CANDIDATES)
+        scored = [
+            (row["event_id"], score(profile, Profile.from_json(row["profile"])), row["story_id"])
+            for row in rows
+        ]
+        return max(scored, key=lambda item: item[1], default=None)
+
+
+def story_time(published_at: str | None, fetched_at: datetime) -> datetime:
+    """When a story happened, as far as the window goes: its publication time when that parses
+    and is not later than its fetch (a site's date is not trusted past that), else its fetch."""
+    published = parse_time(published_at) if published_at else None
+    return published if published is not None and published <= fetched_at else fetched_at
+
+
+def describe(placement: Placement) -> dict[str, Any]:
+    return {"event": placement.event_id, "joined": placement.joined, "score": placement.score}

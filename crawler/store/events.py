@@ -1,0 +1,158 @@
+"""Events: which event each story is in, the profiles recent stories are compared by, the
+inverted index that finds them, and the document frequencies their terms are weighted by."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import sqlite_utils
+
+# SQLite's default limit on bound parameters is 999 on older builds: lists go in chunks
+_CHUNK = 500
+
+
+def term_frequencies(db: sqlite_utils.Database, terms: list[str]) -> tuple[dict[str, int], int]:
+    """How many profiled stories have each term, and how many stories were profiled."""
+    found: dict[str, int] = {}
+    for start in range(0, len(terms), _CHUNK):
+        chunk = terms[start : start + _CHUNK]
+        marks = ",".join("?" * len(chunk))
+        found.update(
+            db.execute(
+                f"SELECT term, stories FROM event_terms WHERE term IN ({marks})", chunk
+            ).fetchall()
+        )
+    total = db.execute("SELECT count(*) FROM story_events").fetchone()[0]
+    return found, total
+
+
+def add_to_event(
+    db: sqlite_utils.Database,
+    story_id: str,
+    event_id: str,
+    language: str,
+    at: str,
+    profile: str,
+    indexed: list[str],
+    terms: list[str],
+    score: float | None,
+) -> None:
+    """A new story placed in its event: its profile, its index entries, its terms counted."""
+    db.execute(
+        "INSERT INTO story_events (story_id, event_id, language, at, score, profile)"
+        " VALUES (?, ?, ?, ?, ?, ?)",
+        [story_id, event_id, language, at, score, profile],
+    )
+    db.executemany(
+        "INSERT INTO event_index (term, language, at, story_id) VALUES (?, ?, ?, ?)",
+        [(term, language, at, story_id) for term in indexed],
+    )
+    db.executemany(
+        "INSERT INTO event_terms (term, stories) VALUES (?, 1)"
+        " ON CONFLICT (term) DO UPDATE SET stories = stories + 1",
+        [(term,) for term in terms],
+    )
+
+
+def event_candidates(
+    db: sqlite_utils.Database, terms: list[str], language: str, since: str, limit: int
+) -> list[dict[str, Any]]:
+    """Stories of `language` since `since` sharing the most index terms with `terms`, with
+    their event and profile."""
+    marks = ",".join("?" * len(terms))
+    return list(
+        db.query(
+            "SELECT s.story_id, s.event_id, s.profile FROM story_events s JOIN ("
+            "  SELECT story_id, count(*) AS shared FROM event_index"
+            f"  WHERE term IN ({marks}) AND language = ? AND at >= ?"
+            "  GROUP BY story_id ORDER BY shared DESC, story_id LIMIT ?"
+            ") c ON c.story_id = s.story_id WHERE s.profile IS NOT NULL",
+            [*terms, language, since, limit],
+        )
+    )
+
+
+def event_of(db: sqlite_utils.Database, story_id: str) -> str:
+    """A story's event; a story stored before events were kept is an event of its own."""
+    row = db.execute("SELECT event_id FROM story_events WHERE story_id = ?", [story_id]).fetchone()
+    return row[0] if row else story_id
+
+
+def forget_event_index(db: sqlite_utils.Database, before: str) -> int:
+    """Index entries and profiles of stories older than any window compares with: the events
+    stay, the means of joining them go."""
+    removed = db.execute("DELETE FROM event_index WHERE at < ?", [before]).rowcount
+    db.execute(
+        "UPDATE story_events SET profile = NULL WHERE at < ? AND profile IS NOT NULL", [before]
+    )
+    return removed
+
+
+@dataclass(frozen=True)
+class EventReport:
+    """One story of an event: its first article's outlet, title, URL and time."""
+
+    story_id: str
+    source: str
+    title: str
+    url: str
+    fetched_at: str
+    articles: int
+    outlets: list[str]
+
+
+def event_reports(db: sqlite_utils.Database, event_id: str) -> list[EventReport]:
+    """The stories of an event, first reported first (a story that predates events is its own
+    event's one report)."""
+    rows = db.execute(
+        "SELECT a.story_id, count(*), group_concat(DISTINCT a.source),"
+        " (SELECT f.source || char(31) || coalesce(f.title, '') || char(31) || f.url"
+        "  || char(31) || f.fetched_at FROM articles f"
+        "  WHERE f.story_id = a.story_id ORDER BY f.id LIMIT 1)"
+        " FROM articles a WHERE a.story_id IN"
+        " (SELECT story_id FROM story_events WHERE event_id = ? UNION SELECT ?)"
+        " GROUP BY a.story_id ORDER BY min(a.id)",
+        [event_id, event_id],
+    ).fetchall()
+    reports = []
+    for story_id, count, outlets, first in rows:
+        source, title, url, fetched_at = first.split("\x1f")
+        reports.append(
+            EventReport(story_id, source, title, url, fetched_at, count, sorted(outlets.split(",")))
+        )
+    return reports
+
+
+@dataclass(frozen=True)
+class EventRow:
+    """An event as `newswatch events` shows it."""
+
+    id: str
+    stories: list[str]
+    outlets: list[str]
+    first_seen: str
+    last_seen: str
+    title: str
+
+
+def list_events(db: sqlite_utils.Database, since: str | None = None) -> list[EventRow]:
+    """Events with a story seen since `since` (ISO UTC), most recently active first; the title
+    is the first report's."""
+    rows = db.execute(
+        "SELECT coalesce(e.event_id, a.story_id) AS event, group_concat(DISTINCT a.story_id),"
+        " group_concat(DISTINCT a.source), min(a.fetched_at),"
+        " max(coalesce(a.updated_at, a.fetched_at)),"
+        " (SELECT title FROM articles f WHERE f.story_id = coalesce(e.event_id, a.story_id)"
+        "  ORDER BY f.id LIMIT 1)"
+        " FROM articles a LEFT JOIN story_events e ON e.story_id = a.story_id"
+        " GROUP BY event HAVING max(coalesce(a.updated_at, a.fetched_at)) >= ?"
+        " ORDER BY 5 DESC, 1",
+        [since or ""],
+    ).fetchall()
+    return [
+        EventRow(
+            event, sorted(stories.split(",")), sorted(outlets.split(",")), first, last, title or ""
+        )
+        for event, stories, outlets, first, last, title in rows
+    ]
