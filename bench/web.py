@@ -39,6 +39,7 @@ from alerts.watchlists import Watchlists
 from crawler import store
 from crawler.config import Config, load_config
 from crawler.enqueue import AlertQueue
+from crawler.stories import Filed
 from crawler.web.app import create_app
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -186,7 +187,7 @@ def fill(config: Config, count: int, rng: random.Random) -> int:
             found = watchlists.match(Document(title, text.split("\n\n"), language))
             if found:
                 matched += 1
-                queue.queue(article_id, story, tuple(found), "")
+                queue.queue(Filed(article_id, story, ""), tuple(found))
         if number % 5000 == 4999:
             db.execute("COMMIT")
             db.execute("BEGIN")

@@ -137,6 +137,7 @@ class Daemon:
             self.extractor,
             store_html=self.config.crawl.store_html,
             dedup_config=self.config.dedup,
+            events_config=self.config.events,
         )
         self.pollers = _pollers(self.config)
         try:

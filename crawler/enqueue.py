@@ -1,9 +1,11 @@
 """The enqueue stage: what a stored article puts in the outbox, in the article's transaction.
 
 Each watchlist it matches gets its hits recorded and one alert per channel; the outbox key is the
-story, so a watchlist already alerted on the story is not alerted again. When the story reached a
-new outlet or an article's text changed materially, watchlists with `notify_updates` already
-alerted on it get one update notice per channel, at most every `dedup.update_interval`.
+story's event (`group: event`, the default) or the story itself (`group: story`), so a watchlist
+already alerted on the event (or story) is not alerted again; an event's alert lists the other
+stories that reported it. When the story reached a new outlet, an article's text changed
+materially, or a new story joined the event, watchlists with `notify_updates` already alerted on
+it get one update notice per channel, at most every `dedup.update_interval`.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from alerts.message import ARTICLE_KEYS, Alert
 from alerts.times import parse_time
 from alerts.watchlists import Watchlists
 from crawler import store
+from crawler.stories import Filed
 
 log = logging.getLogger("newswatch.enqueue")
 
@@ -37,27 +40,43 @@ class AlertQueue:
         self.watchlists = watchlists
         self.update_interval = update_interval
 
-    def queue(
-        self, article_id: int, story_id: str, matches: tuple[WatchlistMatch, ...], change: str
-    ) -> int:
-        """Alerts for `matches` and, when `change` says how the story moved, update notices;
-        returns how many messages were added."""
-        if not (matches or change):
+    def queue(self, filed: Filed, matches: tuple[WatchlistMatch, ...]) -> int:
+        """Alerts for `matches` and, when the filing changed something (`filed.change`), update
+        notices; returns how many messages were added."""
+        if not (matches or filed.change):
             return 0
-        article = store.article_row(self.db, article_id)
-        articles, outlets = store.story_reach(self.db, story_id)
-        story = {"id": story_id, "articles": articles, "outlets": outlets}
-        added = sum(self._alert(article, story, match) for match in matches)
-        if change:
-            added += self._notify_updates(article, story, matches, change)
+        article = store.article_row(self.db, filed.article_id)
+        articles, outlets = store.story_reach(self.db, filed.story_id)
+        story = {"id": filed.story_id, "articles": articles, "outlets": outlets}
+        event = self._event(filed)
+        added = sum(self._alert(article, story, event, match) for match in matches)
+        if filed.change:
+            added += self._notify_updates(article, story, event, matches, filed)
         return added
 
-    def _alert(self, article: dict[str, Any], story: dict[str, Any], match: WatchlistMatch) -> int:
+    def _event(self, filed: Filed) -> dict[str, Any]:
+        """The event as its alerts show it: its id and the other stories that reported it."""
+        reports = [
+            {"source": report.source, "title": report.title, "url": report.url}
+            for report in store.event_reports(self.db, filed.event)
+            if report.story_id != filed.story_id
+        ]
+        return {"id": filed.event, "reports": reports}
+
+    def _alert(
+        self,
+        article: dict[str, Any],
+        story: dict[str, Any],
+        event: dict[str, Any],
+        match: WatchlistMatch,
+    ) -> int:
         hits = [hit.to_dict() for hit in match.hits]
         store.record_match(self.db, article["id"], match.watchlist, hits, match.snippet)
+        config = self.watchlists.configs[match.watchlist]
+        grouped = event if config.group == "event" else None
         added = 0
-        for channel in self.watchlists.configs[match.watchlist].notify:
-            alert = watchlist_alert(article, story, match.watchlist, channel, match)
+        for channel in config.notify:
+            alert = watchlist_alert(article, story, match.watchlist, channel, match, grouped)
             added += outbox.enqueue(self.db, alert, channel, article["id"])
         return added
 
@@ -65,27 +84,33 @@ class AlertQueue:
         self,
         article: dict[str, Any],
         story: dict[str, Any],
+        event: dict[str, Any],
         matches: tuple[WatchlistMatch, ...],
-        reason: str,
+        filed: Filed,
     ) -> int:
-        """One update notice per (watchlist, channel) already alerted on this story whose
-        watchlist asks for `notify_updates`; a notice still waiting absorbs this one, and none
-        goes out sooner than `update_interval` after the last thing sent for that story and
-        channel."""
+        """One update notice per (watchlist, channel) already alerted on this story or its event
+        (only the event when a new story joined it) whose watchlist asks for `notify_updates`; a
+        notice still waiting absorbs this one, and none goes out sooner than `update_interval`
+        after the last thing sent for that story or event and channel."""
         hits = {match.watchlist: match for match in matches}
+        states = outbox.story_notices(
+            self.db, filed.story_id, filed.event, story_rows=not filed.joined_event
+        )
         queued = 0
-        for state in outbox.story_notices(self.db, story["id"]):
+        for state in states:
             wanted = self.watchlists.configs.get(state["watchlist"])
             if wanted is None or not wanted.notify_updates or state["waiting"]:
                 continue
+            grouped = event if state["event_id"] else None
             match = hits.get(state["watchlist"])
-            queued += self._notice(article, story, match, state, reason)
+            queued += self._notice(article, story, grouped, match, state, filed.change)
         return queued
 
     def _notice(
         self,
         article: dict[str, Any],
         story: dict[str, Any],
+        event: dict[str, Any] | None,
         match: WatchlistMatch | None,
         state: dict[str, Any],
         reason: str,
@@ -95,16 +120,17 @@ class AlertQueue:
         # a stored time that does not parse waits the whole interval from now
         last_out = parse_time(state["last_out"]) or datetime.now(UTC)
         not_before = last_out + timedelta(seconds=self.update_interval)
-        alert = watchlist_alert(article, story, watchlist, channel, match, update=number)
+        alert = watchlist_alert(article, story, watchlist, channel, match, event, update=number)
         added = outbox.enqueue(
             self.db, alert, channel, article["id"], notice=number, not_before=not_before
         )
         if added:
             log.info(
-                "source=%s url=%s: story %s %s; update notice %d queued for %s via %s",
+                "source=%s url=%s: %s %s %s; update notice %d queued for %s via %s",
                 article["source"],
                 article["url"],
-                story["id"],
+                "event" if event else "story",
+                event["id"] if event else story["id"],
                 reason,
                 number,
                 watchlist,
@@ -119,17 +145,20 @@ def watchlist_alert(
     watchlist: str,
     channel: str,
     match: WatchlistMatch | None,
+    event: dict[str, Any] | None = None,
     update: int = 0,
 ) -> Alert:
     """The message for a watchlist on a stored article: its alert, or with `update` ≥ 1 that
-    alert's N-th update notice (same id, `:update:N`, so receivers can tell them apart). A
-    notice for a watchlist the new text no longer matches shows the text's opening instead."""
-    key = outbox.alert_id(watchlist, story["id"], channel)
+    alert's N-th update notice (same id, `:update:N`, so receivers can tell them apart). The
+    alert is keyed on the event when one is given (the watchlist groups by event), else on the
+    story. A notice for a watchlist the new text no longer matches shows the text's opening."""
+    key = outbox.alert_id(watchlist, event["id"] if event else story["id"], channel)
     return Alert(
         id=f"{key}:update:{update}" if update else key,
         watchlist=watchlist,
         article={name: article[name] for name in ARTICLE_KEYS},
         story=story,
+        event=event,
         matches=[hit.to_dict() for hit in match.hits] if match else [],
         matches_total=match.hits_total if match else 0,
         snippet=match.snippet if match else article["text"][:SNIPPET_CHARS],

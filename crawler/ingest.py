@@ -1,7 +1,7 @@
 """The ingest: one fetched article through its stages, in order.
 
 extract (in the worker processes, `crawler.workers`) → match (`alerts/`, on the record alone, so
-before the write transaction) → story and store (`crawler.stories`) → enqueue
+before the write transaction) → story, event and store (`crawler.stories`) → enqueue
 (`crawler.enqueue`). Storing and enqueueing share one transaction: a crash leaves either the
 whole article with its alerts, or nothing. Which entries of a listing need fetching at all is
 decided here too, before the spider fetches them.
@@ -20,9 +20,11 @@ from alerts.times import timestamp
 from alerts.watchlists import Watchlists
 from crawler import dedup, refetch, store
 from crawler.articles import Fetched, Prepared, Record, Stored, page_html
-from crawler.config import DedupConfig
+from crawler.config import DedupConfig, EventsConfig
 from crawler.enqueue import AlertQueue
 from crawler.entries import ListingEntry
+from crawler.event_terms import Terms
+from crawler.events import Events
 from crawler.stories import Filed, Stories
 from crawler.workers import Extractor, PoolClosed, WorkerLost
 
@@ -41,13 +43,16 @@ class Ingest:
         *,
         store_html: bool = False,
         dedup_config: DedupConfig | None = None,
+        events_config: EventsConfig | None = None,
     ) -> None:
         self.db = db
         self.watchlists = watchlists
         self.extractor = extractor
         self.store_html = store_html
         dedup_config = dedup_config or DedupConfig()
-        self.stories = Stories(db, dedup_config)
+        events_config = events_config or EventsConfig()
+        events = Events(db, events_config.window, events_config.threshold)
+        self.stories = Stories(db, dedup_config, events)
         self.alerts = AlertQueue(db, watchlists, dedup_config.update_interval)
         # canonical URLs some poll is fetching now: sources listing the same article and polled
         # at the same time fetch it once
@@ -87,7 +92,7 @@ class Ingest:
             )
             return None
         html = page_html(fetched, record) if self.store_html else None
-        return self.store(record, fingerprint, html)
+        return self.store(record, fingerprint, html, prepared.terms)
 
     async def _extract(self, fetched: Fetched) -> Prepared:
         """The workers' part, in one trip; when the page breaks the extractor, runs over the
@@ -112,7 +117,11 @@ class Ingest:
         return prepared
 
     def store(
-        self, record: Record, fingerprint: dedup.Fingerprint, html: str | None = None
+        self,
+        record: Record,
+        fingerprint: dedup.Fingerprint,
+        html: str | None = None,
+        terms: Terms | None = None,
     ) -> Stored | None:
         """Match the record, then store it (a new article in its story, or a new version of a
         stored one) and queue what it sends, in one transaction; None when a stored article's
@@ -120,10 +129,10 @@ class Ingest:
         transaction: the write lock is held for writes alone."""
         matches = self.match(record)
         with self.db.atomic():
-            filed = self._file(record, fingerprint, html)
+            filed = self._file(record, fingerprint, html, terms)
             if filed is None:
                 return None
-            enqueued = self.alerts.queue(filed.article_id, filed.story_id, matches, filed.change)
+            enqueued = self.alerts.queue(filed, matches)
         self.stories.index_article(filed.article_id, fingerprint.signature)
         log.info(
             "source=%s url=%s: %s article %d, story %s (%s, %s),"
@@ -145,12 +154,16 @@ class Ingest:
         return tuple(self.watchlists.match(doc, record.source))
 
     def _file(
-        self, record: Record, fingerprint: dedup.Fingerprint, html: str | None
+        self,
+        record: Record,
+        fingerprint: dedup.Fingerprint,
+        html: str | None,
+        terms: Terms | None,
     ) -> Filed | None:
         """A new article, or a new version of the stored one any of its URLs led to."""
         known = store.first_known(self.db, record.aliases)
         if known is None:
-            return self.stories.add(record, fingerprint, html)
+            return self.stories.add(record, fingerprint, html, terms)
         return self.stories.revise(known, record, fingerprint)
 
 

@@ -2,10 +2,11 @@
 
 An article joins the story of an earlier one with the same normalised text (content hash), else of
 the most similar earlier one sharing at least `dedup.threshold` of its shingles (MinHash LSH),
-else it starts a story whose id derives from its own canonical URL. The same canonical URL is the
+else it starts a story whose id derives from its own canonical URL, and that new story is placed
+in its event (`crawler.events`). The same canonical URL is the
 same article: a new version of it, kept when its text changed. What the story's watchers hear of
-it is said in words (`Filed.change`): the story reached a new outlet, or an article's text
-changed materially (by `dedup.material_change` of its shingles).
+it is said in words (`Filed.change`): the story reached a new outlet, an article's text changed
+materially (by `dedup.material_change` of its shingles), or a new story joined its event.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import sqlite_utils
@@ -22,6 +24,8 @@ from crawler import dedup, store
 from crawler.articles import Record
 from crawler.config import DedupConfig
 from crawler.dedup import NearDuplicateIndex, similarity
+from crawler.event_terms import Terms
+from crawler.events import Events, story_time
 
 log = logging.getLogger("newswatch.stories")
 
@@ -38,13 +42,20 @@ class Assignment:
 
 @dataclass(frozen=True)
 class Filed:
-    """An article stored in its story: the story's change in words ("" when none to tell), and
-    whether it was a new version of a stored article."""
+    """An article stored in its story and event: the change in words ("" when none to tell),
+    whether it was a new version of a stored article, and whether it is a new story that joined
+    an earlier story's event (then the change is the event's alone, not the story's)."""
 
     article_id: int
     story_id: str
     change: str
     revised: bool = False
+    event_id: str = ""
+    joined_event: bool = False
+
+    @property
+    def event(self) -> str:
+        return self.event_id or self.story_id
 
 
 def new_story_id(canonical: str) -> str:
@@ -55,9 +66,12 @@ class Stories:
     """The stories of one database: the near-duplicate index (rebuilt from the stored signatures
     when created) and the storing of articles into their stories."""
 
-    def __init__(self, db: sqlite_utils.Database, config: DedupConfig) -> None:
+    def __init__(
+        self, db: sqlite_utils.Database, config: DedupConfig, events: Events | None = None
+    ) -> None:
         self.db = db
         self.config = config
+        self.events = events
         self.index = NearDuplicateIndex(config.threshold)
         self.index.add_all(store.all_signatures(db))
         log.info("story index rebuilt: %d article signature(s)", len(self.index))
@@ -83,14 +97,21 @@ class Stories:
         best = max(scored, key=lambda pair: pair[1], default=None)
         return best if best and best[1] >= self.config.threshold else None
 
-    def add(self, record: Record, fingerprint: dedup.Fingerprint, html: str | None) -> Filed:
-        """Store a new article in its story, within the caller's transaction (`index_article`
-        once it has committed)."""
+    def add(
+        self,
+        record: Record,
+        fingerprint: dedup.Fingerprint,
+        html: str | None,
+        terms: Terms | None = None,
+    ) -> Filed:
+        """Store a new article in its story (a new story in its event), within the caller's
+        transaction (`index_article` once it has committed)."""
         digest, signature = fingerprint.content_hash, fingerprint.signature
         assignment = self.assign(record.canonical_url, digest, signature)
         story_id = assignment.story_id
         outlets = store.story_outlets(self.db, story_id)
-        now = timestamp()
+        fetched = datetime.now(UTC)
+        now = timestamp(fetched)
         article_id = store.insert_article(
             self.db,
             {
@@ -121,9 +142,39 @@ class Stories:
                 assignment.how,
                 assignment.similarity,
             )
+        if assignment.how == "new":
+            return self._new_story(record, article_id, story_id, terms, fetched)
         grew = bool(outlets) and record.source not in outlets
         change = f"reached a new outlet ({record.source})" if grew else ""
-        return Filed(article_id, story_id, change)
+        return Filed(article_id, story_id, change, event_id=store.event_of(self.db, story_id))
+
+    def _new_story(
+        self,
+        record: Record,
+        article_id: int,
+        story_id: str,
+        terms: Terms | None,
+        fetched: datetime,
+    ) -> Filed:
+        """A new story starts an event, or joins the event of an earlier story reporting the same
+        happening in other words."""
+        if self.events is None or terms is None:
+            return Filed(article_id, story_id, "")
+        at = story_time(record.published_at, fetched)
+        placement = self.events.place(story_id, record.language, terms, at)
+        if not placement.joined:
+            return Filed(article_id, story_id, "", event_id=placement.event_id)
+        log.info(
+            "source=%s url=%s: story %s joins event %s (nearest story %s, score %.2f)",
+            record.source,
+            record.url,
+            story_id,
+            placement.event_id,
+            placement.nearest,
+            placement.score,
+        )
+        change = f"reported again, by {record.source}"
+        return Filed(article_id, story_id, change, event_id=placement.event_id, joined_event=True)
 
     def revise(
         self, known: dict[str, Any], record: Record, fingerprint: dedup.Fingerprint
@@ -156,7 +207,8 @@ class Stories:
         store.save_signature(self.db, known["id"], signature)
         material = self.is_material(previous, signature)
         change = "text changed materially" if material else ""
-        return Filed(known["id"], known["story_id"], change, revised=True)
+        event_id = store.event_of(self.db, known["story_id"])
+        return Filed(known["id"], known["story_id"], change, revised=True, event_id=event_id)
 
     def index_article(self, article_id: int, signature: bytes | None) -> None:
         if signature is not None:

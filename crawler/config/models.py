@@ -114,12 +114,12 @@ class EventsConfig(_Strict):
     """When independently written stories are one event (`crawler.events`).
 
     `window`: a new story is compared with the stories of its language stored this long before
-    it. `threshold`: the score from which two stories report the same happening; chosen for
-    precision (bench/events.py): lower it and more reports are grouped, and more alerts on
-    distinct happenings are lost in another event's."""
+    it. `threshold`: the likelihood (0 to 1) from which two stories report the same happening;
+    chosen for precision (bench/events.py): lower it and more reports are grouped, and more
+    alerts on distinct happenings are lost in another event's."""
 
     window: Duration = 48 * 3600.0
-    threshold: float = Field(0.5, gt=0, lt=1)
+    threshold: float = Field(0.7, gt=0, lt=1)
 
 
 class StorageConfig(_Strict):

@@ -63,7 +63,7 @@ def event_candidates(
     marks = ",".join("?" * len(terms))
     return list(
         db.query(
-            "SELECT s.story_id, s.event_id, s.profile FROM story_events s JOIN ("
+            "SELECT s.story_id, s.event_id, s.at, s.profile FROM story_events s JOIN ("
             "  SELECT story_id, count(*) AS shared FROM event_index"
             f"  WHERE term IN ({marks}) AND language = ? AND at >= ?"
             "  GROUP BY story_id ORDER BY shared DESC, story_id LIMIT ?"
