@@ -1,5 +1,6 @@
 """What one message says, independent of the channel that carries it: an alert (one watchlist
-hit on one story), a bundle (digest or overflow summary) or a notice about newswatch itself.
+hit on one story or event), a bundle (digest or overflow summary) or a notice about newswatch
+itself.
 
 The webhook payload is a contract other programs parse, so it is built here from an explicit
 list of keys rather than by dumping whatever the matcher produced. Outbox rows hold these
@@ -21,6 +22,11 @@ from alerts.times import human_time, parse_time
 ARTICLE_KEYS = ("url", "canonical_url", "title", "source", "language", "published_at", "fetched_at")
 STORY_KEYS = ("id", "articles", "outlets")
 MATCH_KEYS = ("concept", "alias", "text", "fuzzy", "offset")
+EVENT_KEYS = ("id", "reports", "reports_total")
+REPORT_KEYS = ("source", "title", "url")
+# An event reported by a thousand outlets must not make a thousand-line alert: the payload lists
+# the first few of its other reports and counts them all, as `matches` and `matches_total` do.
+REPORTS_LISTED = 10
 
 RTL_LANGUAGES = frozenset({"ar", "fa", "he", "ur", "ps", "sd", "ug", "yi", "dv", "ckb"})
 
@@ -40,9 +46,56 @@ def http_link(url: str | None) -> str | None:
     return None
 
 
+def headline(title: object, url: str) -> str:
+    """Titles come from scraped pages: collapse whitespace so they fit a subject or one line."""
+    return " ".join(str(title or "").split()) or url or "(untitled)"
+
+
+def _text(value: object) -> str | None:
+    return None if value is None else str(value)
+
+
+def event_summary(event: dict | None) -> dict | None:
+    """An event as alerts carry it: its id, the first `REPORTS_LISTED` of its other reports with
+    only the documented keys, and how many there were. Reading a stored payload back gives the
+    same dict, so a row's alert renders the same after a restart; a report that is not an
+    object is left out rather than failing the alert."""
+    if event is None:
+        return None
+    reports = [report for report in event.get("reports") or () if isinstance(report, dict)]
+    total = event.get("reports_total")
+    counted = total if isinstance(total, int) and not isinstance(total, bool) else 0
+    return {
+        "id": _text(event.get("id")),
+        "reports": [
+            {key: _text(report.get(key)) for key in REPORT_KEYS}
+            for report in reports[:REPORTS_LISTED]
+        ],
+        "reports_total": max(counted, len(reports)),
+    }
+
+
+@dataclass(frozen=True)
+class Report:
+    """Another story of the alert's event, as "also reported by" lists it."""
+
+    source: str | None
+    title: str | None
+    url: str | None
+
+    @property
+    def label(self) -> str:
+        return headline(self.title, self.url or "")
+
+    @property
+    def link(self) -> str:
+        return http_link(self.url) or ""
+
+
 @dataclass(frozen=True)
 class Alert:
-    """One watchlist hit on one story, as delivered to one channel."""
+    """One watchlist hit on one story, or on one event (the stories reporting one happening),
+    as delivered to one channel."""
 
     kind: ClassVar[str] = "alert"
     id: str
@@ -54,10 +107,14 @@ class Alert:
     # every hit that made the rule true; `matches` carries only the first few (a page repeating
     # a word 10,000 times made a 1 MB alert). Rows queued before this field count what they hold.
     matches_total: int = 0
+    # the event the alert is keyed on and its other reports when queued; None for a watchlist
+    # with `group: story` and in rows queued before events existed
+    event: dict | None = None
 
     def __post_init__(self) -> None:
         if self.matches_total < len(self.matches):
             object.__setattr__(self, "matches_total", len(self.matches))
+        object.__setattr__(self, "event", event_summary(self.event))
 
     def payload(self) -> dict:
         """The webhook body: only the documented keys, so extra matcher fields never leak."""
@@ -69,12 +126,23 @@ class Alert:
             "matches": [{key: match.get(key) for key in MATCH_KEYS} for match in self.matches],
             "matches_total": self.matches_total,
             "snippet": self.snippet,
+            "event": {key: self.event[key] for key in EVENT_KEYS} if self.event else None,
         }
 
     @property
     def more_matches(self) -> int:
         """Hits the message does not list: renderers say "and N more"."""
         return self.matches_total - len(self.matches)
+
+    @property
+    def reports(self) -> tuple[Report, ...]:
+        """The event's other reports the message lists ("also reported by")."""
+        return tuple(Report(**report) for report in self.event["reports"]) if self.event else ()
+
+    @property
+    def more_reports(self) -> int:
+        """Reports of the event the message does not list: renderers say "and N more"."""
+        return self.event["reports_total"] - len(self.reports) if self.event else 0
 
     @property
     def language(self) -> str:
@@ -93,9 +161,7 @@ class Alert:
 
     @property
     def title(self) -> str:
-        """Titles come from scraped pages: collapse whitespace so they fit a subject line."""
-        title = " ".join(str(self.article.get("title") or "").split())
-        return title or self.url or "(untitled)"
+        return headline(self.article.get("title"), self.url)
 
     @property
     def url(self) -> str:

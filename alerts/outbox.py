@@ -1,4 +1,4 @@
-"""The outbox: one row per (watchlist, story, channel), written before any send is tried.
+"""The outbox: one row per (watchlist, story or event, channel), written before any send is tried.
 
 The row, not memory, is the truth: a crash at any point leaves each alert pending, sending
 (retried at the next start, same id) or sent (never repeated); `failed` rows stay until a person
@@ -25,9 +25,11 @@ PENDING, SENDING, SENT, FAILED, BUNDLED = "pending", "sending", "sent", "failed"
 STATUSES = (PENDING, SENDING, SENT, FAILED, BUNDLED)
 
 
-def alert_id(watchlist: str, story_id: str, channel: str) -> str:
-    """Stable across retries and restarts, so receivers can drop repeats by id."""
-    return message_key(watchlist, story_id, channel)
+def alert_id(watchlist: str, key: str, channel: str) -> str:
+    """Stable across retries and restarts, so receivers can drop repeats by id. `key` is the
+    story id, or the event id for an alert keyed on an event: an event's id is the id of its
+    first story, so a story alone in its event keeps the alert id it always had."""
+    return message_key(watchlist, key, channel)
 
 
 def message_key(*parts: str) -> str:
@@ -45,20 +47,22 @@ def enqueue(
     notice: int = 0,
     not_before: datetime | None = None,
 ) -> bool:
-    """Add the alert unless this (watchlist, story, channel) already has one; True if added.
+    """Add the alert unless its id (one per watchlist, story or event, and channel) is already
+    queued; True if added. An alert keyed on an event records the event in `event_id`.
 
-    `notice` N > 0 is the story's Nth update notice for that watchlist and channel, held back
-    until `not_before` so a fast-spreading story does not send one per copy."""
+    `notice` N > 0 is the story's or event's Nth update notice for that watchlist and channel,
+    held back until `not_before` so a fast-spreading story does not send one per copy."""
     before = db.execute("SELECT total_changes()").fetchone()[0]
     db.execute(
-        "INSERT OR IGNORE INTO alerts (id, watchlist, channel, story_id, article_id, notice,"
-        " status, attempts, next_attempt_at, created_at, payload)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?)",
+        "INSERT OR IGNORE INTO alerts (id, watchlist, channel, story_id, event_id, article_id,"
+        " notice, status, attempts, next_attempt_at, created_at, payload)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?)",
         [
             alert.id,
             alert.watchlist,
             channel,
             alert.story["id"],
+            alert.event["id"] if alert.event else None,
             article_id,
             notice,
             PENDING,
@@ -199,14 +203,18 @@ def listing(
     )
 
 
-def story_alerts(db: sqlite_utils.Database, story_id: str) -> list[dict[str, Any]]:
-    """Every message about a story (alerts and update notices), oldest first: which watchlist
-    told which channel, and how that went."""
+def story_alerts(
+    db: sqlite_utils.Database, story_id: str, event_id: str | None = None
+) -> list[dict[str, Any]]:
+    """Every message about a story or the event it belongs to (alerts and update notices),
+    oldest first: which watchlist told which channel, and how that went. An event's alert
+    names its first story, so a later report finds it through `event_id`."""
     return list(
         db.query(
             "SELECT id, watchlist, channel, kind, notice, status, attempts, created_at, sent_at,"
-            " last_error FROM alerts WHERE story_id = ? ORDER BY created_at, rowid",
-            [story_id],
+            " last_error, story_id, event_id FROM alerts"
+            " WHERE story_id = :story_id OR event_id = :event_id ORDER BY created_at, rowid",
+            {"story_id": story_id, "event_id": event_id},
         )
     )
 
@@ -268,16 +276,27 @@ def mark_failed(db: sqlite_utils.Database, row: dict[str, Any], error: str) -> b
     return cursor.rowcount > 0
 
 
-def story_notices(db: sqlite_utils.Database, story_id: str) -> list[dict[str, Any]]:
-    """For each (watchlist, channel) alerted on the story: the number of its last update notice
+def story_notices(
+    db: sqlite_utils.Database,
+    story_id: str,
+    event_id: str | None = None,
+    *,
+    story_rows: bool = True,
+) -> list[dict[str, Any]]:
+    """For each (watchlist, channel) alerted on the event (`event_id` set) or, with
+    `story_rows`, on the story itself (`event_id` NULL): the number of its last update notice
     (`last_notice`, 0 for none), whether one is still waiting (`waiting`), and when the last
-    message for it was sent, or queued if none was (`last_out`)."""
+    message for it was sent, or queued if none was (`last_out`). A watchlist that switched
+    between `group: event` and `group: story` has one row per key it was alerted on."""
+    keys = "event_id = :event_id"
+    if story_rows:
+        keys += " OR (event_id IS NULL AND story_id = :story_id)"
     return list(
         db.query(
-            "SELECT watchlist, channel, max(notice) AS last_notice,"
-            " sum(status = ?) AS waiting, max(coalesce(sent_at, created_at)) AS last_out"
-            " FROM alerts WHERE story_id = ? GROUP BY watchlist, channel"
-            " HAVING min(notice) = 0 ORDER BY watchlist, channel",
-            [PENDING, story_id],
+            "SELECT watchlist, channel, event_id, max(notice) AS last_notice,"
+            " sum(status = :pending) AS waiting, max(coalesce(sent_at, created_at)) AS last_out"
+            f" FROM alerts WHERE {keys} GROUP BY watchlist, channel, event_id"
+            " HAVING min(notice) = 0 ORDER BY watchlist, channel, event_id",
+            {"pending": PENDING, "story_id": story_id, "event_id": event_id},
         )
     )

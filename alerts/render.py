@@ -12,7 +12,7 @@ from typing import Any
 
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader, PackageLoader, StrictUndefined
 
-from alerts.message import Alert, Bundle, Message, Notice
+from alerts.message import Alert, Bundle, Message, Notice, Report
 from alerts.snippets import words_by_concept
 from alerts.times import format_time
 
@@ -86,6 +86,41 @@ def shorten(text: str, limit: int) -> str:
     return (cut[:space] if space > limit // 2 else cut).rstrip() + " …"
 
 
+# A report's title in "also reported by": enough to recognise it, and ten of them stay one line.
+REPORT_TITLE_CHARS = 120
+# Slack refuses a whole message when one section's text passes 3,000 characters.
+SLACK_SECTION_CHARS = 2900
+
+
+def report_title(report: Report) -> str:
+    return shorten(report.label, REPORT_TITLE_CHARS)
+
+
+def slack_reports(alert: Alert) -> str:
+    """The "also reported by" line as one Slack section. Scraped URLs have no length limit and
+    escaping lengthens titles, so a report whose link would push the section past Slack's limit
+    is listed by its title alone, and one that does not fit even so is counted in "and N more"."""
+    pieces: list[str] = []
+    size = 0
+    for report in alert.reports:
+        source = slack_literal(report.source or "unknown")
+        title = report_title(report).translate(_SLACK_MARKERS)
+        fitting = [
+            piece
+            for piece in (
+                f"{source} ({slack_link(report.link, title)})",
+                f"{source} ({slack_escape(title)})",
+            )
+            if size + len(piece) <= SLACK_SECTION_CHARS
+        ]
+        if not fitting:
+            break
+        pieces.append(fitting[0])
+        size += len(fitting[0]) + 2
+    more = alert.event["reports_total"] - len(pieces) if alert.event else 0
+    return "Also reported by: " + ", ".join(pieces) + (f" and {more:,} more" if more else "")
+
+
 def family(message: Message) -> str:
     """Templates come in three families; each names its message after itself (`alert.title`,
     `bundle.alerts`, `notice.text`)."""
@@ -119,6 +154,8 @@ def templates(template_dir: str | None = None) -> Environment:
         mrkdwn=slack_escape,
         slack_literal=slack_literal,
         slack_link=slack_link,
+        slack_reports=slack_reports,
+        report_title=report_title,
         slack_time=slack_time,
         shorten=shorten,
         story_reach=story_reach,

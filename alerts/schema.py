@@ -79,11 +79,21 @@ def _reading_order(db: sqlite_utils.Database) -> None:
     db["alerts"].create_index(["story_id"])
 
 
+def _event_keys(db: sqlite_utils.Database) -> None:
+    """Alerts keyed on an event (the stories reporting one happening) rather than one story:
+    `event_id` names it, NULL for alerts keyed on their story (a watchlist with `group: story`,
+    and every row queued before events existed). Its index finds an event's alerts and notices
+    when a new report of it arrives."""
+    db["alerts"].add_column("event_id", str)
+    db["alerts"].create_index(["event_id"])
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _outbox,
     _delivery_state,
     _update_notices,
     _reading_order,
+    _event_keys,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -121,6 +121,7 @@ def test_webhook_posts_the_documented_payload_with_headers(hook) -> None:
         "matches": ARABIC.matches,
         "matches_total": 3,
         "snippet": ARABIC.snippet,
+        "event": None,
     }
     assert request.headers["Content-Type"] == "application/json"
     assert request.headers["X-Newswatch-Id"] == "a1b2c3d4"
