@@ -58,11 +58,10 @@ def page(title: str, paragraphs: list[str]) -> str:
 
 
 def publish(root: Path, outlet: str, articles: dict[str, tuple[str, list[str]]]) -> None:
+    (root / outlet).mkdir(parents=True, exist_ok=True)
     items = ""
     for slug, (title, paragraphs) in articles.items():
-        target = root / outlet / f"{slug}.html"
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(page(title, paragraphs), encoding="utf-8")
+        (root / outlet / f"{slug}.html").write_text(page(title, paragraphs), encoding="utf-8")
         items += (
             f"<item><title>{title}</title><link>{{{{BASE_URL}}}}/{outlet}/{slug}.html</link></item>"
         )

@@ -44,11 +44,11 @@ def add_to_event(
         " VALUES (?, ?, ?, ?, ?, ?)",
         [story_id, event_id, language, at, score, profile],
     )
-    db.executemany(
+    db.conn.executemany(
         "INSERT INTO event_index (term, language, at, story_id) VALUES (?, ?, ?, ?)",
         [(term, language, at, story_id) for term in indexed],
     )
-    db.executemany(
+    db.conn.executemany(
         "INSERT INTO event_terms (term, stories) VALUES (?, 1)"
         " ON CONFLICT (term) DO UPDATE SET stories = stories + 1",
         [(term,) for term in terms],
