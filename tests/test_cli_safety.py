@@ -16,7 +16,14 @@ from tests.support import MATCHING, change, newswatch, rows
 
 HOSTILE = "\x1b]0;pwned\x07Morocco \u202eextradition\x9b2J\r"
 RAW = ("\x1b", "\x07", "\u202e", "\x9b", "\r")
-READING = (("stories",), ("alerts",), ("sources",), ("db", "stats"), ("match", "--archive"))
+READING = (
+    ("stories",),
+    ("events",),
+    ("alerts",),
+    ("sources",),
+    ("db", "stats"),
+    ("match", "--archive"),
+)
 # A private read-only bind mount of the folder: a read-only medium, which binds root too.
 READ_ONLY_MOUNT = 'mount --bind "$0" "$0" && mount -o remount,bind,ro "$0" && exec "$@"'
 
@@ -56,6 +63,7 @@ def test_reading_commands_work_on_a_read_only_database(archive, what):
         assert result.returncode == 0, (command, result.stderr)
         assert "Traceback" not in result.stderr, command
     assert "Le Maroc extrade vers la France" in results[("stories",)].stdout
+    assert "Le Maroc extrade vers la France" in results[("events",)].stdout
     assert f"{len(MATCHING)} sent" in results[("alerts",)].stdout
     assert "articles_fts" in results[("db", "stats")].stdout
 
@@ -106,7 +114,7 @@ def _poison(config: Path) -> None:
         )
 
 
-@pytest.mark.parametrize("command", [("stories",), ("sources",), ("alerts",)])
+@pytest.mark.parametrize("command", [("stories",), ("events",), ("sources",), ("alerts",)])
 def test_control_characters_never_reach_the_terminal(archive, command):
     _poison(archive)
 
@@ -121,6 +129,7 @@ def test_control_characters_never_reach_the_terminal(archive, command):
 def test_json_output_keeps_stored_strings_exact(archive):
     _poison(archive)
 
-    result = newswatch("stories", "--json", "--config", str(archive))
+    for command in ("stories", "events"):
+        result = newswatch(command, "--json", "--config", str(archive))
 
-    assert {json.loads(line)["title"] for line in result.stdout.splitlines()} == {HOSTILE}
+        assert {json.loads(line)["title"] for line in result.stdout.splitlines()} == {HOSTILE}

@@ -39,6 +39,7 @@ USAGE_ERRORS = [
     (("match", "--config", "{config}", "--archive", "--since", "soon"), "'soon' is not a dur"),
     (("stories", "--config", "{config}", "--since", "soon"), "'soon' is not a duration"),
     (("stories", "--config", "{config}", "--since", "99999999d"), "reaches back before year 1"),
+    (("events", "--config", "{config}", "--since", "1dd"), "'1dd' is not a duration"),
     (("alerts", "--config", "{config}", "retry"), "give message IDs or --all-failed"),
     (("alerts", "--config", "{config}", "--limit", "-1"), "'-1': give 1 or more"),
     (("test-channel", "--config", "{config}", "nope"), "unknown channel 'nope'"),

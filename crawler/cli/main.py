@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, NoReturn
 
-from crawler.cli import alerts, db, match, run, serve, sources, stories
+from crawler.cli import alerts, db, events, match, run, serve, sources, stories
 from crawler.cli.exits import USAGE, failure, usage_error
 from crawler.cli.logs import hide_secrets, setup_logging
 
@@ -70,6 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_demo_command(commands)
     alerts.add_commands(command, load)
     stories.add_commands(command, load)
+    events.add_commands(command, load)
     sources.add_commands(command, load)
     serve.add_commands(command, load)
     db.add_commands(commands, default_config, load)

@@ -1,4 +1,5 @@
-"""`newswatch stories`: the stories in the database, with how far each spread and when."""
+"""`newswatch stories`: the stories in the database, with the event each is in, how far each
+spread and when."""
 
 from __future__ import annotations
 
@@ -10,10 +11,14 @@ from crawler.cli.arguments import AddCommand, Load, age_cutoff
 from crawler.cli.exits import OK
 
 TITLE_CHARS = 60
+# "st-" and 8 hex digits: enough to see which rows share an event; --json has the whole id
+EVENT_CHARS = 11
 
 
 def add_commands(command: AddCommand, load: Load) -> None:
-    stories = command("stories", "stories with their article counts, outlets, first/last seen")
+    stories = command(
+        "stories", "stories with their event, article counts, outlets, first/last seen"
+    )
     stories.add_argument(
         "--since",
         type=age_cutoff,
@@ -35,14 +40,22 @@ def cmd_stories(args: argparse.Namespace, load: Load) -> int:
         for row in rows:
             print(json.dumps(row.__dict__, ensure_ascii=False))
         return OK
-    print(f"{'story':<23} {'articles':>8} {'first seen':<20} {'last seen':<20} outlets · title")
+    print(
+        f"{'story':<23} {'event':<{EVENT_CHARS}} {'articles':>8} {'first seen':<20}"
+        f" {'last seen':<20} outlets · title"
+    )
     for row in rows:
-        title = row.title if len(row.title) <= TITLE_CHARS else row.title[:TITLE_CHARS] + "…"
         print(
             printable(
-                f"{row.id:<23} {row.articles:>8} {row.first_seen:<20} {row.last_seen:<20}"
-                f" {', '.join(row.outlets)} · {title}"
+                f"{row.id:<23} {row.event[:EVENT_CHARS]:<{EVENT_CHARS}} {row.articles:>8}"
+                f" {row.first_seen:<20} {row.last_seen:<20} {', '.join(row.outlets)}"
+                f" · {shortened(row.title)}"
             )
         )
     print(f"{len(rows)} stor{'y' if len(rows) == 1 else 'ies'}")
     return OK
+
+
+def shortened(title: str) -> str:
+    """A title cut to fit a table row."""
+    return title if len(title) <= TITLE_CHARS else title[:TITLE_CHARS] + "…"

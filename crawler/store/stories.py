@@ -75,29 +75,84 @@ def story_outlets(db: sqlite_utils.Database, story_id: str) -> set[str]:
 
 @dataclass(frozen=True)
 class StoryRow:
-    """A story as `newswatch stories` shows it."""
+    """A story as `newswatch stories` shows it, with the event it is in and its articles'
+    addresses (a story stored before events were kept is an event of its own)."""
 
     id: str
+    event: str
     articles: int
     outlets: list[str]
     first_seen: str
     last_seen: str
     title: str
+    urls: list[str]
+
+
+# SQLite's default limit on bound parameters is 999 on older builds: id lists go in chunks
+_CHUNK = 500
+
+_STORY_COLUMNS = (
+    "SELECT a.story_id, coalesce(e.event_id, a.story_id), count(*),"
+    " group_concat(DISTINCT a.source), min(a.fetched_at),"
+    " max(coalesce(a.updated_at, a.fetched_at)),"
+    " (SELECT title FROM articles f WHERE f.story_id = a.story_id ORDER BY f.id LIMIT 1)"
+    " FROM articles a LEFT JOIN story_events e ON e.story_id = a.story_id"
+)
 
 
 def list_stories(db: sqlite_utils.Database, since: str | None = None) -> list[StoryRow]:
     """Stories seen (first or last) since `since` (ISO UTC), most recently active first; the
     title is the first copy's."""
     rows = db.execute(
-        "SELECT story_id, count(*), group_concat(DISTINCT source), min(fetched_at),"
-        " max(coalesce(updated_at, fetched_at)),"
-        " (SELECT title FROM articles f WHERE f.story_id = a.story_id ORDER BY f.id LIMIT 1)"
-        " FROM articles a GROUP BY story_id"
-        " HAVING max(coalesce(updated_at, fetched_at)) >= ?"
-        " ORDER BY 5 DESC, 1",
+        f"{_STORY_COLUMNS} GROUP BY a.story_id"
+        " HAVING max(coalesce(a.updated_at, a.fetched_at)) >= ? ORDER BY 6 DESC, 1",
         [since or ""],
     ).fetchall()
+    return _story_rows(db, rows)
+
+
+def stories_by_id(db: sqlite_utils.Database, story_ids: list[str]) -> dict[str, StoryRow]:
+    """The stories of `story_ids` that are stored, by id: an event's stories may be older than
+    the event's last report, so they are read by id rather than by age."""
+    rows = []
+    for chunk, marks in _chunks(story_ids):
+        rows += db.execute(
+            f"{_STORY_COLUMNS} WHERE a.story_id IN ({marks}) GROUP BY a.story_id", chunk
+        ).fetchall()
+    return {row.id: row for row in _story_rows(db, rows)}
+
+
+def _story_rows(db: sqlite_utils.Database, rows: list[tuple]) -> list[StoryRow]:
+    urls = _story_urls(db, [row[0] for row in rows])
     return [
-        StoryRow(story, count, sorted((outlets or "").split(",")), first, last, title or "")
-        for story, count, outlets, first, last, title in rows
+        StoryRow(
+            story,
+            event,
+            count,
+            sorted((outlets or "").split(",")),
+            first,
+            last,
+            title or "",
+            urls.get(story, []),
+        )
+        for story, event, count, outlets, first, last, title in rows
     ]
+
+
+def _story_urls(db: sqlite_utils.Database, story_ids: list[str]) -> dict[str, list[str]]:
+    """Each story's article addresses, first stored first; read apart from the story's row
+    because a URL may hold any separator `group_concat` could use."""
+    urls: dict[str, list[str]] = {}
+    for chunk, marks in _chunks(story_ids):
+        for story, url in db.execute(
+            f"SELECT story_id, url FROM articles WHERE story_id IN ({marks}) ORDER BY id", chunk
+        ):
+            urls.setdefault(story, []).append(url)
+    return urls
+
+
+def _chunks(ids: list[str]) -> Iterator[tuple[list[str], str]]:
+    """`ids` in slices small enough to bind, each with its `?` marks."""
+    for start in range(0, len(ids), _CHUNK):
+        chunk = ids[start : start + _CHUNK]
+        yield chunk, ",".join("?" * len(chunk))

@@ -1,5 +1,5 @@
-"""The analyst's pages: a watchlist's stories, a story's copies, versions and messages, and an
-article's text with its matched words marked, each set right to left when its language is."""
+"""The analyst's pages: a watchlist's stories, a story's copies, the other reports of its event,
+its versions and messages, and an article's text with its matched words marked, each set right to left when its language is."""
 
 from __future__ import annotations
 
@@ -83,6 +83,7 @@ async def watchlist_page(request: Request) -> Response:
 @dataclass(frozen=True)
 class Story:
     copies: list[dict[str, Any]]
+    reports: list[store.EventReport]
     versions: list[dict[str, Any]]
     alerts: list[dict[str, Any]]
 
@@ -90,9 +91,17 @@ class Story:
 def story(db: sqlite_utils.Database, story_id: str) -> Story:
     return Story(
         store.story_articles(db, story_id),
+        other_reports(db, story_id),
         store.story_versions(db, story_id),
         outbox.story_alerts(db, story_id),
     )
+
+
+def other_reports(db: sqlite_utils.Database, story_id: str) -> list[store.EventReport]:
+    """The other stories of the story's event: a watchlist grouping by event alerts on the
+    first report only, so this is where the analyst sees who else wrote it."""
+    reports = store.event_reports(db, store.event_of(db, story_id))
+    return [report for report in reports if report.story_id != story_id]
 
 
 async def story_page(request: Request) -> Response:
@@ -111,6 +120,7 @@ async def story_page(request: Request) -> Response:
         "story.html",
         story_id=story_id,
         copies=copies,
+        reports=found.reports,
         versions=found.versions,
         alerts=found.alerts,
     )
