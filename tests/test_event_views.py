@@ -19,12 +19,10 @@ HTML_TITLE = '<img src=x onerror="alert(1)"> Le Maroc extrade <b>un narcotrafiqu
 
 
 def one_event(config: Path, slugs: tuple[str, ...]) -> list[str]:
-    """The stories of `slugs` placed in one event, as the crawler's `Events.place` leaves them
-    (first stored first, the event named after it); their story ids, first stored first.
-
-    Events are not placed by the pipeline on this branch yet, so the rows are written here
-    (`store.add_to_event` cannot write them yet: it calls `executemany` on a sqlite-utils
-    `Database`, which has none)."""
+    """The stories of `slugs` put in one event, as the crawler's `Events.place` leaves a story
+    that joined an earlier one's (the event named after the story stored first): an English
+    report and a French one are not compared (events group within a language), so the join is
+    written here. Their story ids, first stored first."""
     stories = {story_of(config)[slug] for slug in slugs}
     ordered = [
         row["story_id"]
@@ -37,9 +35,8 @@ def one_event(config: Path, slugs: tuple[str, ...]) -> list[str]:
     for story in ordered:
         change(
             config,
-            "INSERT INTO story_events (story_id, event_id, language, at, score, profile)"
-            " VALUES (?, ?, 'en', '2026-11-28T12:00:00Z', 1.0, NULL)",
-            (story, ordered[0]),
+            "UPDATE story_events SET event_id = ? WHERE story_id = ?",
+            (ordered[0], story),
         )
     return ordered
 

@@ -1,5 +1,6 @@
 """The analyst's pages: a watchlist's stories, a story's copies, the other reports of its event,
-its versions and messages, and an article's text with its matched words marked, each set right to left when its language is."""
+its versions and messages, and an article's text with its matched words marked, each set right to
+left when its language is."""
 
 from __future__ import annotations
 
@@ -89,18 +90,23 @@ class Story:
 
 
 def story(db: sqlite_utils.Database, story_id: str) -> Story:
+    """A story's copies, the other reports of its event, its versions, and the messages keyed
+    on the story or on its event."""
+    event_id = store.event_of(db, story_id)
     return Story(
         store.story_articles(db, story_id),
-        other_reports(db, story_id),
+        other_reports(db, story_id, event_id),
         store.story_versions(db, story_id),
-        outbox.story_alerts(db, story_id),
+        outbox.story_alerts(db, story_id, event_id),
     )
 
 
-def other_reports(db: sqlite_utils.Database, story_id: str) -> list[store.EventReport]:
+def other_reports(
+    db: sqlite_utils.Database, story_id: str, event_id: str
+) -> list[store.EventReport]:
     """The other stories of the story's event: a watchlist grouping by event alerts on the
     first report only, so this is where the analyst sees who else wrote it."""
-    reports = store.event_reports(db, store.event_of(db, story_id))
+    reports = store.event_reports(db, event_id)
     return [report for report in reports if report.story_id != story_id]
 
 
