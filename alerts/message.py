@@ -59,10 +59,15 @@ def event_summary(event: dict | None) -> dict | None:
     """An event as alerts carry it: its id, the first `REPORTS_LISTED` of its other reports with
     only the documented keys, and how many there were. Reading a stored payload back gives the
     same dict, so a row's alert renders the same after a restart; a report that is not an
-    object is left out rather than failing the alert."""
-    if event is None:
+    object is left out rather than failing the alert, and so is an event that is not one."""
+    if not isinstance(event, dict):
         return None
-    reports = [report for report in event.get("reports") or () if isinstance(report, dict)]
+    listed = event.get("reports")
+    reports = (
+        [report for report in listed if isinstance(report, dict)]
+        if isinstance(listed, list)
+        else []
+    )
     total = event.get("reports_total")
     counted = total if isinstance(total, int) and not isinstance(total, bool) else 0
     return {

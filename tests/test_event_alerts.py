@@ -169,6 +169,9 @@ def test_malformed_reports_in_a_stored_payload_skip_themselves() -> None:
         "reports_total": 1,
     }
     assert reported_line(render(alert, "txt")) == "Also reported by: le360-fr (7)"
+    for broken in ("an event", {"id": EVENT, "reports": 7}):
+        payload["event"] = broken
+        assert "Also reported by" not in render(message_from("alert", payload), "txt")
 
 
 # Rendering
