@@ -1,5 +1,6 @@
 """The analyst's pages: a watchlist's stories, a story's copies, the other reports of its event,
-its versions and messages, and an article's text with its matched words marked, each set right to left when its language is."""
+its versions and messages, and an article's text with its matched words marked, each set right
+to left when its language is."""
 
 from __future__ import annotations
 
