@@ -230,7 +230,7 @@ def stream(articles: list[Article], config: EventsConfig, merges: Path | None) -
             print(f"{code} | {count} | {alerts_event[code]}")
         grouped(articles, event_of)
         if merges:
-            write_merges(db, joined, merges)
+            write_merges(db, joined, articles, merges)
         db.close()
 
 
@@ -245,22 +245,27 @@ def grouped(articles: list[Article], event_of: dict[str, str]) -> None:
     print(f"labelled pairs the stream put in one event: {shown}")
 
 
-def write_merges(db: sqlite_utils.Database, joined: list[tuple[Article, str]], path: Path) -> None:
+def write_merges(
+    db: sqlite_utils.Database,
+    joined: list[tuple[Article, str]],
+    articles: list[Article],
+    path: Path,
+) -> None:
     """30 merges drawn at random, each beside its event's first report, for reading."""
+    by_url = {article.url: article for article in articles}
     rng = random.Random(14)
     lines = []
     for article, event in rng.sample(joined, min(30, len(joined))):
-        first = store.event_reports(db, event)[0]
-        text = " ".join(article.paragraphs)[:1200]
-        lines.append(
-            f"## MERGE {article.id}\n### NEW: {article.source}, {article.at}\n"
-            f"TITLE: {article.title}\n\n{text}\n"
-        )
-        lines.append(
-            f"### EVENT'S FIRST REPORT: {first.source}, {first.fetched_at}\nTITLE: {first.title}\n"
-        )
+        first = by_url[store.event_reports(db, event, 1)[0].url]
+        for heading, shown in (("NEW", article), ("EVENT'S FIRST REPORT", first)):
+            text = " ".join(shown.paragraphs)[:1500]
+            lines.append(
+                f"### {heading}: {shown.source}, crawled {shown.at:%Y-%m-%d %H:%M}\n"
+                f"TITLE: {shown.title}\n\n{text}\n"
+            )
+        lines.insert(len(lines) - 2, f"## MERGE {article.id} {first.id}\n")
     path.write_text("\n".join(lines), encoding="utf-8")
-    print(f"{len(lines) // 2} merges written to {path} for reading")
+    print(f"{len(lines) // 3} merges written to {path} for reading")
 
 
 def cost(

@@ -279,7 +279,9 @@ class Daemon:
 
     async def _retention(self) -> None:
         """Daily, and in `run --once` when a day has passed: cron users get retention too."""
-        await retention.run_daily(self.db, self.config.storage, self._stopping)
+        await retention.run_daily(
+            self.db, self.config.storage, self.config.events.window, self._stopping
+        )
 
     @contextmanager
     def _working(self) -> Iterator[None]:

@@ -18,7 +18,7 @@ import sqlite_utils
 
 from alerts import outbox
 from alerts.matcher import WatchlistMatch
-from alerts.message import ARTICLE_KEYS, Alert
+from alerts.message import ARTICLE_KEYS, REPORTS_LISTED, Alert
 from alerts.times import parse_time
 from alerts.watchlists import Watchlists
 from crawler import store
@@ -55,13 +55,15 @@ class AlertQueue:
         return added
 
     def _event(self, filed: Filed) -> dict[str, Any]:
-        """The event as its alerts show it: its id and the other stories that reported it."""
+        """The event as its alerts show it: its id and the first of the other stories that
+        reported it (an event of thousands is read no further than the alert lists)."""
         reports = [
             {"source": report.source, "title": report.title, "url": report.url}
-            for report in store.event_reports(self.db, filed.event)
+            for report in store.event_reports(self.db, filed.event, REPORTS_LISTED + 1)
             if report.story_id != filed.story_id
         ]
-        return {"id": filed.event, "reports": reports}
+        total = store.event_story_count(self.db, filed.event) - 1
+        return {"id": filed.event, "reports": reports[:REPORTS_LISTED], "reports_total": total}
 
     def _alert(
         self,

@@ -1,7 +1,8 @@
 """Retention: a database that runs for a year unattended stays the size of its windows.
 
 Once a day (and at start when a day has passed since the last run, recorded in `maintenance`)
-old article texts, stored HTML, superseded versions and remembered failed fetches are dropped,
+old article texts, stored HTML, superseded versions, remembered failed fetches and the event
+profiles of stories past the events window are dropped,
 in small batches so the write lock is held for milliseconds and polls go on in between. A pruned
 article is a tombstone: its row keeps the URLs that lead to it (`seen_urls`), its story id, its
 content hash and its alerts, so listed again it is neither fetched nor alerted, and a copy of its
@@ -29,7 +30,7 @@ import sqlite_utils
 from alerts.times import parse_time
 from crawler import store
 from crawler.backtest import cutoff
-from crawler.config import StorageConfig
+from crawler.config import EventsConfig, StorageConfig
 
 log = logging.getLogger("newswatch.retention")
 
@@ -83,7 +84,10 @@ def _convert_if_small(db: sqlite_utils.Database) -> None:
 
 
 def steps(
-    db: sqlite_utils.Database, policy: StorageConfig, now: datetime | None = None
+    db: sqlite_utils.Database,
+    policy: StorageConfig,
+    now: datetime | None = None,
+    events_window: float = EventsConfig().window,
 ) -> Iterator[tuple[str, int]]:
     """The whole retention run as short steps, each yielding what it removed; the run is
     recorded once every step is done (an interrupted run starts again at the next start)."""
@@ -91,11 +95,14 @@ def steps(
     pruned = False
     # Failed fetches are remembered as long as articles are: a page that failed before the
     # window is as old as the texts retention drops, and a listing still naming it is rare.
+    # A story's event profile is kept a day past the events window (a story's time is its
+    # publication's, which may be a little older than its storing).
     for what, keep, batch in (
         ("article text(s)", policy.keep_articles, store.prune_articles),
         ("stored page(s)", policy.keep_html, store.drop_html),
         ("old version(s)", policy.keep_versions, store.drop_versions),
         ("failed fetch(es)", policy.keep_articles, store.drop_fetch_failures),
+        ("event profile(s)", events_window + INTERVAL, store.forget_event_profiles),
     ):
         before = cutoff(keep, now)
         while before is not None and (count := batch(db, before, BATCH)):
@@ -111,11 +118,14 @@ def steps(
 
 
 def prune(
-    db: sqlite_utils.Database, policy: StorageConfig, now: datetime | None = None
+    db: sqlite_utils.Database,
+    policy: StorageConfig,
+    now: datetime | None = None,
+    events_window: float = EventsConfig().window,
 ) -> Counter[str]:
     """Run retention to the end (the `newswatch db prune` command, tests, benchmarks)."""
     done: Counter[str] = Counter()
-    for what, count in steps(db, policy, now):
+    for what, count in steps(db, policy, now, events_window):
         done[what] += count
     return done
 
@@ -125,14 +135,17 @@ def describe(done: Counter[str]) -> str:
 
 
 async def run_daily(
-    db: sqlite_utils.Database, policy: StorageConfig, stopping: asyncio.Event
+    db: sqlite_utils.Database,
+    policy: StorageConfig,
+    events_window: float,
+    stopping: asyncio.Event,
 ) -> None:
     """The daemon's job: the steps on the event loop with the daemon's own connection (no
     lock contention with its writes), yielding to polls between batches; a stop request ends
     it between two batches."""
     done: Counter[str] = Counter()
     try:
-        for what, count in steps(db, policy):
+        for what, count in steps(db, policy, events_window=events_window):
             done[what] += count
             if stopping.is_set():
                 log.info("retention interrupted by the stop: %s so far", describe(done))

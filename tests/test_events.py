@@ -8,7 +8,7 @@ from pathlib import Path
 
 from crawler.event_terms import MAX_TERMS, MAX_TITLE_TERMS, terms_of
 from crawler.events import INDEXED_TERMS
-from tests.support import newswatch, rows, run_once, value, write_config
+from tests.support import change, newswatch, rows, run_once, value, write_config
 
 CONCEPTS = """
 concepts:
@@ -164,3 +164,24 @@ def test_a_hostile_page_gets_a_bounded_profile(tmp_path, blank_site, hook):
     assert indexed == INDEXED_TERMS
     assert value(path, "SELECT count(*) FROM event_terms") <= 2 * MAX_TERMS
     assert len(terms_of(title, body).title) == MAX_TITLE_TERMS
+
+
+def test_retention_forgets_profiles_past_the_window_and_keeps_events(tmp_path, blank_site, hook):
+    """`newswatch db prune`: a story older than the window and a day loses what joining it
+    took (profile, index entries); its event stays, so `stories` and `events` still show it."""
+    root = Path(blank_site.root)
+    publish(root, "a", {"belhaj": FIRST, "tangier": OTHER})
+    path = config(tmp_path, blank_site.base_url, hook.url, ["a"])
+    run_once(path)
+    old, recent = (row["story_id"] for row in rows(path, "SELECT story_id FROM story_events"))
+    change(path, "UPDATE story_events SET at = '2026-01-01T00:00:00Z' WHERE story_id = ?", (old,))
+    change(path, "UPDATE event_index SET at = '2026-01-01T00:00:00Z' WHERE story_id = ?", (old,))
+
+    pruned = newswatch("db", "prune", "--config", str(path))
+    assert pruned.returncode == 0, pruned.stderr
+
+    kept = {row["story_id"]: row for row in rows(path, "SELECT * FROM story_events")}
+    assert kept[old]["profile"] is None and kept[old]["event_id"] == old
+    assert kept[recent]["profile"] is not None
+    indexed = rows(path, "SELECT DISTINCT story_id FROM event_index")
+    assert [row["story_id"] for row in indexed] == [recent]

@@ -115,7 +115,7 @@ def cmd_prune(args: argparse.Namespace, load: Load) -> int:
 
     config = load(args.config)
     with closing(open_db(config.database)) as db:
-        done = retention.prune(db, config.storage)
+        done = retention.prune(db, config.storage, events_window=config.events.window)
     print(f"{config.database}: retention: {retention.describe(done)}")
     return OK
 

@@ -79,14 +79,24 @@ def event_of(db: sqlite_utils.Database, story_id: str) -> str:
     return row[0] if row else story_id
 
 
-def forget_event_index(db: sqlite_utils.Database, before: str) -> int:
-    """Index entries and profiles of stories older than any window compares with: the events
-    stay, the means of joining them go."""
-    removed = db.execute("DELETE FROM event_index WHERE at < ?", [before]).rowcount
-    db.execute(
-        "UPDATE story_events SET profile = NULL WHERE at < ? AND profile IS NOT NULL", [before]
-    )
-    return removed
+def forget_event_profiles(db: sqlite_utils.Database, before: str, limit: int) -> int:
+    """One batch of at most `limit` stories older than `before` (older than any window compares
+    with) losing their profile and index entries, in one transaction: their events stay, the
+    means of joining them go. Returns how many."""
+    stories = [
+        row[0]
+        for row in db.execute(
+            "SELECT story_id FROM story_events WHERE at < ? AND profile IS NOT NULL LIMIT ?",
+            [before, limit],
+        )
+    ]
+    if not stories:
+        return 0
+    marks = ",".join("?" * len(stories))
+    with db.atomic():
+        db.execute(f"DELETE FROM event_index WHERE story_id IN ({marks})", stories)
+        db.execute(f"UPDATE story_events SET profile = NULL WHERE story_id IN ({marks})", stories)
+    return len(stories)
 
 
 @dataclass(frozen=True)
@@ -102,26 +112,29 @@ class EventReport:
     outlets: list[str]
 
 
-def event_reports(db: sqlite_utils.Database, event_id: str) -> list[EventReport]:
-    """The stories of an event, first reported first (a story that predates events is its own
-    event's one report)."""
+def event_reports(
+    db: sqlite_utils.Database, event_id: str, limit: int | None = None
+) -> list[EventReport]:
+    """The stories of an event, first reported first, at most `limit` of them (a story that
+    predates events is its own event's one report)."""
     rows = db.execute(
-        "SELECT a.story_id, count(*), group_concat(DISTINCT a.source),"
-        " (SELECT f.source || char(31) || coalesce(f.title, '') || char(31) || f.url"
-        "  || char(31) || f.fetched_at FROM articles f"
-        "  WHERE f.story_id = a.story_id ORDER BY f.id LIMIT 1)"
-        " FROM articles a WHERE a.story_id IN"
-        " (SELECT story_id FROM story_events WHERE event_id = ? UNION SELECT ?)"
-        " GROUP BY a.story_id ORDER BY min(a.id)",
-        [event_id, event_id],
+        "SELECT s.story_id, s.articles, s.outlets, f.source, coalesce(f.title, ''), f.url,"
+        " f.fetched_at FROM (SELECT story_id, count(*) AS articles,"
+        "  group_concat(DISTINCT source) AS outlets, min(id) AS first FROM articles"
+        "  WHERE story_id IN (SELECT story_id FROM story_events WHERE event_id = ? UNION SELECT ?)"
+        "  GROUP BY story_id) s JOIN articles f ON f.id = s.first ORDER BY s.first"
+        + (" LIMIT ?" if limit is not None else ""),
+        [event_id, event_id, *([limit] if limit is not None else [])],
     ).fetchall()
-    reports = []
-    for story_id, count, outlets, first in rows:
-        source, title, url, fetched_at = first.split("\x1f")
-        reports.append(
-            EventReport(story_id, source, title, url, fetched_at, count, sorted(outlets.split(",")))
-        )
-    return reports
+    return [
+        EventReport(story, source, title, url, fetched, count, sorted(outlets.split(",")))
+        for story, count, outlets, source, title, url, fetched in rows
+    ]
+
+
+def event_story_count(db: sqlite_utils.Database, event_id: str) -> int:
+    row = db.execute("SELECT count(*) FROM story_events WHERE event_id = ?", [event_id]).fetchone()
+    return max(1, row[0])
 
 
 @dataclass(frozen=True)

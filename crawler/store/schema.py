@@ -216,13 +216,15 @@ def _events(db: sqlite_utils.Database) -> None:
         not_null={"event_id", "language", "at"},
     )
     db["story_events"].create_index(["event_id"])
-    db["story_events"].create_index(["at"])
+    db.execute(
+        "CREATE INDEX idx_story_events_profiled ON story_events(at) WHERE profile IS NOT NULL"
+    )
     db["event_index"].create(
         {"term": str, "language": str, "at": str, "story_id": str},
         not_null={"term", "language", "at", "story_id"},
     )
     db["event_index"].create_index(["term", "language", "at"])
-    db["event_index"].create_index(["at"])
+    db["event_index"].create_index(["story_id"])
     db["event_terms"].create({"term": str, "stories": int}, pk="term", not_null={"stories"})
 
 
