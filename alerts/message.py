@@ -22,7 +22,6 @@ from alerts.times import human_time, parse_time
 ARTICLE_KEYS = ("url", "canonical_url", "title", "source", "language", "published_at", "fetched_at")
 STORY_KEYS = ("id", "articles", "outlets")
 MATCH_KEYS = ("concept", "alias", "text", "fuzzy", "offset")
-EVENT_KEYS = ("id", "reports", "reports_total")
 REPORT_KEYS = ("source", "title", "url")
 # An event reported by a thousand outlets must not make a thousand-line alert: the payload lists
 # the first few of its other reports and counts them all, as `matches` and `matches_total` do.
@@ -131,7 +130,7 @@ class Alert:
             "matches": [{key: match.get(key) for key in MATCH_KEYS} for match in self.matches],
             "matches_total": self.matches_total,
             "snippet": self.snippet,
-            "event": {key: self.event[key] for key in EVENT_KEYS} if self.event else None,
+            "event": event_summary(self.event),
         }
 
     @property

@@ -83,9 +83,16 @@ def _event_keys(db: sqlite_utils.Database) -> None:
     """Alerts keyed on an event (the stories reporting one happening) rather than one story:
     `event_id` names it, NULL for alerts keyed on their story (a watchlist with `group: story`,
     and every row queued before events existed). Its index finds an event's alerts and notices
-    when a new report of it arrives."""
+    when a new report of it arrives. The unique key becomes what the alert is keyed on: kept on
+    the story, it refused an event's alert led by a story the watchlist had alerted on before
+    it switched from `group: story` to `group: event`."""
     db["alerts"].add_column("event_id", str)
     db["alerts"].create_index(["event_id"])
+    db.execute("DROP INDEX IF EXISTS idx_alerts_watchlist_story_id_channel_notice")
+    db.execute(
+        "CREATE UNIQUE INDEX idx_alerts_key ON alerts"
+        " (watchlist, coalesce(event_id, story_id), channel, notice)"
+    )
 
 
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [

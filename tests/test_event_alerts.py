@@ -366,3 +366,14 @@ def test_an_outbox_file_at_version_4_gains_event_keys_and_keeps_its_rows(tmp_pat
     (state,) = outbox.story_notices(upgraded, "st-7", "st-7")
     assert (state["watchlist"], state["event_id"]) == ("mfe", None)
     upgraded.close()
+
+
+def test_a_watchlist_switched_to_events_is_alerted_on_an_event_led_by_a_story_it_had(outbox_db):
+    """Alerted on story st-b under `group: story`, then switched to `group: event`: st-b joins
+    an event, and the event's alert (its own key) is queued, not refused as the story's."""
+    _queue(outbox_db, _story_alert("st-b", "switched"))
+    key = outbox.alert_id("switched", EVENT, "hook")
+
+    assert outbox.enqueue(outbox_db, event_alert(alert_id=key, story="st-b", watchlist="switched"),
+                          "hook", 1)  # fmt: skip
+    assert outbox.story_alerts(outbox_db, "st-b", EVENT)[-1]["id"] == key

@@ -163,3 +163,16 @@ def test_the_story_page_lists_the_other_reports_of_its_event(archive: Path) -> N
     assert f'<a href="/stories/{english}">' in other.text
     assert "Same event, reported by:" not in alone.text
     assert [response.status_code for response in odd] == [404] * 4
+
+
+def test_a_title_with_line_breaks_cannot_forge_rows_in_the_tables(archive: Path) -> None:
+    """A site's title holding a newline and a fake row: each table still has one line per
+    story or event."""
+    change(archive, "UPDATE articles SET title = ?", ("Maroc\nst-forged 99 fake row\r\n",))
+
+    for command, rows_of in (("events", story_count(archive)), ("stories", story_count(archive))):
+        result = newswatch(command, "--config", str(archive))
+        assert result.returncode == 0, result.stderr
+        lines = result.stdout.splitlines()
+        assert len(lines) == rows_of + 2, result.stdout
+        assert not any(line.startswith("st-forged") for line in lines)

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from crawler.cli.arguments import AddCommand, Load, age_cutoff
 from crawler.cli.exits import OK
-from crawler.cli.stories import shortened
+from crawler.cli.stories import TITLE_CHARS
 
 if TYPE_CHECKING:
     from crawler.store import EventRow, StoryRow
@@ -31,23 +31,25 @@ def add_commands(command: AddCommand, load: Load) -> None:
 
 
 def cmd_events(args: argparse.Namespace, load: Load) -> int:
+    from alerts.render import shorten
     from crawler.cli.terminal import printable
     from crawler.store import list_events, open_for_reading, stories_by_id
 
     config = load(args.config)
     with closing(open_for_reading(config.database)) as db:
         events = list_events(db, args.since)
-        stories = stories_by_id(db, [story for event in events for story in event.stories])
-    if args.json:
-        for event in events:
-            print(json.dumps(event_json(event, stories), ensure_ascii=False))
-        return OK
+        if args.json:
+            stories = stories_by_id(db, [story for event in events for story in event.stories])
+            for event in events:
+                print(json.dumps(event_json(event, stories), ensure_ascii=False))
+            return OK
     print(f"{'event':<23} {'stories':>7} {'first seen':<20} {'last seen':<20} outlets · title")
     for event in events:
         print(
             printable(
                 f"{event.id:<23} {len(event.stories):>7} {event.first_seen:<20}"
-                f" {event.last_seen:<20} {', '.join(event.outlets)} · {shortened(event.title)}"
+                f" {event.last_seen:<20} {', '.join(event.outlets)}"
+                f" · {shorten(event.title, TITLE_CHARS)}"
             )
         )
     print(f"{len(events)} event{'' if len(events) == 1 else 's'}")
@@ -57,10 +59,9 @@ def cmd_events(args: argparse.Namespace, load: Load) -> int:
 def event_json(event: EventRow, stories: dict[str, StoryRow]) -> dict[str, Any]:
     """An event as `--json` prints it: its stories first reported first (the story that started
     it, and alerted, leads even when others were stored in the same second), each with the
-    addresses of its articles, so a script can open every report of the event. A story pruned
-    by retention between the two reads drops out rather than failing the listing."""
+    addresses of its articles, so a script can open every report of the event."""
     shown = sorted(
-        (stories[story] for story in event.stories if story in stories),
+        (stories[story] for story in event.stories),
         key=lambda row: (row.id != event.id, row.first_seen, row.id),
     )
     return {

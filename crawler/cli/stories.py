@@ -30,12 +30,13 @@ def add_commands(command: AddCommand, load: Load) -> None:
 
 
 def cmd_stories(args: argparse.Namespace, load: Load) -> int:
+    from alerts.render import shorten
     from crawler.cli.terminal import printable
     from crawler.store import list_stories, open_for_reading
 
     config = load(args.config)
     with closing(open_for_reading(config.database)) as db:
-        rows = list_stories(db, args.since)
+        rows = list_stories(db, args.since, urls=args.json)
     if args.json:
         for row in rows:
             print(json.dumps(row.__dict__, ensure_ascii=False))
@@ -49,13 +50,8 @@ def cmd_stories(args: argparse.Namespace, load: Load) -> int:
             printable(
                 f"{row.id:<23} {row.event[:EVENT_CHARS]:<{EVENT_CHARS}} {row.articles:>8}"
                 f" {row.first_seen:<20} {row.last_seen:<20} {', '.join(row.outlets)}"
-                f" · {shortened(row.title)}"
+                f" · {shorten(row.title, TITLE_CHARS)}"
             )
         )
     print(f"{len(rows)} stor{'y' if len(rows) == 1 else 'ies'}")
     return OK
-
-
-def shortened(title: str) -> str:
-    """A title cut to fit a table row."""
-    return title if len(title) <= TITLE_CHARS else title[:TITLE_CHARS] + "…"

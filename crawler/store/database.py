@@ -181,3 +181,14 @@ def open_for_reading(path: Path) -> sqlite_utils.Database:
 def one_row(db: sqlite_utils.Database, sql: str, params: list[Any]) -> dict[str, Any] | None:
     rows = list(db.query(sql, params))
     return rows[0] if rows else None
+
+
+# SQLite's default limit on bound parameters is 999 on older builds: lists go in chunks
+_CHUNK = 500
+
+
+def chunks(values: list[Any]) -> Iterator[tuple[list[Any], str]]:
+    """`values` in slices small enough to bind, each with its `?` marks."""
+    for start in range(0, len(values), _CHUNK):
+        chunk = values[start : start + _CHUNK]
+        yield chunk, ",".join("?" * len(chunk))

@@ -8,9 +8,7 @@ from typing import Any
 
 import sqlite_utils
 
-# SQLite's default limit on bound parameters is 999 on older builds: lists go in chunks
-_CHUNK = 500
-
+from crawler.store.database import chunks
 
 # The `event_terms` row of this (empty) term counts the stories profiled: no term is empty, and
 # the count moves in the same statement as the terms' own.
@@ -20,9 +18,7 @@ STORIES = ""
 def term_frequencies(db: sqlite_utils.Database, terms: list[str]) -> tuple[dict[str, int], int]:
     """How many profiled stories have each term, and how many stories were profiled."""
     found: dict[str, int] = {}
-    for start in range(0, len(terms), _CHUNK):
-        chunk = terms[start : start + _CHUNK]
-        marks = ",".join("?" * len(chunk))
+    for chunk, marks in chunks(terms):
         found.update(
             db.execute(
                 f"SELECT term, stories FROM event_terms WHERE term IN ({marks})", chunk

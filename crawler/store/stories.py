@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import sqlite_utils
 
-from crawler.store.database import one_row
+from crawler.store.database import chunks, one_row
 
 
 def all_signatures(db: sqlite_utils.Database) -> Iterator[tuple[int, bytes]]:
@@ -88,9 +88,6 @@ class StoryRow:
     urls: list[str]
 
 
-# SQLite's default limit on bound parameters is 999 on older builds: id lists go in chunks
-_CHUNK = 500
-
 _STORY_COLUMNS = (
     "SELECT a.story_id, coalesce(e.event_id, a.story_id), count(*),"
     " group_concat(DISTINCT a.source), min(a.fetched_at),"
@@ -100,30 +97,35 @@ _STORY_COLUMNS = (
 )
 
 
-def list_stories(db: sqlite_utils.Database, since: str | None = None) -> list[StoryRow]:
+def list_stories(
+    db: sqlite_utils.Database, since: str | None = None, *, urls: bool = True
+) -> list[StoryRow]:
     """Stories seen (first or last) since `since` (ISO UTC), most recently active first; the
-    title is the first copy's."""
+    title is the first copy's. Without `urls` their articles' addresses are not read (a table
+    does not show them) and are empty."""
     rows = db.execute(
         f"{_STORY_COLUMNS} GROUP BY a.story_id"
         " HAVING max(coalesce(a.updated_at, a.fetched_at)) >= ? ORDER BY 6 DESC, 1",
         [since or ""],
     ).fetchall()
-    return _story_rows(db, rows)
+    return _story_rows(db, rows, urls)
 
 
 def stories_by_id(db: sqlite_utils.Database, story_ids: list[str]) -> dict[str, StoryRow]:
     """The stories of `story_ids` that are stored, by id: an event's stories may be older than
     the event's last report, so they are read by id rather than by age."""
     rows = []
-    for chunk, marks in _chunks(story_ids):
+    for chunk, marks in chunks(story_ids):
         rows += db.execute(
             f"{_STORY_COLUMNS} WHERE a.story_id IN ({marks}) GROUP BY a.story_id", chunk
         ).fetchall()
     return {row.id: row for row in _story_rows(db, rows)}
 
 
-def _story_rows(db: sqlite_utils.Database, rows: list[tuple]) -> list[StoryRow]:
-    urls = _story_urls(db, [row[0] for row in rows])
+def _story_rows(
+    db: sqlite_utils.Database, rows: list[tuple], with_urls: bool = True
+) -> list[StoryRow]:
+    urls = _story_urls(db, [row[0] for row in rows]) if with_urls else {}
     return [
         StoryRow(
             story,
@@ -143,16 +145,9 @@ def _story_urls(db: sqlite_utils.Database, story_ids: list[str]) -> dict[str, li
     """Each story's article addresses, first stored first; read apart from the story's row
     because a URL may hold any separator `group_concat` could use."""
     urls: dict[str, list[str]] = {}
-    for chunk, marks in _chunks(story_ids):
+    for chunk, marks in chunks(story_ids):
         for story, url in db.execute(
             f"SELECT story_id, url FROM articles WHERE story_id IN ({marks}) ORDER BY id", chunk
         ):
             urls.setdefault(story, []).append(url)
     return urls
-
-
-def _chunks(ids: list[str]) -> Iterator[tuple[list[str], str]]:
-    """`ids` in slices small enough to bind, each with its `?` marks."""
-    for start in range(0, len(ids), _CHUNK):
-        chunk = ids[start : start + _CHUNK]
-        yield chunk, ",".join("?" * len(chunk))

@@ -32,6 +32,7 @@ from crawler.web.overview import PAGE_SIZE, page_number
 # matched whole (`fullmatch`): `$` would let a trailing newline through
 _ARTICLE_ID = re.compile(r"[0-9]{1,18}")
 _STORY_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+REPORTS_SHOWN = 100
 _LANGUAGE = re.compile(r"[A-Za-z]{2,3}(?:-[A-Za-z0-9]{1,8})*")
 
 
@@ -85,17 +86,22 @@ async def watchlist_page(request: Request) -> Response:
 class Story:
     copies: list[dict[str, Any]]
     reports: list[store.EventReport]
+    # the event's other reports not listed
+    more_reports: int
     versions: list[dict[str, Any]]
     alerts: list[dict[str, Any]]
 
 
 def story(db: sqlite_utils.Database, story_id: str) -> Story:
-    """A story's copies, the other reports of its event, its versions, and the messages keyed
-    on the story or on its event."""
+    """A story's copies, the other reports of its event (the first `REPORTS_SHOWN`), its
+    versions, and the messages keyed on the story or on its event."""
     event_id = store.event_of(db, story_id)
+    reports = other_reports(db, story_id, event_id)
+    more = store.event_story_count(db, event_id) - 1 - len(reports)
     return Story(
         store.story_articles(db, story_id),
-        other_reports(db, story_id, event_id),
+        reports,
+        max(0, more),
         store.story_versions(db, story_id),
         outbox.story_alerts(db, story_id, event_id),
     )
@@ -104,10 +110,11 @@ def story(db: sqlite_utils.Database, story_id: str) -> Story:
 def other_reports(
     db: sqlite_utils.Database, story_id: str, event_id: str
 ) -> list[store.EventReport]:
-    """The other stories of the story's event: a watchlist grouping by event alerts on the
-    first report only, so this is where the analyst sees who else wrote it."""
-    reports = store.event_reports(db, event_id)
-    return [report for report in reports if report.story_id != story_id]
+    """The other stories of the story's event, the first `REPORTS_SHOWN`: a watchlist grouping
+    by event alerts on the first report only, so this is where the analyst sees who else wrote
+    it (an event a site flooded with thousands of stories stays one page)."""
+    reports = store.event_reports(db, event_id, REPORTS_SHOWN + 1)
+    return [report for report in reports if report.story_id != story_id][:REPORTS_SHOWN]
 
 
 async def story_page(request: Request) -> Response:
@@ -127,6 +134,7 @@ async def story_page(request: Request) -> Response:
         story_id=story_id,
         copies=copies,
         reports=found.reports,
+        more_reports=found.more_reports,
         versions=found.versions,
         alerts=found.alerts,
     )
