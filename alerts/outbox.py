@@ -286,17 +286,20 @@ def story_notices(
     """For each (watchlist, channel) alerted on the event (`event_id` set) or, with
     `story_rows`, on the story itself (`event_id` NULL): the number of its last update notice
     (`last_notice`, 0 for none), whether one is still waiting (`waiting`), and when the last
-    message for it was sent, or queued if none was (`last_out`). A watchlist that switched
-    between `group: event` and `group: story` has one row per key it was alerted on."""
-    keys = "event_id = :event_id"
+    message for it was sent, or queued if none was (`last_out`). `key` is what the alert was
+    keyed on. An alert keyed on the event's first story (queued before events existed, or
+    before its watchlist switched to `group: event`) has the event's key, so it is the event's:
+    its id is the one an event alert would have. A watchlist that switched has one row per key."""
+    keys = "event_id = :event_id OR (event_id IS NULL AND story_id = :event_id)"
     if story_rows:
         keys += " OR (event_id IS NULL AND story_id = :story_id)"
     return list(
         db.query(
-            "SELECT watchlist, channel, event_id, max(notice) AS last_notice,"
+            "SELECT watchlist, channel, coalesce(event_id, story_id) AS key,"
+            " max(event_id) AS event_id, max(notice) AS last_notice,"
             " sum(status = :pending) AS waiting, max(coalesce(sent_at, created_at)) AS last_out"
-            f" FROM alerts WHERE {keys} GROUP BY watchlist, channel, event_id"
-            " HAVING min(notice) = 0 ORDER BY watchlist, channel, event_id",
+            f" FROM alerts WHERE {keys} GROUP BY watchlist, channel, key"
+            " HAVING min(notice) = 0 ORDER BY watchlist, channel, key",
             {"pending": PENDING, "story_id": story_id, "event_id": event_id},
         )
     )

@@ -126,8 +126,9 @@ def hours(pair: LabelledPair) -> float:
 
 
 def labelled(articles: list[Article], threshold: float) -> None:
-    pairs = [pair for pair in load_labels(articles) if pair.label in (SAME, DIFFERENT)]
-    labels = Counter(pair.label for pair in load_labels(articles))
+    every = load_labels(articles)
+    pairs = [pair for pair in every if pair.label in (SAME, DIFFERENT)]
+    labels = Counter(pair.label for pair in every)
     truth = [pair.label == SAME for pair in pairs]
     print(f"# Labelled pairs: {sum(labels.values())} ({dict(labels)}); scored: {len(pairs)}")
     profiles = profiles_in_crawl_order(articles, {p.a.id for p in pairs} | {p.b.id for p in pairs})
@@ -199,13 +200,13 @@ def stream(articles: list[Article], config: EventsConfig, merges: Path | None) -
                 filed = stories.add(record, fingerprint, None, terms)
             spent += time.perf_counter() - start
             stories.index_article(filed.article_id, fingerprint.signature)
-            event_of[article.id] = filed.event
+            event_of[article.id] = filed.event_id
             stories_of.add(filed.story_id)
             if filed.joined_event:
-                joined.append((article, filed.event))
+                joined.append((article, filed.event_id))
             for match in watchlists.match(Document(record.title, record.paragraphs, "ar")):
                 by_story.add((match.watchlist, filed.story_id))
-                by_event.add((match.watchlist, filed.event))
+                by_event.add((match.watchlist, filed.event_id))
         story_count = len(stories_of)
         event_count = len(set(event_of.values()))
         days = (articles[-1].at - articles[0].at).days + 1
@@ -298,16 +299,18 @@ def cost(
                     timestamp(at),
                     profile.to_json(),
                     profile.indexed(),
-                    list(counted.counts),
                     None,
                 )
+            store.count_terms(
+                db, [list(terms[n % len(terms)].counts) for n in range(window_stories)]
+            )
         times = []
         rng = random.Random(3)
         for number in range(placements):
             chosen = terms[rng.randrange(len(terms))]
             start = time.perf_counter()
             with db.atomic():
-                events.place(f"st-new-{number}", "ar", chosen, now)
+                events.place(f"st-new-{number}", "ar", chosen, None, now)
             times.append(time.perf_counter() - start)
         db.close()
         size = path.stat().st_size

@@ -187,7 +187,7 @@ def fill(config: Config, count: int, rng: random.Random) -> int:
             found = watchlists.match(Document(title, text.split("\n\n"), language))
             if found:
                 matched += 1
-                queue.queue(Filed(article_id, story, ""), tuple(found))
+                queue.queue(Filed(article_id, story, story, ""), tuple(found))
         if number % 5000 == 4999:
             db.execute("COMMIT")
             db.execute("BEGIN")

@@ -59,11 +59,11 @@ class AlertQueue:
         reported it (an event of thousands is read no further than the alert lists)."""
         reports = [
             {"source": report.source, "title": report.title, "url": report.url}
-            for report in store.event_reports(self.db, filed.event, REPORTS_LISTED + 1)
+            for report in store.event_reports(self.db, filed.event_id, REPORTS_LISTED + 1)
             if report.story_id != filed.story_id
         ]
-        total = store.event_story_count(self.db, filed.event) - 1
-        return {"id": filed.event, "reports": reports[:REPORTS_LISTED], "reports_total": total}
+        total = store.event_story_count(self.db, filed.event_id) - 1
+        return {"id": filed.event_id, "reports": reports[:REPORTS_LISTED], "reports_total": total}
 
     def _alert(
         self,
@@ -96,14 +96,14 @@ class AlertQueue:
         after the last thing sent for that story or event and channel."""
         hits = {match.watchlist: match for match in matches}
         states = outbox.story_notices(
-            self.db, filed.story_id, filed.event, story_rows=not filed.joined_event
+            self.db, filed.story_id, filed.event_id, story_rows=not filed.joined_event
         )
         queued = 0
         for state in states:
             wanted = self.watchlists.configs.get(state["watchlist"])
             if wanted is None or not wanted.notify_updates or state["waiting"]:
                 continue
-            grouped = event if state["event_id"] else None
+            grouped = event if state["key"] == filed.event_id else None
             match = hits.get(state["watchlist"])
             queued += self._notice(article, story, grouped, match, state, filed.change)
         return queued

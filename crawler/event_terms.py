@@ -1,7 +1,8 @@
 """Event terms: what a text gives to find the other reports of its happening, counted in the
-extraction workers (linear in the text's length): content words in the watchlists' own
-normalisation (diacritics, case, hamza forms folded) with Arabic article clitics and plural
-endings dropped, and the title's words apart.
+extraction workers (linear in the text's length): its words in the watchlists' own normalisation
+(diacritics, case, hamza forms folded) with Arabic article clitics and plural endings dropped,
+and the title's words apart. Function words are not listed per language: their rarity weight
+(`crawler.events`) makes them count for next to nothing.
 
 Numbers, weekdays (resolved to dates) and leads were measured as further signals on the labelled
 pairs (bench/events.py) and added nothing over these: they are not counted."""
@@ -23,12 +24,17 @@ _ARTICLE_CLITICS = sorted(
     (p for p in PROCLITICS if p.endswith(("ال", "لل"))), key=len, reverse=True
 )
 _PLURAL_ENDINGS = ("ين", "ون", "ات")
+# no word of a language is longer; a run of letters past it is a site's, and would be counted,
+# stored and indexed whole
+MAX_TERM_CHARS = 40
 
 
 def term_key(word: str) -> str | None:
     """A normalised word's event term: Arabic words lose an article-bearing proclitic (وال، بال،
     لل…) and a plural ending, Latin words a plural `s`; one-letter words are dropped. Bare
     conjunctions are kept (وزير is not و + زير)."""
+    if len(word) > MAX_TERM_CHARS:
+        return None
     if is_arabic(word):
         for clitic in _ARTICLE_CLITICS:
             if word.startswith(clitic) and len(word) - len(clitic) >= 2:

@@ -2,39 +2,41 @@
 
 Stories group copies of one text; an event groups the stories that report the same happening in
 their own words (an extradition agreed in Rabat, written by four newsrooms). A new story is
-compared with the stories of the same language stored in the last `events.window` and joins the
-event of the most similar one scoring `events.threshold` or more; otherwise it starts an event,
-whose id is its own story id (so a story that is alone in its event keeps the alert ids it always
-had).
+compared with the stories of the same language published (or, undated, stored) within
+`events.window` of it, and joins the event of the most similar one scoring `events.threshold` or
+more, if that event began within the window too; otherwise it starts an event, whose id is its
+own story id (so a story alone in its event keeps the alert ids it always had).
 
-What is compared is in the text alone, counted in the extraction workers (`terms_of`): content
-words in the watchlists' own normalisation (diacritics, case, hamza forms folded; Arabic article
-clitics and plural endings dropped), weighted by rarity over the stories seen so far (TF-IDF,
-the document frequencies kept in the database), with the title's words, the numbers and the
-weekdays each counted apart (`score`). Candidates come from an inverted index on each story's
-most distinctive terms, within the window, so a new story is compared with a few dozen stories,
-not all of them. The operating point is chosen for precision (bench/events.py): a wrong merge
-hides an alert, a missed merge only repeats one.
+What is compared is in the text alone, counted in the extraction workers (`crawler.event_terms`):
+TF-IDF weights over the terms, their rarity counted over the stories seen so far (the counts
+kept in the database), the title's terms apart, and the time between the two stories (`score`).
+Candidates come from an inverted index on each story's most distinctive terms, so a new story is
+compared with a few dozen stories, not all of them. The operating point is chosen for precision
+(bench/events.py): a wrong merge hides an alert, a missed merge only repeats one.
 """
 
 from __future__ import annotations
 
 import json
 import math
+from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import sqlite_utils
 
+from alerts.document import PARAGRAPH_SEPARATOR
 from alerts.times import parse_time, timestamp
 from crawler import store
-from crawler.event_terms import Terms
+from crawler.event_terms import Terms, terms_of
 
 # terms of a story's profile (by weight), and the most distinctive of them in the index
 PROFILE_TERMS = 80
 INDEXED_TERMS = 15
 # stories read back and scored for each new story, at most
 CANDIDATES = 40
+# stories an archive from before events is read for at the first start
+WARM_UP_STORIES = 5000
 
 
 @dataclass(frozen=True)
@@ -122,10 +124,22 @@ class Events:
         self.window = window
         self.threshold = threshold
 
-    def place(self, story_id: str, language: str | None, terms: Terms, at: datetime) -> Placement:
+    def place(
+        self,
+        story_id: str,
+        language: str | None,
+        terms: Terms,
+        published_at: str | None,
+        fetched: datetime,
+    ) -> Placement:
+        """The story's event. A story published more than a window before it was fetched (a
+        backlog, a stale or made-up date) starts its own: what it reported is not what the
+        stories of the window report, and an old event already alerted would swallow it."""
+        at = story_time(published_at, fetched)
         frequencies, stories = store.term_frequencies(self.db, list(terms.counts))
         profile = profile_of(terms, frequencies, stories)
-        best = self.nearest(profile, language, at)
+        fresh = fetched - at <= timedelta(seconds=self.window)
+        best = self.nearest(profile, language, at) if fresh else None
         placement = (
             Placement(best[0], True, best[1], best[2])
             if best and best[1] >= self.threshold
@@ -139,17 +153,61 @@ class Events:
             timestamp(at),
             profile.to_json(),
             profile.indexed(),
-            list(terms.counts),
             placement.score,
         )
+        store.count_terms(self.db, [list(terms.counts)])
         return placement
+
+    def warm_up(self, now: datetime) -> int:
+        """A database from before events (or with none yet): its last `WARM_UP_STORIES` stories
+        give the terms their rarity, and those of the window get profiles, so the first new
+        stories are weighed by what the archive says (not every word alike) and can join the
+        events of the stories stored just before the upgrade. Once: returns how many stories
+        were read, 0 when the terms were counted already."""
+        if store.term_frequencies(self.db, [])[1] or not (
+            rows := store.recent_first_articles(self.db, WARM_UP_STORIES)
+        ):
+            return 0
+        texts = [
+            (row, terms_of(row["title"] or "", row["text"].split(PARAGRAPH_SEPARATOR)))
+            for row in rows
+        ]
+        frequencies = Counter(term for _, terms in texts for term in terms.counts)
+        window = timedelta(seconds=self.window)
+        with self.db.atomic():
+            store.count_terms(self.db, [list(terms.counts) for _, terms in texts])
+            for row, terms in texts:
+                fetched = parse_time(row["fetched_at"]) or now
+                at = story_time(row["published_at"], fetched)
+                if now - at <= window:
+                    profile = profile_of(terms, frequencies, len(texts))
+                    store.add_to_event(
+                        self.db,
+                        row["story_id"],
+                        row["story_id"],
+                        row["language"] or "",
+                        timestamp(at),
+                        profile.to_json(),
+                        profile.indexed(),
+                        None,
+                    )
+        return len(texts)
 
     def nearest(
         self, profile: Profile, language: str | None, at: datetime
     ) -> tuple[str, float, str] | None:
-        """(event, score, story) of the most similar story in the window, if any."""
-        since = timestamp(at - timedelta(seconds=self.window))
-        rows = store.event_candidates(self.db, profile.indexed(), language or "", since, CANDIDATES)
+        """(event, score, story) of the most similar story within a window of it, if any, whose
+        event began within that window too: an event does not grow for as long as its subject
+        recurs (three shellings of one town on three days are three events)."""
+        window = timedelta(seconds=self.window)
+        rows = store.event_candidates(
+            self.db,
+            profile.indexed(),
+            language or "",
+            timestamp(at - window),
+            timestamp(at + window),
+            CANDIDATES,
+        )
         scored = [
             (
                 row["event_id"],

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import replace
+from datetime import UTC, datetime
 
 import sqlite_utils
 
@@ -52,6 +53,8 @@ class Ingest:
         dedup_config = dedup_config or DedupConfig()
         events_config = events_config or EventsConfig()
         events = Events(db, events_config.window, events_config.threshold)
+        if read := events.warm_up(datetime.now(UTC)):
+            log.info("events: terms weighed and recent stories profiled from %d stored", read)
         self.stories = Stories(db, dedup_config, events)
         self.alerts = AlertQueue(db, watchlists, dedup_config.update_interval)
         # canonical URLs some poll is fetching now: sources listing the same article and polled
@@ -85,14 +88,14 @@ class Ingest:
             # or the entry's own fallback lost its worker too
             log.warning("source=%s url=%s: not stored: %s", fetched.source, fetched.entry.url, exc)
             return None
-        record, fingerprint = prepared.record, prepared.fingerprint
-        if record is None or fingerprint is None:
+        record, fingerprint, terms = prepared.record, prepared.fingerprint, prepared.terms
+        if record is None or fingerprint is None or terms is None:
             log.warning(
                 "source=%s url=%s: no title or text, skipped", fetched.source, fetched.entry.url
             )
             return None
         html = page_html(fetched, record) if self.store_html else None
-        return self.store(record, fingerprint, html, prepared.terms)
+        return self.store(record, fingerprint, terms, html)
 
     async def _extract(self, fetched: Fetched) -> Prepared:
         """The workers' part, in one trip; when the page breaks the extractor, runs over the
@@ -120,8 +123,8 @@ class Ingest:
         self,
         record: Record,
         fingerprint: dedup.Fingerprint,
+        terms: Terms,
         html: str | None = None,
-        terms: Terms | None = None,
     ) -> Stored | None:
         """Match the record, then store it (a new article in its story, or a new version of a
         stored one) and queue what it sends, in one transaction; None when a stored article's
@@ -129,7 +132,7 @@ class Ingest:
         transaction: the write lock is held for writes alone."""
         matches = self.match(record)
         with self.db.atomic():
-            filed = self._file(record, fingerprint, html, terms)
+            filed = self._file(record, fingerprint, terms, html)
             if filed is None:
                 return None
             enqueued = self.alerts.queue(filed, matches)
@@ -157,8 +160,8 @@ class Ingest:
         self,
         record: Record,
         fingerprint: dedup.Fingerprint,
+        terms: Terms,
         html: str | None,
-        terms: Terms | None,
     ) -> Filed | None:
         """A new article, or a new version of the stored one any of its URLs led to."""
         known = store.first_known(self.db, record.aliases)

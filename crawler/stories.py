@@ -25,7 +25,7 @@ from crawler.articles import Record
 from crawler.config import DedupConfig
 from crawler.dedup import NearDuplicateIndex, similarity
 from crawler.event_terms import Terms
-from crawler.events import Events, story_time
+from crawler.events import Events
 
 log = logging.getLogger("newswatch.stories")
 
@@ -48,14 +48,10 @@ class Filed:
 
     article_id: int
     story_id: str
+    event_id: str
     change: str
     revised: bool = False
-    event_id: str = ""
     joined_event: bool = False
-
-    @property
-    def event(self) -> str:
-        return self.event_id or self.story_id
 
 
 def new_story_id(canonical: str) -> str:
@@ -102,7 +98,7 @@ class Stories:
         record: Record,
         fingerprint: dedup.Fingerprint,
         html: str | None,
-        terms: Terms | None = None,
+        terms: Terms,
     ) -> Filed:
         """Store a new article in its story (a new story in its event), within the caller's
         transaction (`index_article` once it has committed)."""
@@ -146,24 +142,25 @@ class Stories:
             return self._new_story(record, article_id, story_id, terms, fetched)
         grew = bool(outlets) and record.source not in outlets
         change = f"reached a new outlet ({record.source})" if grew else ""
-        return Filed(article_id, story_id, change, event_id=store.event_of(self.db, story_id))
+        return Filed(article_id, story_id, store.event_of(self.db, story_id), change)
 
     def _new_story(
         self,
         record: Record,
         article_id: int,
         story_id: str,
-        terms: Terms | None,
+        terms: Terms,
         fetched: datetime,
     ) -> Filed:
         """A new story starts an event, or joins the event of an earlier story reporting the same
         happening in other words."""
-        if self.events is None or terms is None:
-            return Filed(article_id, story_id, "")
-        at = story_time(record.published_at, fetched)
-        placement = self.events.place(story_id, record.language, terms, at)
+        if self.events is None:
+            return Filed(article_id, story_id, story_id, "")
+        placement = self.events.place(
+            story_id, record.language, terms, record.published_at, fetched
+        )
         if not placement.joined:
-            return Filed(article_id, story_id, "", event_id=placement.event_id)
+            return Filed(article_id, story_id, placement.event_id, "")
         log.info(
             "source=%s url=%s: story %s joins event %s (nearest story %s, score %.2f)",
             record.source,
@@ -174,7 +171,7 @@ class Stories:
             placement.score,
         )
         change = f"reported again, by {record.source}"
-        return Filed(article_id, story_id, change, event_id=placement.event_id, joined_event=True)
+        return Filed(article_id, story_id, placement.event_id, change, joined_event=True)
 
     def revise(
         self, known: dict[str, Any], record: Record, fingerprint: dedup.Fingerprint
@@ -208,7 +205,7 @@ class Stories:
         material = self.is_material(previous, signature)
         change = "text changed materially" if material else ""
         event_id = store.event_of(self.db, known["story_id"])
-        return Filed(known["id"], known["story_id"], change, revised=True, event_id=event_id)
+        return Filed(known["id"], known["story_id"], event_id, change, revised=True)
 
     def index_article(self, article_id: int, signature: bytes | None) -> None:
         if signature is not None:

@@ -304,14 +304,17 @@ def test_story_notices_finds_the_events_alerts_and_the_storys_own(outbox_db) -> 
 
     states = outbox.story_notices(outbox_db, "st-b", EVENT)
 
-    assert [(s["watchlist"], s["event_id"], s["last_notice"], s["waiting"]) for s in states] == [
-        ("by-story", None, 0, 1),
+    # an alert keyed on the event's first story has the event's key: it is the event's
+    assert [(s["watchlist"], s["key"], s["last_notice"], s["waiting"]) for s in states] == [
+        ("by-story", "st-b", 0, 1),
+        ("by-story", EVENT, 0, 1),
         ("grouped", EVENT, 1, 2),
-        ("switched", None, 0, 1),
+        ("switched", "st-b", 0, 1),
         ("switched", EVENT, 0, 1),
     ]
     event_only = outbox.story_notices(outbox_db, "st-b", EVENT, story_rows=False)
-    assert [(s["watchlist"], s["event_id"]) for s in event_only] == [
+    assert [(s["watchlist"], s["key"]) for s in event_only] == [
+        ("by-story", EVENT),
         ("grouped", EVENT),
         ("switched", EVENT),
     ]

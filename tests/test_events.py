@@ -4,10 +4,13 @@ through `newswatch run --once` against outlets served from tmp dirs on 127.0.0.1
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from crawler.event_terms import MAX_TERMS, MAX_TITLE_TERMS, terms_of
-from crawler.events import INDEXED_TERMS
+from alerts.times import timestamp
+from crawler import store
+from crawler.event_terms import MAX_TERM_CHARS, MAX_TERMS, MAX_TITLE_TERMS, terms_of
+from crawler.events import INDEXED_TERMS, Events
 from tests.support import change, newswatch, rows, run_once, value, write_config
 
 CONCEPTS = """
@@ -147,6 +150,7 @@ def test_a_hostile_page_gets_a_bounded_profile(tmp_path, blank_site, hook):
     for its event stays the size of a real article's."""
     title = " ".join(f"title{n}" for n in range(20_000))
     body = [" ".join(f"w{n}x" for n in range(at, at + 1_000)) for at in range(0, 60_000, 1_000)]
+    body.append(" ".join(f"{n}{'z' * 5_000}" for n in range(400)))
     root = Path(blank_site.root)
     publish(root, "a", {"flood": (title, body), "belhaj": FIRST})
     path = config(tmp_path, blank_site.base_url, hook.url, ["a"])
@@ -163,7 +167,9 @@ def test_a_hostile_page_gets_a_bounded_profile(tmp_path, blank_site, hook):
     )
     assert indexed == INDEXED_TERMS
     assert value(path, "SELECT count(*) FROM event_terms") <= 2 * MAX_TERMS
-    assert len(terms_of(title, body).title) == MAX_TITLE_TERMS
+    terms = terms_of(title, body)
+    assert len(terms.title) == MAX_TITLE_TERMS
+    assert max(map(len, terms.counts)) <= MAX_TERM_CHARS
 
 
 def test_retention_forgets_profiles_past_the_window_and_keeps_events(tmp_path, blank_site, hook):
@@ -185,3 +191,63 @@ def test_retention_forgets_profiles_past_the_window_and_keeps_events(tmp_path, b
     assert kept[recent]["profile"] is not None
     indexed = rows(path, "SELECT DISTINCT story_id FROM event_index")
     assert [row["story_id"] for row in indexed] == [recent]
+
+
+def test_an_event_from_before_the_upgrade_is_joined_by_the_next_report(tmp_path, blank_site, hook):
+    """An archive stored before events existed (its event tables empty): the first start reads
+    it for the terms' rarity and the recent stories' profiles, so the next report of a stored
+    story joins its event at once."""
+    root = Path(blank_site.root)
+    publish(root, "a", {"belhaj": FIRST, "tangier": OTHER})
+    publish(root, "b", {})
+    path = config(tmp_path, blank_site.base_url, hook.url, ["a", "b"])
+    run_once(path)
+    for table in ("event_index", "event_terms", "story_events"):
+        change(path, f"DELETE FROM {table}")
+
+    publish(root, "b", {"belhaj-extradited": SECOND})
+    result = run_once(path)
+
+    assert "recent stories profiled from 2 stored" in result.stderr
+    assert value(path, "SELECT stories FROM event_terms WHERE term = ''") == 3
+    events = rows(path, "SELECT event_id, count(*) AS stories FROM story_events GROUP BY 1")
+    assert sorted(row["stories"] for row in events) == [1, 2]
+    grouped = [r.json for r in hook.requests if r.json["watchlist"] == "grouped"]
+    assert [alert["id"].count(":update:") for alert in grouped] == [0, 0, 1]
+
+
+def _place(events: Events, story: str, fetched: datetime, published: datetime | None = None):
+    title, paragraphs = FIRST
+    with events.db.atomic():
+        return events.place(
+            story, "en", terms_of(title, paragraphs), timestamp(published or fetched), fetched
+        )
+
+
+def test_an_event_stops_growing_a_window_after_its_first_report(tmp_path) -> None:
+    """The same subject reported again and again, a day and a half apart: each report is
+    within a window of the one before, but an event takes reports for one window after its
+    first, so a recurring subject is not one endless event."""
+    db = store.open_db(tmp_path / "events.db")
+    events = Events(db, window=48 * 3600, threshold=0.7)
+    start = datetime(2026, 11, 1, tzinfo=UTC)
+    first = _place(events, "st-1", start)
+    second = _place(events, "st-2", start + timedelta(hours=36))
+    third = _place(events, "st-3", start + timedelta(hours=72))
+
+    assert (first.joined, second.joined, second.event_id) == (False, True, "st-1")
+    assert (third.joined, third.event_id) == (False, "st-3")
+
+
+def test_a_story_dated_long_before_its_fetch_starts_its_own_event(tmp_path) -> None:
+    """A page fetched now but dated ten days ago (a backlog, a stale or made-up date) joins no
+    event, not even one of that date word for word the same: an old event already alerted
+    would swallow it."""
+    db = store.open_db(tmp_path / "events.db")
+    events = Events(db, window=48 * 3600, threshold=0.7)
+    now = datetime(2026, 11, 20, tzinfo=UTC)
+    then = now - timedelta(days=10)
+    _place(events, "st-then", then)
+    stale = _place(events, "st-stale", now, then)
+
+    assert (stale.joined, stale.event_id) == (False, "st-stale")

@@ -113,8 +113,9 @@ class DedupConfig(_Strict):
 class EventsConfig(_Strict):
     """When independently written stories are one event (`crawler.events`).
 
-    `window`: a new story is compared with the stories of its language stored this long before
-    it. `threshold`: the likelihood (0 to 1) from which two stories report the same happening;
+    `window`: a new story is compared with the stories of its language published (or, undated,
+    stored) within this time of it, and an event takes new stories this long after its first.
+    `threshold`: the likelihood (0 to 1) from which two stories report the same happening;
     chosen for precision (bench/events.py): lower it and more reports are grouped, and more
     alerts on distinct happenings are lost in another event's."""
 

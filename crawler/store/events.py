@@ -3,6 +3,7 @@ inverted index that finds them, and the document frequencies their terms are wei
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,10 +37,9 @@ def add_to_event(
     at: str,
     profile: str,
     indexed: list[str],
-    terms: list[str],
     score: float | None,
 ) -> None:
-    """A new story placed in its event: its profile, its index entries, its terms counted."""
+    """A story placed in its event: its profile and its index entries."""
     db.execute(
         "INSERT INTO story_events (story_id, event_id, language, at, score, profile)"
         " VALUES (?, ?, ?, ?, ?, ?)",
@@ -49,27 +49,54 @@ def add_to_event(
         "INSERT INTO event_index (term, language, at, story_id) VALUES (?, ?, ?, ?)",
         [(term, language, at, story_id) for term in indexed],
     )
+
+
+def count_terms(db: sqlite_utils.Database, stories: list[list[str]]) -> None:
+    """Each story's distinct terms counted once, and the stories counted."""
+    counts = Counter(term for terms in stories for term in terms)
+    counts[STORIES] = len(stories)
     db.conn.executemany(
-        "INSERT INTO event_terms (term, stories) VALUES (?, 1)"
-        " ON CONFLICT (term) DO UPDATE SET stories = stories + 1",
-        [(term,) for term in [STORIES, *terms]],
+        "INSERT INTO event_terms (term, stories) VALUES (?, ?)"
+        " ON CONFLICT (term) DO UPDATE SET stories = stories + excluded.stories",
+        list(counts.items()),
+    )
+
+
+def recent_first_articles(db: sqlite_utils.Database, limit: int) -> list[dict[str, Any]]:
+    """The first article of each of the `limit` stories stored last that still have a text:
+    what a database from before events weighs its terms and profiles its recent stories by."""
+    return list(
+        db.query(
+            "SELECT story_id, title, text, language, published_at, fetched_at FROM articles"
+            " WHERE pruned_at IS NULL AND id IN (SELECT min(id) FROM articles GROUP BY story_id)"
+            " ORDER BY id DESC LIMIT ?",
+            [limit],
+        )
     )
 
 
 def event_candidates(
-    db: sqlite_utils.Database, terms: list[str], language: str, since: str, limit: int
+    db: sqlite_utils.Database,
+    terms: list[str],
+    language: str,
+    since: str,
+    until: str,
+    limit: int,
 ) -> list[dict[str, Any]]:
-    """Stories of `language` since `since` sharing the most index terms with `terms`, with
-    their event and profile."""
+    """Stories of `language` between `since` and `until` sharing the most index terms with
+    `terms`, whose event's first story is no older than `since`, with their event and
+    profile."""
     marks = ",".join("?" * len(terms))
     return list(
         db.query(
             "SELECT s.story_id, s.event_id, s.at, s.profile FROM story_events s JOIN ("
             "  SELECT story_id, count(*) AS shared FROM event_index"
-            f"  WHERE term IN ({marks}) AND language = ? AND at >= ?"
+            f"  WHERE term IN ({marks}) AND language = ? AND at >= ? AND at <= ?"
             "  GROUP BY story_id ORDER BY shared DESC, story_id LIMIT ?"
-            ") c ON c.story_id = s.story_id WHERE s.profile IS NOT NULL",
-            [*terms, language, since, limit],
+            ") c ON c.story_id = s.story_id"
+            " JOIN story_events first ON first.story_id = s.event_id AND first.at >= ?"
+            " WHERE s.profile IS NOT NULL",
+            [*terms, language, since, until, limit, since],
         )
     )
 
@@ -116,16 +143,19 @@ class EventReport:
 def event_reports(
     db: sqlite_utils.Database, event_id: str, limit: int | None = None
 ) -> list[EventReport]:
-    """The stories of an event, first reported first, at most `limit` of them (a story that
-    predates events is its own event's one report)."""
+    """The stories of an event, first reported first, at most `limit` of them, read by their
+    ids first so a long event is read no further than asked (a story that predates events is
+    its own event's one report)."""
+    bound = " LIMIT ?" if limit is not None else ""
     rows = db.execute(
         "SELECT s.story_id, s.articles, s.outlets, f.source, coalesce(f.title, ''), f.url,"
         " f.fetched_at FROM (SELECT story_id, count(*) AS articles,"
         "  group_concat(DISTINCT source) AS outlets, min(id) AS first FROM articles"
-        "  WHERE story_id IN (SELECT story_id FROM story_events WHERE event_id = ? UNION SELECT ?)"
-        "  GROUP BY story_id) s JOIN articles f ON f.id = s.first ORDER BY s.first"
-        + (" LIMIT ?" if limit is not None else ""),
-        [event_id, event_id, *([limit] if limit is not None else [])],
+        "  WHERE story_id IN (SELECT story_id FROM (SELECT story_id FROM story_events"
+        f"   WHERE event_id = ? ORDER BY at, story_id{bound}) UNION SELECT ?)"
+        "  GROUP BY story_id) s JOIN articles f ON f.id = s.first ORDER BY s.first" + bound,
+        [event_id, *([limit] if limit is not None else []), event_id]
+        + ([limit] if limit is not None else []),
     ).fetchall()
     return [
         EventReport(story, source, title, url, fetched, count, sorted(outlets.split(",")))
@@ -134,6 +164,7 @@ def event_reports(
 
 
 def event_story_count(db: sqlite_utils.Database, event_id: str) -> int:
+    """How many stories an event has; an event of a story that predates events has one."""
     row = db.execute("SELECT count(*) FROM story_events WHERE event_id = ?", [event_id]).fetchone()
     return max(1, row[0])
 
