@@ -184,12 +184,14 @@ def stream(articles: list[Article], config: EventsConfig, merges: Path | None) -
     with tempfile.TemporaryDirectory() as folder:
         db = store.open_db(Path(folder) / "events.db")
         events = Events(db, config.window, config.threshold)
-        stories = Stories(db, DedupConfig(), events)
+        # stories without events, each new one placed here as `Stories.add` places it, but at
+        # the time the corpus crawled it rather than now
+        stories = Stories(db, DedupConfig())
+        story_event: dict[str, str] = {}
         by_story: set[tuple[str, str]] = set()
         by_event: set[tuple[str, str]] = set()
         joined = []
         event_of: dict[str, str] = {}
-        stories_of: set[str] = set()
         spent = 0.0
         for article in articles:
             record = record_of(article)
@@ -198,16 +200,20 @@ def stream(articles: list[Article], config: EventsConfig, merges: Path | None) -
             start = time.perf_counter()
             with db.atomic():
                 filed = stories.add(record, fingerprint, None, terms)
+                if filed.story_id not in story_event:
+                    crawled = article.at.replace(tzinfo=UTC)
+                    placed = events.place(filed.story_id, "ar", terms, record.published_at, crawled)
+                    story_event[filed.story_id] = placed.event_id
+                    if placed.joined:
+                        joined.append((article, placed.event_id))
             spent += time.perf_counter() - start
             stories.index_article(filed.article_id, fingerprint.signature)
-            event_of[article.id] = filed.event_id
-            stories_of.add(filed.story_id)
-            if filed.joined_event:
-                joined.append((article, filed.event_id))
+            event = story_event[filed.story_id]
+            event_of[article.id] = event
             for match in watchlists.match(Document(record.title, record.paragraphs, "ar")):
                 by_story.add((match.watchlist, filed.story_id))
-                by_event.add((match.watchlist, filed.event_id))
-        story_count = len(stories_of)
+                by_event.add((match.watchlist, event))
+        story_count = len(story_event)
         event_count = len(set(event_of.values()))
         days = (articles[-1].at - articles[0].at).days + 1
         print(f"# Stream: {len(articles)} articles over {days} days (crawl order)")
