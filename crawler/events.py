@@ -34,7 +34,7 @@ from crawler.event_terms import Terms, terms_of
 PROFILE_TERMS = 80
 INDEXED_TERMS = 15
 # stories read back and scored for each new story, at most
-CANDIDATES = 40
+CANDIDATES = 20
 # stories an archive from before events is read for at the first start
 WARM_UP_STORIES = 5000
 

@@ -75,6 +75,11 @@ def recent_first_articles(db: sqlite_utils.Database, limit: int) -> list[dict[st
     )
 
 
+# Reports of one happening share several of their most distinctive terms: every labelled pair
+# the score joins shares two or more (bench/events.py), and a story sharing one is not scored.
+MIN_SHARED = 2
+
+
 def event_candidates(
     db: sqlite_utils.Database,
     terms: list[str],
@@ -84,19 +89,19 @@ def event_candidates(
     limit: int,
 ) -> list[dict[str, Any]]:
     """Stories of `language` between `since` and `until` sharing the most index terms with
-    `terms`, whose event's first story is no older than `since`, with their event and
-    profile."""
+    `terms` (two at least), whose event's first story is no older than `since`, with their
+    event and profile."""
     marks = ",".join("?" * len(terms))
     return list(
         db.query(
             "SELECT s.story_id, s.event_id, s.at, s.profile FROM story_events s JOIN ("
             "  SELECT story_id, count(*) AS shared FROM event_index"
             f"  WHERE term IN ({marks}) AND language = ? AND at >= ? AND at <= ?"
-            "  GROUP BY story_id ORDER BY shared DESC, story_id LIMIT ?"
+            "  GROUP BY story_id HAVING count(*) >= ? ORDER BY shared DESC, story_id LIMIT ?"
             ") c ON c.story_id = s.story_id"
             " JOIN story_events first ON first.story_id = s.event_id AND first.at >= ?"
             " WHERE s.profile IS NOT NULL",
-            [*terms, language, since, until, limit, since],
+            [*terms, language, since, until, MIN_SHARED, limit, since],
         )
     )
 
