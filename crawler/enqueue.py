@@ -10,7 +10,9 @@ it get one update notice per channel, at most every `dedup.update_interval`.
 
 from __future__ import annotations
 
+import functools
 import logging
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -48,7 +50,8 @@ class AlertQueue:
         article = store.article_row(self.db, filed.article_id)
         articles, outlets = store.story_reach(self.db, filed.story_id)
         story = {"id": filed.story_id, "articles": articles, "outlets": outlets}
-        event = self._event(filed)
+        # read only when a watchlist keyed on the event needs it (most alerts are not)
+        event = functools.cache(functools.partial(self._event, filed))
         added = sum(self._alert(article, story, event, match) for match in matches)
         if filed.change:
             added += self._notify_updates(article, story, event, matches, filed)
@@ -69,13 +72,13 @@ class AlertQueue:
         self,
         article: dict[str, Any],
         story: dict[str, Any],
-        event: dict[str, Any],
+        event: Callable[[], dict[str, Any]],
         match: WatchlistMatch,
     ) -> int:
         hits = [hit.to_dict() for hit in match.hits]
         store.record_match(self.db, article["id"], match.watchlist, hits, match.snippet)
         config = self.watchlists.configs[match.watchlist]
-        grouped = event if config.group == "event" else None
+        grouped = event() if config.group == "event" else None
         added = 0
         for channel in config.notify:
             alert = watchlist_alert(article, story, match.watchlist, channel, match, grouped)
@@ -86,7 +89,7 @@ class AlertQueue:
         self,
         article: dict[str, Any],
         story: dict[str, Any],
-        event: dict[str, Any],
+        event: Callable[[], dict[str, Any]],
         matches: tuple[WatchlistMatch, ...],
         filed: Filed,
     ) -> int:
@@ -103,7 +106,7 @@ class AlertQueue:
             wanted = self.watchlists.configs.get(state["watchlist"])
             if wanted is None or not wanted.notify_updates or state["waiting"]:
                 continue
-            grouped = event if state["key"] == filed.event_id else None
+            grouped = event() if state["key"] == filed.event_id else None
             match = hits.get(state["watchlist"])
             queued += self._notice(article, story, grouped, match, state, filed.change)
         return queued

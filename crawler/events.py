@@ -164,7 +164,7 @@ class Events:
         stories are weighed by what the archive says (not every word alike) and can join the
         events of the stories stored just before the upgrade. Once: returns how many stories
         were read, 0 when the terms were counted already."""
-        if store.term_frequencies(self.db, [])[1] or not (
+        if store.profiled_stories(self.db) or not (
             rows := store.recent_first_articles(self.db, WARM_UP_STORIES)
         ):
             return 0

@@ -48,6 +48,7 @@ from crawler.store.events import (
     event_story_count,
     forget_event_profiles,
     list_events,
+    profiled_stories,
     recent_first_articles,
     term_frequencies,
 )
@@ -162,6 +163,7 @@ __all__ = [
     "note_listing_update",
     "open_db",
     "open_for_reading",
+    "profiled_stories",
     "prune_articles",
     "read_articles",
     "recent_first_articles",

@@ -25,8 +25,13 @@ def term_frequencies(db: sqlite_utils.Database, terms: list[str]) -> tuple[dict[
                 f"SELECT term, stories FROM event_terms WHERE term IN ({marks})", chunk
             ).fetchall()
         )
+    return found, profiled_stories(db)
+
+
+def profiled_stories(db: sqlite_utils.Database) -> int:
+    """How many stories have had their terms counted (0: none yet, a new or upgraded file)."""
     row = db.execute("SELECT stories FROM event_terms WHERE term = ?", [STORIES]).fetchone()
-    return found, row[0] if row else 0
+    return row[0] if row else 0
 
 
 def add_to_event(
