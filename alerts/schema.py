@@ -16,6 +16,8 @@ from pathlib import Path
 
 import sqlite_utils
 
+from alerts.database import Database, PgDatabase
+
 PART = "alerts"
 VERSIONS = "schema_versions"
 
@@ -106,16 +108,22 @@ MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
-def stored_version(db: sqlite_utils.Database) -> int:
+def stored_version(db: Database) -> int:
     """The version the file's outbox tables are at; 0 when the library never ran on it. Reads
     only, so it works on a read-only connection."""
-    if not db[VERSIONS].exists():
+    if not _has_versions(db):
         return 0
     row = db.execute(f"SELECT version FROM {VERSIONS} WHERE part = ?", [PART]).fetchone()
     return int(row[0]) if row else 0
 
 
-def check(db: sqlite_utils.Database) -> None:
+def _has_versions(db: Database) -> bool:
+    if isinstance(db, PgDatabase):
+        return db.execute("SELECT to_regclass(?)", [VERSIONS]).fetchone()[0] is not None
+    return db[VERSIONS].exists()
+
+
+def check(db: Database) -> None:
     """Refuse tables of a newer library before anything is changed: migrating the host's part
     of the file and then failing on ours would leave it half upgraded."""
     version = stored_version(db)
@@ -140,10 +148,13 @@ def adopt(db: sqlite_utils.Database, version: int) -> None:
     """Record the version of outbox tables a host created itself before the library owned them,
     so `migrate` neither recreates nor skips a step; a version already recorded stands."""
     _versions_table(db)
-    db.execute(f"INSERT OR IGNORE INTO {VERSIONS} (part, version) VALUES (?, ?)", [PART, version])
+    db.execute(
+        f"INSERT INTO {VERSIONS} (part, version) VALUES (?, ?) ON CONFLICT DO NOTHING",
+        [PART, version],
+    )
 
 
-def _record(db: sqlite_utils.Database, version: int) -> None:
+def _record(db: Database, version: int) -> None:
     _versions_table(db)
     db.execute(
         f"INSERT INTO {VERSIONS} (part, version) VALUES (?, ?)"
@@ -152,7 +163,7 @@ def _record(db: sqlite_utils.Database, version: int) -> None:
     )
 
 
-def _versions_table(db: sqlite_utils.Database) -> None:
+def _versions_table(db: Database) -> None:
     db.execute(
         f"CREATE TABLE IF NOT EXISTS {VERSIONS} (part TEXT PRIMARY KEY, version INTEGER NOT NULL)"
     )
@@ -170,3 +181,50 @@ def open_outbox(path: Path | str) -> sqlite_utils.Database:
         conn.close()
         raise
     return db
+
+
+# The same tables for PostgreSQL (the cluster mode), at the current version: a cluster starts
+# at this version, and a later migration adds a step here as it does to MIGRATIONS.
+POSTGRES_TABLES = """
+CREATE TABLE IF NOT EXISTS alerts (
+    id TEXT PRIMARY KEY,
+    watchlist TEXT,
+    channel TEXT NOT NULL,
+    story_id TEXT,
+    article_id BIGINT,
+    status TEXT NOT NULL,
+    attempts INTEGER DEFAULT 0,
+    next_attempt_at TEXT,
+    last_error TEXT,
+    created_at TEXT NOT NULL,
+    sent_at TEXT,
+    payload TEXT NOT NULL,
+    kind TEXT NOT NULL DEFAULT 'alert',
+    bundle_id TEXT,
+    notice INTEGER NOT NULL DEFAULT 0,
+    event_id TEXT
+);
+CREATE INDEX IF NOT EXISTS idx_alerts_status_next_attempt_at ON alerts (status, next_attempt_at);
+CREATE INDEX IF NOT EXISTS idx_alerts_channel_status_sent_at ON alerts (channel, status, sent_at);
+CREATE INDEX IF NOT EXISTS idx_alerts_created_at ON alerts (created_at);
+CREATE INDEX IF NOT EXISTS idx_alerts_story_id ON alerts (story_id);
+CREATE INDEX IF NOT EXISTS idx_alerts_event_id ON alerts (event_id);
+CREATE UNIQUE INDEX IF NOT EXISTS idx_alerts_key
+    ON alerts (watchlist, coalesce(event_id, story_id), channel, notice);
+CREATE TABLE IF NOT EXISTS digests (channel TEXT PRIMARY KEY, last_run_at TEXT);
+CREATE TABLE IF NOT EXISTS health_alerts (
+    subject TEXT PRIMARY KEY, problem TEXT, since TEXT, notified_at TEXT
+);
+"""
+
+
+def migrate_postgres(db: PgDatabase) -> None:
+    """Create the outbox tables in a PostgreSQL database (the caller holds the schema lock)."""
+    _versions_table(db)
+    version = stored_version(db)
+    if version > SCHEMA_VERSION:
+        check(db)
+    if version < SCHEMA_VERSION:
+        with db.atomic():
+            db.execute(POSTGRES_TABLES)
+            _record(db, SCHEMA_VERSION)

@@ -17,6 +17,7 @@ from alerts.schema import open_outbox
 from crawler import store
 from crawler.demo.receivers import SmtpSink, WebhookReceiver
 from crawler.demo.site import DemoSite
+from tests.postgres import PostgresServer, new_server
 from tests.support import (
     DEMO_SITE,
     FILE_CHANNEL,
@@ -77,6 +78,20 @@ def db(tmp_path: Path) -> Iterator[sqlite_utils.Database]:
     database = store.open_db(tmp_path / "news.db")
     yield database
     database.close()
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """One throwaway PostgreSQL cluster for the run (see tests/postgres.py)."""
+    server = new_server()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def pg_url(postgres_server: PostgresServer) -> str:
+    """A new empty PostgreSQL database for one test."""
+    return postgres_server.database()
 
 
 @pytest.fixture

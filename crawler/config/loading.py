@@ -218,7 +218,9 @@ def _relative_to(config: Config, base_dir: Path) -> Config:
         name: channel.model_copy(update=_local_paths(channel, base_dir))
         for name, channel in config.channels.items()
     }
-    database = config.database if config.database.is_absolute() else base_dir / config.database
+    database = config.database
+    if isinstance(database, Path) and not database.is_absolute():
+        database = base_dir / database
     return config.model_copy(update={"database": database, "channels": channels})
 
 

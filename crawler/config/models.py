@@ -20,6 +20,7 @@ from pydantic import (
 
 from alerts.channels import ChannelConfig
 from alerts.concepts import ConceptSpec
+from alerts.database import is_postgres_url
 from alerts.delivery import RetryPolicy
 from alerts.health import HealthPolicy
 from alerts.watchlists import Name, WatchlistConfig
@@ -235,7 +236,7 @@ class WebConfig(_Strict):
 class Config(_Strict):
     """The whole config.yaml, validated: what the daemon, the CLI and the demo run on."""
 
-    database: Path = Path("newswatch.db")
+    database: Path | str = Path("newswatch.db")
     crawl: CrawlConfig = CrawlConfig()
     schedule: ScheduleConfig = ScheduleConfig()
     delivery: DeliveryConfig = DeliveryConfig()
@@ -249,12 +250,38 @@ class Config(_Strict):
     health: HealthConfig = HealthConfig()
     web: WebConfig = WebConfig()
 
+    @field_validator("database", mode="before")
+    @classmethod
+    def _file_or_postgres(cls, value: object) -> object:
+        """A `postgresql://` URL switches to the cluster mode; anything else names the SQLite
+        file, as it always did."""
+        if isinstance(value, str) and "://" in value:
+            if not is_postgres_url(value):
+                raise ValueError(
+                    f"{value.split('://')[0]}:// is not a database newswatch knows: give a file"
+                    " path (SQLite) or a postgresql:// URL (several workers, one database)"
+                )
+            return value
+        return Path(value) if isinstance(value, str) else value
+
+    @property
+    def cluster(self) -> bool:
+        """Whether workers share a PostgreSQL database rather than one daemon its file."""
+        return isinstance(self.database, str)
+
+    @property
+    def database_name(self) -> str:
+        """The database as logs and messages may show it: a URL without its password."""
+        return redact(str(self.database), secrets_of(str(self.database)))
+
     @property
     def secrets(self) -> frozenset[str]:
         """Every value a log line must not show: source URLs' secrets (see
-        `SourceConfig.redact`) and the web token (a feed reader sends it in the URL)."""
+        `SourceConfig.redact`), the web token (a feed reader sends it in the URL) and the
+        database URL's password."""
         token = {self.web.token} if self.web.token else set()
-        return frozenset(token).union(*(source.secrets for source in self.sources))
+        database = secrets_of(str(self.database)) if self.cluster else set()
+        return frozenset(token | database).union(*(source.secrets for source in self.sources))
 
     def source(self, name: str) -> SourceConfig:
         return next(s for s in self.sources if s.name == name)

@@ -14,6 +14,8 @@ from typing import Any
 import sqlite_utils
 
 from alerts import schema as alerts_schema
+from alerts.database import Database, is_postgres_url
+from crawler.store.postgres import open_postgres
 from crawler.store.schema import MIGRATIONS, SCHEMA_VERSION
 
 
@@ -97,8 +99,11 @@ def daemon_lock(database: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def open_db(path: Path | str) -> sqlite_utils.Database:
-    """Open (creating or migrating forward) the database file; WAL so readers never block."""
+def open_db(path: Path | str) -> Database:
+    """Open (creating or migrating forward) the database file; WAL so readers never block. A
+    `postgresql://` URL opens the cluster's shared database instead."""
+    if isinstance(path, str) and is_postgres_url(path):
+        return open_postgres(path)
     try:
         conn = sqlite3.connect(str(path), timeout=30, isolation_level=None, check_same_thread=False)
     except sqlite3.Error as exc:
@@ -163,9 +168,12 @@ def _checked(conn: sqlite3.Connection) -> sqlite3.Connection:
     return conn
 
 
-def open_for_reading(path: Path) -> sqlite_utils.Database:
+def open_for_reading(path: Path | str) -> Database:
     """The database for a command that only reads; a file of an older schema (the crawler's
-    or the outbox's) is migrated first (that needs write access, and says so when it has none)."""
+    or the outbox's) is migrated first (that needs write access, and says so when it has none).
+    A PostgreSQL database is opened as the workers open it: its schema is theirs to move."""
+    if isinstance(path, str):
+        return open_db(path)
     db = sqlite_utils.Database(connect_read_only(path))
     try:
         current = _up_to_date(path, db)
