@@ -34,6 +34,41 @@ def save_signature(db: Database, article_id: int, signature: bytes | None) -> No
         )
 
 
+def lock_texts(db: Database, keys: list[int]) -> None:
+    """Advisory locks on a text's 64-bit keys, held until the storing transaction ends
+    (PostgreSQL). Taken in ascending order, one at a time as `unnest` yields them: two
+    transactions sharing keys queue on the smallest they share and never wait on each other
+    in a cycle."""
+    db.execute(
+        "SELECT count(pg_advisory_xact_lock(key)) FROM unnest(?::bigint[]) AS key",
+        [sorted(set(keys))],
+    )
+
+
+def save_bands(db: Database, article_id: int, hashes: list[int]) -> None:
+    """An article's rows in `story_bands` (PostgreSQL) made those of its current signature's
+    band hashes, band 0 first (none: its text gives no signature). A signature deleted takes
+    its bands with it (the table's foreign key cascades); a replaced one is seen to here."""
+    db.execute("DELETE FROM story_bands WHERE article_id = ?", [article_id])
+    if hashes:
+        db.execute(
+            "INSERT INTO story_bands (band, hash, article_id) SELECT number - 1, hash, ?"
+            " FROM unnest(?::bigint[]) WITH ORDINALITY AS bands (hash, number)",
+            [article_id, hashes],
+        )
+
+
+def band_candidates(db: Database, hashes: list[int]) -> list[int]:
+    """Articles sharing at least one band with a text whose band hashes are `hashes` (band 0
+    first): one lookup of the `(band, hash)` index per band, in one query (PostgreSQL)."""
+    rows = db.execute(
+        "SELECT DISTINCT s.article_id FROM unnest(?::bigint[]) WITH ORDINALITY AS t (hash, number)"
+        " JOIN story_bands s ON s.band = t.number - 1 AND s.hash = t.hash ORDER BY 1",
+        [hashes],
+    ).fetchall()
+    return [row[0] for row in rows]
+
+
 def stories_and_signatures(db: Database, article_ids: list[int]) -> list[tuple[str, bytes]]:
     """(story id, signature) of the given articles; an id without a signature (its article
     rolled back, or pruned) drops out."""
