@@ -135,8 +135,8 @@ def hashes_of(banding: Banding, signature: np.ndarray) -> list[int]:
 def lookups(
     db: PgDatabase, banding: Banding, articles: int, count: int, seed: int
 ) -> tuple[float, float, list[int]]:
-    """p50 and p95 in ms of the candidate query; the stored texts are drawn again from the
-    seed that made them (each chunk's generator state), the new ones fresh."""
+    """p50 and p95 in ms of the candidate query; the stored texts are the first loaded, drawn
+    again from the seed that made them, the new ones from another seed."""
     rng = np.random.default_rng(seed)
     stored = random_signatures(rng, min(CHUNK, articles))[: count // 2]
     fresh = random_signatures(np.random.default_rng(seed + 1), count - len(stored))
