@@ -7,6 +7,9 @@ in its event (`crawler.events`). The same canonical URL is the
 same article: a new version of it, kept when its text changed. What the story's watchers hear of
 it is said in words (`Filed.change`): the story reached a new outlet, an article's text changed
 materially (by `dedup.material_change` of its shingles), or a new story joined its event.
+
+The near-duplicate index is one daemon's memory on SQLite, and a table of band hashes several
+hosts share on PostgreSQL (`story_index`); the storing is the same on both.
 """
 
 from __future__ import annotations
