@@ -109,6 +109,30 @@ def band_params(threshold: float) -> tuple[int, int]:
     return int(best[0]), int(best[1])
 
 
+class Banding:
+    """How signatures are cut into LSH bands at a threshold (`band_params`): each band's hash
+    values folded into one 64-bit hash salted by the band's number, so the hashes of all bands
+    can share one sorted array (or one indexed table column) without two bands colliding by
+    construction. The in-memory index and PostgreSQL's band table both cut them here, so a text
+    has the same band hashes on both engines."""
+
+    def __init__(self, threshold: float) -> None:
+        self.bands, self.rows = band_params(threshold)
+        self._salts = np.arange(self.bands, dtype=np.uint64) * np.uint64(0x9E3779B97F4A7C15)
+        self._weights = np.uint64(0x100000001B3) ** np.arange(self.rows, dtype=np.uint64)
+
+    def of_many(self, matrix: np.ndarray) -> np.ndarray:
+        """(n, NUM_PERM) hash values → (n, bands) band hashes; uint64 arithmetic wraps."""
+        width = self.bands * self.rows
+        grouped = matrix[:, :width].astype(np.uint64).reshape(-1, self.bands, self.rows)
+        with np.errstate(over="ignore"):
+            return (grouped * self._weights).sum(axis=2, dtype=np.uint64) ^ self._salts
+
+    def of(self, blob: bytes) -> np.ndarray:
+        """One signature's band hashes, band 0 first."""
+        return self.of_many(_values(blob).reshape(1, NUM_PERM))[0]
+
+
 class NearDuplicateIndex:
     """Articles by MinHash bands: `candidates` returns ids that may share ≥ threshold of their
     shingles with a text; the caller confirms with `similarity` on the stored signatures.
@@ -122,10 +146,7 @@ class NearDuplicateIndex:
 
     def __init__(self, threshold: float) -> None:
         self.threshold = threshold
-        self.bands, self.rows = band_params(threshold)
-        salts = np.arange(self.bands, dtype=np.uint64) * np.uint64(0x9E3779B97F4A7C15)
-        self._salts = salts
-        self._weights = np.uint64(0x100000001B3) ** np.arange(self.rows, dtype=np.uint64)
+        self.banding = Banding(threshold)
         self._hashes = np.empty(0, dtype=np.uint64)
         self._ids = np.empty(0, dtype=np.int64)
         self._recent: dict[int, list[int]] = {}
@@ -134,13 +155,6 @@ class NearDuplicateIndex:
 
     def __len__(self) -> int:
         return self._count + len(self._recent_ids)
-
-    def _band_hashes(self, matrix: np.ndarray) -> np.ndarray:
-        """(n, NUM_PERM) hash values → (n, bands) band hashes; uint64 arithmetic wraps."""
-        width = self.bands * self.rows
-        grouped = matrix[:, :width].astype(np.uint64).reshape(-1, self.bands, self.rows)
-        with np.errstate(over="ignore"):
-            return (grouped * self._weights).sum(axis=2, dtype=np.uint64) ^ self._salts
 
     def add_all(self, rows: Iterable[tuple[int, bytes]]) -> None:
         ids, blobs = [], []
@@ -151,8 +165,9 @@ class NearDuplicateIndex:
             self._merge(np.array(ids, dtype=np.int64), b"".join(blobs))
 
     def _merge(self, ids: np.ndarray, blobs: bytes) -> None:
-        bands = self._band_hashes(np.frombuffer(blobs, dtype=_DTYPE).reshape(len(ids), NUM_PERM))
-        self._absorb(bands.ravel(), np.repeat(ids, self.bands), len(ids))
+        matrix = np.frombuffer(blobs, dtype=_DTYPE).reshape(len(ids), NUM_PERM)
+        bands = self.banding.of_many(matrix)
+        self._absorb(bands.ravel(), np.repeat(ids, self.banding.bands), len(ids))
 
     def _absorb(self, hashes: np.ndarray, owners: np.ndarray, articles: int) -> None:
         """Band hashes of `articles` more articles into the sorted arrays."""
@@ -163,7 +178,7 @@ class NearDuplicateIndex:
         self._count += articles
 
     def add(self, key: int, blob: bytes) -> None:
-        for band in self._band_hashes(_values(blob).reshape(1, NUM_PERM))[0].tolist():
+        for band in self.banding.of(blob).tolist():
             self._recent.setdefault(band, []).append(key)
         self._recent_ids.add(key)
         if len(self._recent_ids) > max(1000, self._count // 10):
@@ -180,7 +195,7 @@ class NearDuplicateIndex:
         self._recent_ids.clear()
 
     def candidates(self, blob: bytes) -> list[int]:
-        bands = self._band_hashes(_values(blob).reshape(1, NUM_PERM))[0]
+        bands = self.banding.of(blob)
         starts = np.searchsorted(self._hashes, bands, side="left")
         ends = np.searchsorted(self._hashes, bands, side="right")
         found: set[int] = set()

@@ -7,6 +7,9 @@ in its event (`crawler.events`). The same canonical URL is the
 same article: a new version of it, kept when its text changed. What the story's watchers hear of
 it is said in words (`Filed.change`): the story reached a new outlet, an article's text changed
 materially (by `dedup.material_change` of its shingles), or a new story joined its event.
+
+The near-duplicate index is one daemon's memory on SQLite, and a table of band hashes several
+hosts share on PostgreSQL (`story_index`); the storing is the same on both.
 """
 
 from __future__ import annotations
@@ -15,15 +18,14 @@ import hashlib
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
-import sqlite_utils
-
+from alerts.database import POSTGRESQL, Database, dialect
 from alerts.times import timestamp
 from crawler import dedup, store
 from crawler.articles import Record
 from crawler.config import DedupConfig
-from crawler.dedup import NearDuplicateIndex, similarity
+from crawler.dedup import Banding, NearDuplicateIndex, similarity
 from crawler.event_terms import Terms
 from crawler.events import Events
 
@@ -58,21 +60,92 @@ def new_story_id(canonical: str) -> str:
     return "st-" + hashlib.sha256(canonical.encode()).hexdigest()[:20]
 
 
-class Stories:
-    """The stories of one database: the near-duplicate index (rebuilt from the stored signatures
-    when created) and the storing of articles into their stories."""
+class StoryIndex(Protocol):
+    """Where the stored articles a text may be a near-copy of are found. The storing
+    transaction `claim`s the text before looking it up, and the index learns of the article
+    `stored` inside that transaction or `committed` after it, whichever its engine needs."""
 
-    def __init__(
-        self, db: sqlite_utils.Database, config: DedupConfig, events: Events | None = None
-    ) -> None:
-        self.db = db
-        self.config = config
-        self.events = events
-        self.index = NearDuplicateIndex(config.threshold)
+    def claim(self, digest: str, signature: bytes | None) -> None: ...
+
+    def candidates(self, signature: bytes) -> list[int]: ...
+
+    def stored(self, article_id: int, signature: bytes | None) -> None: ...
+
+    def committed(self, article_id: int, signature: bytes | None) -> None: ...
+
+
+class MemoryIndex:
+    """One daemon on its SQLite file: the LSH bands in memory (`NearDuplicateIndex`), rebuilt
+    from the stored signatures at start; an article enters once its transaction committed, so
+    a rolled-back one never does."""
+
+    def __init__(self, db: Database, threshold: float) -> None:
+        self.index = NearDuplicateIndex(threshold)
         self.index.add_all(store.all_signatures(db))
         log.info("story index rebuilt: %d article signature(s)", len(self.index))
 
+    def claim(self, digest: str, signature: bytes | None) -> None:
+        """One daemon stores one article at a time: no other can be storing a copy."""
+
+    def candidates(self, signature: bytes) -> list[int]:
+        return self.index.candidates(signature)
+
+    def stored(self, article_id: int, signature: bytes | None) -> None:
+        """Entered once committed, not before."""
+
+    def committed(self, article_id: int, signature: bytes | None) -> None:
+        if signature is not None:
+            self.index.add(article_id, signature)
+
+
+class BandTable:
+    """Several hosts on one PostgreSQL database: the LSH bands are rows of `story_bands`,
+    written with their article in its transaction, so each host finds what every other has
+    committed and nothing is rebuilt at start. Before a text is looked up its transaction locks
+    the text's content hash and band hashes, in sorted order: a copy or near-copy being stored
+    on another host at the same moment shares at least one of them, so one transaction waits
+    for the other's commit and then finds its article (sorted, two never wait on each other)."""
+
+    def __init__(self, db: Database, threshold: float) -> None:
+        self.db = db
+        self.banding = Banding(threshold)
+
+    def _hashes(self, signature: bytes) -> list[int]:
+        """Band hashes as PostgreSQL's signed bigint holds them, band 0 first."""
+        return self.banding.of(signature).view("<i8").tolist()
+
+    def claim(self, digest: str, signature: bytes | None) -> None:
+        keys = [int.from_bytes(bytes.fromhex(digest[:16]), "big", signed=True)]
+        store.lock_texts(self.db, keys + (self._hashes(signature) if signature else []))
+
+    def candidates(self, signature: bytes) -> list[int]:
+        return store.band_candidates(self.db, self._hashes(signature))
+
+    def stored(self, article_id: int, signature: bytes | None) -> None:
+        store.save_bands(self.db, article_id, self._hashes(signature) if signature else [])
+
+    def committed(self, article_id: int, signature: bytes | None) -> None:
+        """Written with the article already."""
+
+
+def story_index(db: Database, threshold: float) -> StoryIndex:
+    if dialect(db) == POSTGRESQL:
+        return BandTable(db, threshold)
+    return MemoryIndex(db, threshold)
+
+
+class Stories:
+    """The stories of one database: its near-duplicate index (`story_index`) and the storing
+    of articles into their stories."""
+
+    def __init__(self, db: Database, config: DedupConfig, events: Events | None = None) -> None:
+        self.db = db
+        self.config = config
+        self.events = events
+        self.index = story_index(db, config.threshold)
+
     def assign(self, canonical: str, digest: str, signature: bytes | None) -> Assignment:
+        self.index.claim(digest, signature)
         same_text = store.story_of_text(self.db, digest)
         if same_text:
             return Assignment(same_text, "same-text", 1.0)
@@ -129,6 +202,7 @@ class Stories:
         )
         store.remember_urls(self.db, article_id, set(record.aliases))
         store.save_signature(self.db, article_id, signature)
+        self.index.stored(article_id, signature)
         if assignment.how != "new":
             log.info(
                 "source=%s url=%s: joins story %s (%s, similarity %.2f)",
@@ -187,6 +261,7 @@ class Stories:
                 "source=%s url=%s: listed as updated, text unchanged", record.source, record.url
             )
             return None
+        self.index.claim(digest, signature)
         previous = store.article_signature(self.db, known["id"])
         store.replace_text(
             self.db,
@@ -202,14 +277,15 @@ class Stories:
             },
         )
         store.save_signature(self.db, known["id"], signature)
+        self.index.stored(known["id"], signature)
         material = self.is_material(previous, signature)
         change = "text changed materially" if material else ""
         event_id = store.event_of(self.db, known["story_id"])
         return Filed(known["id"], known["story_id"], event_id, change, revised=True)
 
     def index_article(self, article_id: int, signature: bytes | None) -> None:
-        if signature is not None:
-            self.index.add(article_id, signature)
+        """The article's transaction committed."""
+        self.index.committed(article_id, signature)
 
     def is_material(self, old: bytes | None, new: bytes | None) -> bool:
         if old is None or new is None:

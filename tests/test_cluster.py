@@ -263,9 +263,7 @@ def test_a_stalled_poll_with_a_sibling_waiting_is_recovered(
     killed = time.monotonic()
     second = Worker(config, tmp_path / "second.log")
     try:
-        wait_until(
-            lambda: polled(pg_url, "held", "last_polled_at"), STALLED_AFTER + 10, "a poll"
-        )
+        wait_until(lambda: polled(pg_url, "held", "last_polled_at"), STALLED_AFTER + 10, "a poll")
         assert time.monotonic() - killed < STALLED_AFTER + 10
     finally:
         site.release()

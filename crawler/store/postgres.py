@@ -129,6 +129,20 @@ CREATE INDEX idx_event_index_story_id ON event_index (story_id);
 CREATE TABLE event_terms (term TEXT PRIMARY KEY, stories INTEGER NOT NULL);
 """
 
+# The LSH bands of every signature, which one daemon keeps in memory (`dedup.NearDuplicateIndex`)
+# and several hosts share here. They belong to a signature: deleted with it (pruning, a text
+# that no longer gives one), replaced with it (`save_bands`).
+_STORY_BANDS = """
+CREATE TABLE story_bands (
+    band SMALLINT NOT NULL,
+    hash BIGINT NOT NULL,
+    article_id BIGINT NOT NULL REFERENCES article_signatures (article_id) ON DELETE CASCADE
+        DEFERRABLE INITIALLY IMMEDIATE
+);
+CREATE INDEX idx_story_bands_band_hash ON story_bands (band, hash);
+CREATE INDEX idx_story_bands_article_id ON story_bands (article_id);
+"""
+
 # The cluster's scheduling (crawler.cluster): when each source is next due, the fencing token
 # of its latest poll, its `interval: auto` interval as last retuned, and the config every
 # worker must run.
@@ -144,7 +158,7 @@ CREATE TABLE cluster_config (
 );
 """
 
-POSTGRES_STEPS: list[str] = [_V1, _CLUSTER]
+POSTGRES_STEPS: list[str] = [_V1, _STORY_BANDS, _CLUSTER]
 
 
 @contextmanager
