@@ -127,7 +127,8 @@ class Worker:
                     await asyncio.gather(work, return_exceptions=True)
                     return
                 error = work.exception()
-                log.error("job queue worker stopped (%s); starting it again", error)
+                cause = f": {error}" if error else " (its connection to PostgreSQL was lost)"
+                log.error("job queue worker stopped%s; starting it again", cause)
                 await asyncio.sleep(RESTART_DELAY)
 
     async def _work(self) -> None:

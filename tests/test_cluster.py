@@ -175,16 +175,19 @@ def query(url: str, sql: str, params: tuple = ()) -> list[tuple]:
 
 
 def article_count(url: str) -> int:
-    rows = query(url, "SELECT count(*) FROM articles") if _has_articles(url) else [(0,)]
+    rows = query(url, "SELECT count(*) FROM articles") if _has_table(url, "articles") else [(0,)]
     return int(rows[0][0])
 
 
-def _has_articles(url: str) -> bool:
-    return query(url, "SELECT to_regclass('articles') IS NOT NULL")[0][0]
+def _has_table(url: str, table: str) -> bool:
+    """Whether the first worker has made the schema yet."""
+    return query(url, "SELECT to_regclass(%s) IS NOT NULL", (table,))[0][0]
 
 
 def polled(url: str, source: str, column: str = "last_success_at") -> bool:
     """Whether a poll of `source` was committed (`last_polled_at`), or succeeded."""
+    if not _has_table(url, "sources"):
+        return False
     rows = query(url, f"SELECT {column} FROM sources WHERE name = %s", (source,))
     return bool(rows and rows[0][0])
 
@@ -338,3 +341,28 @@ def test_cluster_section_is_checked_at_load(tmp_path: Path) -> None:
     result = newswatch("check", "--config", str(path))
     assert result.returncode == 2
     assert "cluster: stalled_after (15 s) must be at least twice heartbeat" in result.stderr
+
+
+def test_workers_carry_on_after_postgresql_restarts(
+    tmp_path: Path, pg_url: str, sites: list[NewsSite], postgres_server: Any
+) -> None:
+    site = NewsSite("steady")
+    sites.append(site)
+    config = cluster_config(tmp_path, pg_url, sites)
+    worker = Worker(config, tmp_path / "worker.log")
+    try:
+        wait_until(lambda: polled(pg_url, "steady", "last_polled_at"), HANG, "a first poll")
+        postgres_server.pg_ctl("restart", "-m", "fast", "-w")
+        restarted = time.monotonic()
+        fence = query(pg_url, "SELECT fence FROM sources WHERE name = 'steady'")[0][0]
+        wait_until(
+            lambda: (
+                query(pg_url, "SELECT fence FROM sources WHERE name = 'steady'")[0][0] >= fence + 2
+            ),
+            HANG,
+            "polls after the restart",
+        )
+        assert time.monotonic() - restarted < 30
+        assert worker.process.poll() is None
+    finally:
+        assert worker.stop() == 0, worker.log()
