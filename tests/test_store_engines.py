@@ -5,6 +5,7 @@ PostgreSQL stores comes back byte for byte, hostile text included."""
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -12,9 +13,10 @@ from typing import Any
 
 import pytest
 
-from alerts.database import Database
-from alerts.times import parse_time
-from crawler import store
+from alerts.database import POSTGRESQL, Database, dialect
+from alerts.times import parse_time, timestamp
+from crawler import retention, store
+from crawler.config import StorageConfig
 from crawler.store.articles import READ_PAGE
 
 OLD = "2025-03-01T08:00:00Z"
@@ -348,3 +350,63 @@ def test_hostile_text_comes_back_identical(db):
     store.replace_text(db, article_id, {"title": HOSTILE[::-1], "text": big[::-1]})
     assert store.article(db, article_id)["text"] == big[::-1]
     assert store.story_versions(db, hostile["story_id"])[0]["title"] == HOSTILE
+
+
+def test_retention_prunes_the_same_rows_on_both_engines(db, caplog):
+    """Old texts become tombstones still known by their URLs, old pages, versions, failed
+    fetches and event profiles go, recent ones stay; on PostgreSQL the SQLite file's steps
+    (full-text merge, vacuum, checkpoint) are skipped without a warning."""
+    recent = timestamp()
+    old_id = _store(db, _article(1, html="<p>old page</p>"))
+    new_id = _store(db, _article(2, fetched_at=recent, html="<p>new page</p>"))
+    ten_days = timestamp(datetime.now(UTC) - timedelta(days=10))
+    page_id = _store(db, _article(4, fetched_at=ten_days, html="<p>page</p>"))
+    store.replace_text(db, new_id, {"title": "Updated", "text": "Updated text."})
+    db.execute("UPDATE article_versions SET replaced_at = ?", [OLD])
+    for article_id in (old_id, new_id):
+        store.save_signature(db, article_id, b"\x00\x01signature")
+        store.record_match(db, article_id, "mfe", [], "snippet")
+    store.record_fetch_failure(
+        db,
+        "https://example.org/old",
+        "HTTP 404",
+        permanent=True,
+        listed_updated_at=None,
+        retry_at=lambda _: None,
+    )
+    db.execute("UPDATE fetch_failures SET failed_at = ?", [OLD])
+    with db.atomic():
+        store.add_to_event(db, "st-0", "st-0", "en", OLD, "profile", ["court", "rabat"], None)
+
+    with caplog.at_level(logging.INFO, logger="newswatch"):
+        done = retention.prune(db, StorageConfig(keep_articles="30d", keep_html="7d"))
+
+    rows = {
+        "article text(s)": 1,
+        "stored page(s)": 1,
+        "old version(s)": 1,
+        "failed fetch(es)": 1,
+        "event profile(s)": 1,
+    }
+    assert {what: done[what] for what in rows} == rows
+    if dialect(db) == POSTGRESQL:
+        assert set(done) == set(rows)
+    tombstone = store.article_row(db, old_id)
+    assert (tombstone["text"], tombstone["html"], tombstone["title"]) == (None, None, "Story 1")
+    assert tombstone["pruned_at"] is not None
+    assert store.known_article(db, "https://example.org/news/1")["pruned_at"] is not None
+    assert store.article_row(db, new_id)["html"] == "<p>new page</p>"
+    kept_text = store.article_row(db, page_id)
+    assert (kept_text["html"], kept_text["pruned_at"]) == (None, None)
+    assert kept_text["text"].startswith("Paragraph one of 4")
+    assert store.article_matches(db, old_id) == []
+    assert [article_id for article_id, _ in store.all_signatures(db)] == [new_id]
+    assert store.fetch_failures(db, ["https://example.org/old"]) == {}
+    assert retention.next_run(db) > datetime.now(UTC) + timedelta(hours=23)
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
+    assert (
+        retention.prune(db, StorageConfig(keep_articles="30d", keep_html="7d")).get(
+            "article text(s)", 0
+        )
+        == 0
+    )
