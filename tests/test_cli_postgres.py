@@ -109,6 +109,11 @@ def test_reading_commands_answer_from_postgresql(cluster_config: Path, hook):
     assert [w["name"] for w in reports[0]["watchlists"]] == ["mfe"]
     assert "backtest: 2 stored article(s)" in err
 
+    code, out, _ = _run(cluster_config, "stories", "--json")
+    stories = {row["id"]: row for row in map(json.loads, out.splitlines())}
+    assert code == 0 and set(stories) == {"st-0", "st-1"}
+    assert stories["st-0"]["outlets"] == ["wire"] and stories["st-0"]["urls"] == [MATCHING_URL]
+
     code, out, _ = _run(cluster_config, "events")
     assert code == 0
     assert out.splitlines()[1].split()[:2] == ["st-0", "2"]
