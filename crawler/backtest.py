@@ -2,7 +2,8 @@
 them, so an analyst can try a new or changed watchlist before it alerts anyone.
 
 The database is opened read-only: a backtest never sends, never writes, and can run beside a
-daemon that is polling into the same file (WAL lets readers in).
+daemon that is polling into the same file (WAL lets readers in). In the cluster mode it reads
+the workers' PostgreSQL database, which readers never block either.
 """
 
 from __future__ import annotations
@@ -14,6 +15,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import sqlite_utils
+
+from alerts.database import Database
 from alerts.document import PARAGRAPH_SEPARATOR, Document
 from alerts.matcher import WatchlistMatch
 from alerts.times import timestamp
@@ -55,17 +59,21 @@ class StoredArticle:
         }
 
 
-def open_read_only(path: Path) -> sqlite3.Connection:
+def open_read_only(database: Path | str) -> Database:
+    """The archive to read: the SQLite file as it is (never migrated, never written), or the
+    cluster's database, whose schema the workers keep."""
+    if isinstance(database, str):
+        return store.open_for_reading(database)
     try:
-        conn = store.connect_read_only(path)
+        db = sqlite_utils.Database(store.connect_read_only(database))
     except store.StoreError as exc:
         raise ArchiveError(str(exc)) from None
     try:
-        store.check_archive(conn)
+        store.check_archive(db)
     except sqlite3.DatabaseError as exc:
-        conn.close()
-        raise ArchiveError(f"{path}: not a newswatch database ({exc})") from None
-    return conn
+        db.close()
+        raise ArchiveError(f"{database}: not a newswatch database ({exc})") from None
+    return db
 
 
 def cutoff(seconds: float | None, now: datetime | None = None) -> str | None:
@@ -75,9 +83,9 @@ def cutoff(seconds: float | None, now: datetime | None = None) -> str | None:
     return timestamp((now or datetime.now(UTC)) - timedelta(seconds=seconds))
 
 
-def stored_articles(conn: sqlite3.Connection, since: str | None) -> Iterator[StoredArticle]:
+def stored_articles(db: Database, since: str | None) -> Iterator[StoredArticle]:
     """Articles fetched at or after `since` (all when None), oldest first, read lazily."""
-    for row in store.read_articles(conn, since):
+    for row in store.read_articles(db, since):
         yield stored_article(row)
 
 
@@ -90,9 +98,9 @@ def stored_article(fields: dict[str, Any]) -> StoredArticle:
 
 
 def backtest(
-    conn: sqlite3.Connection, watchlists: Watchlists, since: str | None
+    db: Database, watchlists: Watchlists, since: str | None
 ) -> Iterator[tuple[StoredArticle, list[WatchlistMatch]]]:
     """Each stored article with the watchlists it matches, through the daemon's own
     `Watchlists.match` with the article's source and language, so filters apply."""
-    for article in stored_articles(conn, since):
+    for article in stored_articles(db, since):
         yield article, watchlists.match(article.document, article.source)

@@ -12,7 +12,8 @@ index is rebuilt from the signatures at start and ignores ids that have none).
 Freed pages go back to the file system by incremental vacuum. A file made before this feature
 has no incremental auto-vacuum and needs one full VACUUM (outside any transaction, holding the
 write lock while it copies the whole file): done here for small files, else left to
-`newswatch db compact` with the daemon stopped.
+`newswatch db compact` with the daemon stopped. On PostgreSQL (the cluster mode) only the rows
+are pruned: its autovacuum gives their space back.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from datetime import UTC, datetime, timedelta
 
 import sqlite_utils
 
+from alerts.database import SQLITE, Database, dialect
 from alerts.times import parse_time
 from crawler import store
 from crawler.backtest import cutoff
@@ -84,7 +86,7 @@ def _convert_if_small(db: sqlite_utils.Database) -> None:
 
 
 def steps(
-    db: sqlite_utils.Database,
+    db: Database,
     policy: StorageConfig,
     now: datetime | None = None,
     events_window: float = EventsConfig().window,
@@ -108,17 +110,24 @@ def steps(
         while before is not None and (count := batch(db, before, BATCH)):
             pruned = pruned or batch is store.prune_articles
             yield what, count
+    if dialect(db) == SQLITE:
+        yield from _file_steps(db, pruned)
+    store.record_run(db, TASK)
+
+
+def _file_steps(db: sqlite_utils.Database, pruned: bool) -> Iterator[tuple[str, int]]:
+    """What the SQLite file needs after its rows were pruned: the full-text index merged, free
+    pages given back, the WAL written back."""
     while pruned and store.merge_fts_step(db, FTS_MERGE_PAGES) >= 2:
         yield "full-text index merge step(s)", 1
     _convert_if_small(db)
     while count := store.vacuum_step(db, VACUUM_PAGES):
         yield "free page(s) given back", count
     store.checkpoint(db)
-    store.record_run(db, TASK)
 
 
 def prune(
-    db: sqlite_utils.Database,
+    db: Database,
     policy: StorageConfig,
     now: datetime | None = None,
     events_window: float = EventsConfig().window,
@@ -135,7 +144,7 @@ def describe(done: Counter[str]) -> str:
 
 
 async def run_daily(
-    db: sqlite_utils.Database,
+    db: Database,
     policy: StorageConfig,
     events_window: float,
     stopping: asyncio.Event,
@@ -157,7 +166,7 @@ async def run_daily(
     log.info("retention: %s", describe(done))
 
 
-def next_run(db: sqlite_utils.Database) -> datetime:
+def next_run(db: Database) -> datetime:
     """Now when a day has passed since the last run (or there was none), else a day after it."""
     current = datetime.now(UTC)
     stamp = store.last_run(db, TASK)

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import sqlite_utils
 
+from alerts.database import POSTGRESQL, SQLITE, Database
 from alerts.schema import open_outbox
 from crawler import store
 from crawler.demo.receivers import SmtpSink, WebhookReceiver
@@ -73,9 +74,14 @@ def archive(tmp_path: Path, demo_archive: Path) -> Path:
     return folder / "config.yaml"
 
 
-@pytest.fixture
-def db(tmp_path: Path) -> Iterator[sqlite_utils.Database]:
-    database = store.open_db(tmp_path / "news.db")
+@pytest.fixture(params=[SQLITE, POSTGRESQL], ids=[SQLITE, POSTGRESQL])
+def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
+    """A fresh database on each engine: a test using it runs once on the SQLite file and once
+    on a new PostgreSQL database (skipped there without a server, see tests/postgres.py)."""
+    where = (
+        request.getfixturevalue("pg_url") if request.param == POSTGRESQL else tmp_path / "news.db"
+    )
+    database = store.open_db(where)
     yield database
     database.close()
 

@@ -1,5 +1,7 @@
 """`newswatch db …`: what the database holds and what it costs on disk, a hot backup beside the
 running daemon, retention run now, and the one-time compaction of a file made before retention.
+On PostgreSQL (the cluster mode) only `prune` applies: the others work on the SQLite file and
+name PostgreSQL's own tool instead.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from crawler.cli.arguments import Load
 from crawler.cli.exits import OK, failure, usage_error
 
 if TYPE_CHECKING:
+    from crawler.config import Config
     from crawler.store import DatabaseStats
 
 
@@ -43,6 +46,16 @@ def add_commands(commands: Any, default_config: str, load: Load) -> None:
         "compact",
         "once, daemon stopped: rewrite a file made before retention so that it can shrink",
         cmd_compact,
+    )
+
+
+def file_only(config: Config, command: str, instead: str) -> int | None:
+    """A command that works on the SQLite file refuses a PostgreSQL database with one line
+    naming the tool that does its job there (a usage error: running it again will not help)."""
+    if not config.cluster:
+        return None
+    return usage_error(
+        f"{command} works on a SQLite file and {config.database_name} is PostgreSQL: {instead}"
     )
 
 
@@ -79,6 +92,11 @@ def cmd_stats(args: argparse.Namespace, load: Load) -> int:
     from crawler.store import connect_read_only, database_stats
 
     config = load(args.config)
+    refused = file_only(
+        config, "db stats", "use psql (\\dt+, \\l+) or the pg_stat_user_tables view"
+    )
+    if refused is not None:
+        return refused
     with closing(connect_read_only(config.database)) as conn:
         stats = database_stats(conn, config.database, TASK)
     if args.json:
@@ -92,6 +110,9 @@ def cmd_backup(args: argparse.Namespace, load: Load) -> int:
     from crawler.store import StoreError, backup
 
     config = load(args.config)
+    refused = file_only(config, "db backup", "use pg_dump (or pg_basebackup)")
+    if refused is not None:
+        return refused
     target: Path = args.file
     if target.exists() and target.resolve() == config.database.resolve():
         return usage_error(f"{target} is the database itself; back it up to another file")
@@ -116,7 +137,7 @@ def cmd_prune(args: argparse.Namespace, load: Load) -> int:
     config = load(args.config)
     with closing(open_db(config.database)) as db:
         done = retention.prune(db, config.storage, events_window=config.events.window)
-    print(f"{config.database}: retention: {retention.describe(done)}")
+    print(f"{config.database_name}: retention: {retention.describe(done)}")
     return OK
 
 
@@ -125,6 +146,11 @@ def cmd_compact(args: argparse.Namespace, load: Load) -> int:
     from crawler.store import daemon_lock, open_db
 
     config = load(args.config)
+    refused = file_only(
+        config, "db compact", "PostgreSQL's autovacuum reclaims space (VACUUM FULL in psql)"
+    )
+    if refused is not None:
+        return refused
     # compaction rewrites the file, holding the write lock longer than the daemon's writes wait
     with daemon_lock(config.database), closing(open_db(config.database)) as db:
         before = config.database.stat().st_size

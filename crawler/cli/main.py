@@ -93,14 +93,16 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _handle(args: argparse.Namespace) -> int:
     """Run the command; a database that cannot be used is one line on stderr, not a traceback
-    (the message says whether the file is healthy: read-only, disk full, locked)."""
+    (the message says whether the file is healthy: read-only, disk full, locked, or that
+    PostgreSQL cannot be reached)."""
     import sqlite3
 
+    from alerts.database import DatabaseError
     from crawler.store import StoreError, store_error
 
     try:
         return args.handler(args)
-    except StoreError as exc:
+    except (StoreError, DatabaseError) as exc:
         return failure(f"{args.command}: {exc}")
     except sqlite3.Error as exc:
         return failure(f"{args.command}: {store_error('the database', exc)}")

@@ -82,7 +82,7 @@ def cmd_match(args: argparse.Namespace, load: Load) -> int:
 
 
 def _match_archive(
-    database: Path, watchlists: Watchlists, start: str | None, *, as_json: bool
+    database: Path | str, watchlists: Watchlists, start: str | None, *, as_json: bool
 ) -> int:
     """List the stored articles the watchlists match; nothing is sent and nothing written."""
     from contextlib import closing
@@ -90,13 +90,13 @@ def _match_archive(
     from crawler.backtest import ArchiveError, backtest, open_read_only
 
     try:
-        conn = open_read_only(database)
+        db = open_read_only(database)
     except ArchiveError as exc:
         return failure(str(exc))
     scanned = 0
     found: dict[str, dict[int, str]] = {name: {} for name in watchlists.configs}
-    with closing(conn):
-        for article, matches in backtest(conn, watchlists, start):
+    with closing(db):
+        for article, matches in backtest(db, watchlists, start):
             scanned += 1
             for match in matches:
                 found[match.watchlist][article.id] = article.story_id

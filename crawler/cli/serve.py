@@ -29,10 +29,17 @@ def cmd_serve(args: argparse.Namespace, load: Load) -> int:
     import uvicorn
     from pydantic import ValidationError
 
+    from crawler.cli.db import file_only
     from crawler.web.app import create_app
 
+    loaded = load(args.config)
+    refused = file_only(
+        loaded, "serve", "run it with a SQLite config, or read the database with psql"
+    )
+    if refused is not None:
+        return refused
     try:
-        config = listening(load(args.config), args.host, args.port)
+        config = listening(loaded, args.host, args.port)
     except ValidationError as exc:
         reasons = (error["msg"].removeprefix("Value error, ") for error in exc.errors())
         return usage_error("serve: " + "; ".join(reasons))

@@ -10,6 +10,11 @@ stories), `maintenance` (when periodic tasks last ran), `heartbeats` (each
 daemon's last sign of life). The outbox tables (`alerts`, `digests`, `health_alerts`, versioned
 in `schema_versions`) belong to the alerts library, which creates and migrates them
 (`alerts.schema`); `open_db` runs both migrations.
+
+In the cluster mode the same tables live in PostgreSQL (`postgres`) and every function here
+takes either engine (`alerts.database.Database`); where their SQL differs a module asks
+`dialect(db)` or uses `database`'s `one_of` (a list parameter), `joined` (a comma-joined
+aggregate) and `execute_many`. `articles_fts` is the SQLite file's alone.
 """
 
 from crawler.store.articles import (

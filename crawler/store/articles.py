@@ -4,25 +4,23 @@ watchlist matches, and the pages whose fetch failed."""
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Callable, Iterator
 from typing import Any
 
-import sqlite_utils
-
+from alerts.database import SQLITE, Database, dialect
 from alerts.normalize import normalise
 from alerts.times import timestamp
-from crawler.store.database import one_row
+from crawler.store.database import one_of, one_row
 from crawler.urls import canonical_url
 
 
-def remember_urls(db: sqlite_utils.Database, article_id: int, canonicals: set[str]) -> None:
+def remember_urls(db: Database, article_id: int, canonicals: set[str]) -> None:
     db["seen_urls"].insert_all(
         [{"canonical_url": c, "article_id": article_id} for c in canonicals], ignore=True
     )
 
 
-def known_article(db: sqlite_utils.Database, canonical: str) -> dict[str, Any] | None:
+def known_article(db: Database, canonical: str) -> dict[str, Any] | None:
     """The stored article a canonical URL led to, with what an update is compared against."""
     return one_row(
         db,
@@ -32,7 +30,7 @@ def known_article(db: sqlite_utils.Database, canonical: str) -> dict[str, Any] |
     )
 
 
-def first_known(db: sqlite_utils.Database, aliases: frozenset[str]) -> dict[str, Any] | None:
+def first_known(db: Database, aliases: frozenset[str]) -> dict[str, Any] | None:
     """The stored article any of a record's URLs (feed link, final URL, rel=canonical) led to."""
     for alias in sorted(aliases):
         known = known_article(db, alias)
@@ -41,30 +39,28 @@ def first_known(db: sqlite_utils.Database, aliases: frozenset[str]) -> dict[str,
     return None
 
 
-def known_articles(db: sqlite_utils.Database, canonicals: list[str]) -> dict[str, dict[str, Any]]:
+def known_articles(db: Database, canonicals: list[str]) -> dict[str, dict[str, Any]]:
     """For a whole listing in one query: the stored article each canonical URL led to, with
     the latest "last changed" any listing gave for it, when its page was last fetched and
     whether retention pruned it."""
+    listed, param = one_of(db, "s.canonical_url", canonicals)
     rows = db.query(
         "SELECT s.canonical_url, a.id, a.source_updated_at, a.last_fetched_at, a.pruned_at"
-        " FROM seen_urls s JOIN articles a ON a.id = s.article_id"
-        " WHERE s.canonical_url IN (SELECT value FROM json_each(?))",
-        [json.dumps(canonicals)],
+        f" FROM seen_urls s JOIN articles a ON a.id = s.article_id WHERE {listed}",
+        [param],
     )
     return {row.pop("canonical_url"): row for row in rows}
 
 
-def fetch_failures(db: sqlite_utils.Database, canonicals: list[str]) -> dict[str, dict[str, Any]]:
+def fetch_failures(db: Database, canonicals: list[str]) -> dict[str, dict[str, Any]]:
     """The remembered failed fetch of each canonical URL of a listing that has one, in one query."""
-    rows = db.query(
-        "SELECT * FROM fetch_failures WHERE canonical_url IN (SELECT value FROM json_each(?))",
-        [json.dumps(canonicals)],
-    )
+    listed, param = one_of(db, "canonical_url", canonicals)
+    rows = db.query(f"SELECT * FROM fetch_failures WHERE {listed}", [param])
     return {row["canonical_url"]: row for row in rows}
 
 
 def record_fetch_failure(
-    db: sqlite_utils.Database,
+    db: Database,
     url: str,
     reason: str,
     *,
@@ -94,12 +90,12 @@ def record_fetch_failure(
     return row
 
 
-def forget_fetch_failure(db: sqlite_utils.Database, url: str) -> None:
+def forget_fetch_failure(db: Database, url: str) -> None:
     """The page was fetched: its failures no longer hold it back."""
     db.execute("DELETE FROM fetch_failures WHERE canonical_url = ?", [canonical_url(url)])
 
 
-def note_listing_update(db: sqlite_utils.Database, article_id: int, updated: str | None) -> None:
+def note_listing_update(db: Database, article_id: int, updated: str | None) -> None:
     """The page was fetched again for a listing's newer "last changed" and its text had not
     changed: remember that date and the fetch, so neither triggers another fetch."""
     db.execute(
@@ -109,7 +105,7 @@ def note_listing_update(db: sqlite_utils.Database, article_id: int, updated: str
     )
 
 
-def replace_text(db: sqlite_utils.Database, article_id: int, changes: dict[str, Any]) -> int:
+def replace_text(db: Database, article_id: int, changes: dict[str, Any]) -> int:
     """Store a new version of an article in place (its id, URLs, story and alerts stay), keeping
     the text it replaces in `article_versions`; the old text's watchlist matches go (the new
     text is matched afresh). Returns the new version number."""
@@ -129,26 +125,27 @@ def replace_text(db: sqlite_utils.Database, article_id: int, changes: dict[str, 
     db["articles"].update(
         article_id, {**changes, "version": version, "updated_at": timestamp(), "pruned_at": None}
     )
-    db.execute("DELETE FROM articles_fts WHERE rowid = ?", [article_id])
+    if dialect(db) == SQLITE:
+        db.execute("DELETE FROM articles_fts WHERE rowid = ?", [article_id])
     _index_text(db, article_id, changes.get("title"), changes["text"])
     db.execute("DELETE FROM matches WHERE article_id = ?", [article_id])
     return version
 
 
-def insert_article(db: sqlite_utils.Database, article: dict[str, Any]) -> int:
+def insert_article(db: Database, article: dict[str, Any]) -> int:
     """Insert the article and its normalised FTS row; the caller holds `db.atomic()`."""
     article_id = int(db["articles"].insert(article, alter=False).last_pk)
     _index_text(db, article_id, article.get("title"), article["text"])
     return article_id
 
 
-def article_row(db: sqlite_utils.Database, article_id: int) -> dict[str, Any]:
+def article_row(db: Database, article_id: int) -> dict[str, Any]:
     """The stored article, every column: what an alert on it says."""
     return db["articles"].get(article_id)
 
 
 def record_match(
-    db: sqlite_utils.Database,
+    db: Database,
     article_id: int,
     watchlist: str,
     hits: list[dict[str, Any]],
@@ -156,7 +153,7 @@ def record_match(
 ) -> None:
     """A watchlist's hits in an article's current text (kept whether or not an alert goes out:
     the story may have been alerted already)."""
-    db["matches"].insert(
+    db["matches"].upsert(
         {
             "article_id": article_id,
             "watchlist": watchlist,
@@ -164,7 +161,7 @@ def record_match(
             "snippet": snippet,
             "matched_at": timestamp(),
         },
-        replace=True,
+        pk=("article_id", "watchlist"),
     )
 
 
@@ -173,28 +170,40 @@ ARCHIVE_COLUMNS = (
 )
 
 
-def check_archive(conn: sqlite3.Connection) -> None:
-    """Raises sqlite3.DatabaseError unless the file holds the articles table."""
-    conn.execute("SELECT 1 FROM articles LIMIT 1").fetchall()
+def check_archive(db: Database) -> None:
+    """Raises the engine's error unless the database holds the articles table."""
+    db.execute("SELECT 1 FROM articles LIMIT 1").fetchall()
 
 
-def read_articles(conn: sqlite3.Connection, since: str | None) -> Iterator[dict[str, Any]]:
-    """Articles fetched at or after `since` (all when None), oldest first, read lazily from a
-    read-only connection: what a backtest matches."""
-    sql = f"SELECT {ARCHIVE_COLUMNS} FROM articles"
-    params: list[str] = []
-    if since is not None:
-        sql += " WHERE fetched_at >= ?"
-        params.append(since)
-    cursor = conn.execute(sql + " ORDER BY fetched_at, id", params)
-    names = [column[0] for column in cursor.description]
-    for row in cursor:
-        yield dict(zip(names, row, strict=True))
+# Articles read per query by a backtest: a page of texts in memory, never the whole archive.
+READ_PAGE = 200
 
 
-def _index_text(db: sqlite_utils.Database, article_id: int, title: str | None, text: str) -> None:
+def read_articles(db: Database, since: str | None) -> Iterator[dict[str, Any]]:
+    """Articles fetched at or after `since` (all when None), oldest first, read lazily a page
+    at a time (PostgreSQL's client cursor would hold every text at once): what a backtest
+    matches."""
+    after: tuple[str, int] = (since or "", 0)
+    while True:
+        rows = list(
+            db.query(
+                f"SELECT {ARCHIVE_COLUMNS} FROM articles WHERE (fetched_at, id) > (?, ?)"
+                " ORDER BY fetched_at, id LIMIT ?",
+                [*after, READ_PAGE],
+            )
+        )
+        yield from rows
+        if len(rows) < READ_PAGE:
+            return
+        after = (rows[-1]["fetched_at"], rows[-1]["id"])
+
+
+def _index_text(db: Database, article_id: int, title: str | None, text: str) -> None:
     """The FTS row of an article's current text (a pruned article revived by an update has
-    none left to update)."""
+    none left to update). Only the SQLite file has a full-text index: the web app's search,
+    its one reader, runs on the file."""
+    if dialect(db) != SQLITE:
+        return
     db["articles_fts"].insert(
         {"rowid": article_id, "title": normalise(title or ""), "text": normalise(text)}
     )

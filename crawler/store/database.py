@@ -4,9 +4,10 @@ running daemon, the daemon's lock, and errors that tell an operator what to do."
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,7 @@ from typing import Any
 import sqlite_utils
 
 from alerts import schema as alerts_schema
-from alerts.database import Database, is_postgres_url
+from alerts.database import POSTGRESQL, Database, dialect, is_postgres_url
 from crawler.store.postgres import open_postgres
 from crawler.store.schema import MIGRATIONS, SCHEMA_VERSION
 
@@ -186,9 +187,33 @@ def open_for_reading(path: Path | str) -> Database:
     return db
 
 
-def one_row(db: sqlite_utils.Database, sql: str, params: list[Any]) -> dict[str, Any] | None:
+def one_row(db: Database, sql: str, params: list[Any]) -> dict[str, Any] | None:
     rows = list(db.query(sql, params))
     return rows[0] if rows else None
+
+
+def one_of(db: Database, column: str, values: list[Any]) -> tuple[str, Any]:
+    """`column` is one of `values`, as a condition and its one parameter: a list of any length
+    binds as one JSON text SQLite reads back with `json_each`, or as one PostgreSQL array."""
+    if dialect(db) == POSTGRESQL:
+        return f"{column} = ANY(?)", list(values)
+    return f"{column} IN (SELECT value FROM json_each(?))", json.dumps(values)
+
+
+def joined(db: Database, expression: str) -> str:
+    """The aggregate joining a group's values of `expression` (which may start with DISTINCT)
+    with commas, in no particular order."""
+    if dialect(db) == POSTGRESQL:
+        return f"string_agg({expression}, ',')"
+    return f"group_concat({expression})"
+
+
+def execute_many(db: Database, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+    """One statement over many rows; sqlite-utils leaves that to its connection."""
+    if dialect(db) == POSTGRESQL:
+        db.executemany(sql, rows)
+    else:
+        db.conn.executemany(sql, rows)
 
 
 # SQLite's default limit on bound parameters is 999 on older builds: lists go in chunks

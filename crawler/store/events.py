@@ -7,16 +7,15 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
-import sqlite_utils
-
-from crawler.store.database import chunks
+from alerts.database import Database
+from crawler.store.database import chunks, execute_many, joined
 
 # The `event_terms` row of this (empty) term counts the stories profiled: no term is empty, and
 # the count moves in the same statement as the terms' own.
 STORIES = ""
 
 
-def term_frequencies(db: sqlite_utils.Database, terms: list[str]) -> tuple[dict[str, int], int]:
+def term_frequencies(db: Database, terms: list[str]) -> tuple[dict[str, int], int]:
     """How many profiled stories have each term, and how many stories were profiled."""
     found: dict[str, int] = {}
     for chunk, marks in chunks(terms):
@@ -28,14 +27,14 @@ def term_frequencies(db: sqlite_utils.Database, terms: list[str]) -> tuple[dict[
     return found, profiled_stories(db)
 
 
-def profiled_stories(db: sqlite_utils.Database) -> int:
+def profiled_stories(db: Database) -> int:
     """How many stories have had their terms counted (0: none yet, a new or upgraded file)."""
     row = db.execute("SELECT stories FROM event_terms WHERE term = ?", [STORIES]).fetchone()
     return row[0] if row else 0
 
 
 def add_to_event(
-    db: sqlite_utils.Database,
+    db: Database,
     story_id: str,
     event_id: str,
     language: str,
@@ -50,24 +49,26 @@ def add_to_event(
         " VALUES (?, ?, ?, ?, ?, ?)",
         [story_id, event_id, language, at, score, profile],
     )
-    db.conn.executemany(
+    execute_many(
+        db,
         "INSERT INTO event_index (term, language, at, story_id) VALUES (?, ?, ?, ?)",
         [(term, language, at, story_id) for term in indexed],
     )
 
 
-def count_terms(db: sqlite_utils.Database, stories: list[list[str]]) -> None:
+def count_terms(db: Database, stories: list[list[str]]) -> None:
     """Each story's distinct terms counted once, and the stories counted."""
     counts = Counter(term for terms in stories for term in terms)
     counts[STORIES] = len(stories)
-    db.conn.executemany(
+    execute_many(
+        db,
         "INSERT INTO event_terms (term, stories) VALUES (?, ?)"
-        " ON CONFLICT (term) DO UPDATE SET stories = stories + excluded.stories",
+        " ON CONFLICT (term) DO UPDATE SET stories = event_terms.stories + excluded.stories",
         list(counts.items()),
     )
 
 
-def recent_first_articles(db: sqlite_utils.Database, limit: int) -> list[dict[str, Any]]:
+def recent_first_articles(db: Database, limit: int) -> list[dict[str, Any]]:
     """The first article of each of the `limit` stories stored last that still have a text:
     what a database from before events weighs its terms and profiles its recent stories by."""
     return list(
@@ -86,7 +87,7 @@ MIN_SHARED = 2
 
 
 def event_candidates(
-    db: sqlite_utils.Database,
+    db: Database,
     terms: list[str],
     language: str,
     since: str,
@@ -111,13 +112,13 @@ def event_candidates(
     )
 
 
-def event_of(db: sqlite_utils.Database, story_id: str) -> str:
+def event_of(db: Database, story_id: str) -> str:
     """A story's event; a story stored before events were kept is an event of its own."""
     row = db.execute("SELECT event_id FROM story_events WHERE story_id = ?", [story_id]).fetchone()
     return row[0] if row else story_id
 
 
-def forget_event_profiles(db: sqlite_utils.Database, before: str, limit: int) -> int:
+def forget_event_profiles(db: Database, before: str, limit: int) -> int:
     """One batch of at most `limit` stories older than `before` (older than any window compares
     with) losing their profile and index entries, in one transaction: their events stay, the
     means of joining them go. Returns how many."""
@@ -150,9 +151,7 @@ class EventReport:
     outlets: list[str]
 
 
-def event_reports(
-    db: sqlite_utils.Database, event_id: str, limit: int | None = None
-) -> list[EventReport]:
+def event_reports(db: Database, event_id: str, limit: int | None = None) -> list[EventReport]:
     """The stories of an event, first reported first, at most `limit` of them, read by their
     ids first so a long event is read no further than asked (a story that predates events is
     its own event's one report)."""
@@ -160,9 +159,9 @@ def event_reports(
     rows = db.execute(
         "SELECT s.story_id, s.articles, s.outlets, f.source, coalesce(f.title, ''), f.url,"
         " f.fetched_at FROM (SELECT story_id, count(*) AS articles,"
-        "  group_concat(DISTINCT source) AS outlets, min(id) AS first FROM articles"
+        f"  {joined(db, 'DISTINCT source')} AS outlets, min(id) AS first FROM articles"
         "  WHERE story_id IN (SELECT story_id FROM (SELECT story_id FROM story_events"
-        f"   WHERE event_id = ? ORDER BY at, story_id{bound}) UNION SELECT ?)"
+        f"   WHERE event_id = ? ORDER BY at, story_id{bound}) listed UNION SELECT ?)"
         "  GROUP BY story_id) s JOIN articles f ON f.id = s.first ORDER BY s.first" + bound,
         [event_id, *([limit] if limit is not None else []), event_id]
         + ([limit] if limit is not None else []),
@@ -173,7 +172,7 @@ def event_reports(
     ]
 
 
-def event_story_count(db: sqlite_utils.Database, event_id: str) -> int:
+def event_story_count(db: Database, event_id: str) -> int:
     """How many stories an event has; an event of a story that predates events has one."""
     row = db.execute("SELECT count(*) FROM story_events WHERE event_id = ?", [event_id]).fetchone()
     return max(1, row[0])
@@ -191,18 +190,21 @@ class EventRow:
     title: str
 
 
-def list_events(db: sqlite_utils.Database, since: str | None = None) -> list[EventRow]:
+def list_events(db: Database, since: str | None = None) -> list[EventRow]:
     """Events with a story seen since `since` (ISO UTC), most recently active first; the title
-    is the first report's."""
+    is the first report's (looked up once the events are grouped: PostgreSQL refuses a
+    subquery on the grouping expression's columns)."""
     rows = db.execute(
-        "SELECT coalesce(e.event_id, a.story_id) AS event, group_concat(DISTINCT a.story_id),"
-        " group_concat(DISTINCT a.source), min(a.fetched_at),"
-        " max(coalesce(a.updated_at, a.fetched_at)),"
-        " (SELECT title FROM articles f WHERE f.story_id = coalesce(e.event_id, a.story_id)"
-        "  ORDER BY f.id LIMIT 1)"
-        " FROM articles a LEFT JOIN story_events e ON e.story_id = a.story_id"
-        " GROUP BY event HAVING max(coalesce(a.updated_at, a.fetched_at)) >= ?"
-        " ORDER BY 5 DESC, 1",
+        "SELECT g.event, g.stories, g.outlets, g.first_seen, g.last_seen,"
+        " (SELECT title FROM articles f WHERE f.story_id = g.event ORDER BY f.id LIMIT 1)"
+        " FROM (SELECT coalesce(e.event_id, a.story_id) AS event,"
+        f"  {joined(db, 'DISTINCT a.story_id')} AS stories,"
+        f"  {joined(db, 'DISTINCT a.source')} AS outlets, min(a.fetched_at) AS first_seen,"
+        "  max(coalesce(a.updated_at, a.fetched_at)) AS last_seen"
+        "  FROM articles a LEFT JOIN story_events e ON e.story_id = a.story_id"
+        "  GROUP BY coalesce(e.event_id, a.story_id)"
+        "  HAVING max(coalesce(a.updated_at, a.fetched_at)) >= ?) g"
+        " ORDER BY g.last_seen DESC, g.event",
         [since or ""],
     ).fetchall()
     return [

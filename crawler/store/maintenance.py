@@ -13,7 +13,8 @@ from typing import Any
 
 import sqlite_utils
 
-from crawler.store.database import StoreError, connect_read_only, store_error
+from alerts.database import Database
+from crawler.store.database import StoreError, connect_read_only, joined, store_error
 from crawler.store.retention import last_run
 
 
@@ -154,12 +155,13 @@ def backup(database: Path, target: Path) -> dict[str, int]:
     return counts
 
 
-def article_overview(db: sqlite_utils.Database) -> list[dict[str, Any]]:
+def article_overview(db: Database) -> list[dict[str, Any]]:
     """Every article in storage order with its source, language, title, story and the
     watchlists it matched (`hits`, comma-separated, None when none did)."""
     return list(
         db.query(
-            "SELECT a.source, a.language, a.title, a.story_id, group_concat(m.watchlist) AS hits"
+            "SELECT a.source, a.language, a.title, a.story_id,"
+            f" {joined(db, 'm.watchlist')} AS hits"
             " FROM articles a LEFT JOIN matches m ON m.article_id = a.id"
             " GROUP BY a.id ORDER BY a.id"
         )

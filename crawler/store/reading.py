@@ -5,14 +5,12 @@ versions, an article and its matches. Read-only: the app runs them on a read-onl
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from typing import Any
 
-import sqlite_utils
-
+from alerts.database import SQLITE, Database, dialect
 from crawler.store.articles import ARCHIVE_COLUMNS
-from crawler.store.database import one_row
+from crawler.store.database import one_of, one_row
 
 ARTICLE_COLUMNS = (
     "a.id, a.url, a.canonical_url, a.source, a.title, a.language, a.published_at,"
@@ -20,9 +18,7 @@ ARTICLE_COLUMNS = (
 )
 
 
-def watchlist_counts(
-    db: sqlite_utils.Database, recent: str, since: str
-) -> dict[str, tuple[int, int]]:
+def watchlist_counts(db: Database, recent: str, since: str) -> dict[str, tuple[int, int]]:
     """Stories each watchlist matched since `recent` and since the earlier `since` (stored
     times), in one pass over the matches."""
     rows = db.execute(
@@ -36,7 +32,7 @@ def watchlist_counts(
     return {watchlist: (day, week) for watchlist, day, week in rows}
 
 
-def hits_per_day(db: sqlite_utils.Database, since: str) -> dict[str, int]:
+def hits_per_day(db: Database, since: str) -> dict[str, int]:
     """Stories matched per day (`YYYY-MM-DD`) since `since`, any watchlist."""
     return dict(
         db.execute(
@@ -48,7 +44,7 @@ def hits_per_day(db: sqlite_utils.Database, since: str) -> dict[str, int]:
 
 
 def watchlist_stories(
-    db: sqlite_utils.Database, watchlist: str, limit: int, offset: int
+    db: Database, watchlist: str, limit: int, offset: int
 ) -> list[dict[str, Any]]:
     """The watchlist's stories, newest match first, each shown by its first matched article
     (the one that alerted) with that match's hits and snippet, and the story's copies."""
@@ -61,13 +57,13 @@ def watchlist_stories(
             [watchlist, limit, offset],
         )
     ]
+    listed, param = one_of(db, "a.story_id", stories)
     rows = db.query(
         f"SELECT {ARTICLE_COLUMNS}, m.hits, m.snippet, m.matched_at,"
         " (SELECT count(*) FROM articles c WHERE c.story_id = a.story_id) AS copies"
         " FROM matches m JOIN articles a ON a.id = m.article_id"
-        " WHERE m.watchlist = ? AND a.story_id IN (SELECT value FROM json_each(?))"
-        " ORDER BY m.article_id",
-        [watchlist, json.dumps(stories)],
+        f" WHERE m.watchlist = ? AND {listed} ORDER BY m.article_id",
+        [watchlist, param],
     )
     first: dict[str, dict[str, Any]] = {}
     for row in rows:
@@ -75,7 +71,7 @@ def watchlist_stories(
     return [first[story] for story in stories if story in first]
 
 
-def story_articles(db: sqlite_utils.Database, story_id: str) -> list[dict[str, Any]]:
+def story_articles(db: Database, story_id: str) -> list[dict[str, Any]]:
     """Every copy of a story, in the order they were stored."""
     return list(
         db.query(
@@ -85,7 +81,7 @@ def story_articles(db: sqlite_utils.Database, story_id: str) -> list[dict[str, A
     )
 
 
-def story_versions(db: sqlite_utils.Database, story_id: str) -> list[dict[str, Any]]:
+def story_versions(db: Database, story_id: str) -> list[dict[str, Any]]:
     """The texts updates replaced, per copy, oldest first."""
     return list(
         db.query(
@@ -97,14 +93,14 @@ def story_versions(db: sqlite_utils.Database, story_id: str) -> list[dict[str, A
     )
 
 
-def article(db: sqlite_utils.Database, article_id: int) -> dict[str, Any] | None:
+def article(db: Database, article_id: int) -> dict[str, Any] | None:
     """An article with its text, or None."""
     return one_row(
         db, f"SELECT {ARTICLE_COLUMNS}, a.text FROM articles a WHERE a.id = ?", [article_id]
     )
 
 
-def article_matches(db: sqlite_utils.Database, article_id: int) -> list[dict[str, Any]]:
+def article_matches(db: Database, article_id: int) -> list[dict[str, Any]]:
     """The watchlists the article matched, with their hits (JSON) and snippets."""
     return list(
         db.query(
@@ -115,24 +111,24 @@ def article_matches(db: sqlite_utils.Database, article_id: int) -> list[dict[str
     )
 
 
-def story_updates(db: sqlite_utils.Database, story_ids: list[str]) -> dict[str, str]:
+def story_updates(db: Database, story_ids: list[str]) -> dict[str, str]:
     """When each story last changed: its newest copy stored or updated (stored time)."""
+    listed, param = one_of(db, "story_id", story_ids)
     return dict(
         db.execute(
             "SELECT story_id, max(coalesce(updated_at, fetched_at)) FROM articles"
-            " WHERE story_id IN (SELECT value FROM json_each(?)) GROUP BY story_id",
-            [json.dumps(story_ids)],
+            f" WHERE {listed} GROUP BY story_id",
+            [param],
         ).fetchall()
     )
 
 
-def search_candidates(
-    db: sqlite_utils.Database, fts_query: str | None, limit: int
-) -> Iterator[dict[str, Any]]:
+def search_candidates(db: Database, fts_query: str | None, limit: int) -> Iterator[dict[str, Any]]:
     """The newest `limit` articles whose normalised text has the FTS5 query's terms (every
     article when None), newest first, as a backtest reads them (`read_articles`), lazily: the
-    caller confirms each with the matcher and may stop at its deadline."""
-    if fts_query is None:
+    caller confirms each with the matcher and may stop at its deadline. PostgreSQL has no
+    full-text index of the normalised text: there every article is a candidate."""
+    if fts_query is None or dialect(db) != SQLITE:
         ids = "SELECT id FROM articles ORDER BY id DESC LIMIT ?"
         params: list[Any] = [limit]
     else:
@@ -148,7 +144,7 @@ def search_candidates(
         yield dict(zip(names, row, strict=True))
 
 
-def source_counters(db: sqlite_utils.Database) -> dict[str, dict[str, Any]]:
+def source_counters(db: Database) -> dict[str, dict[str, Any]]:
     """Per source as stored: last success, consecutive failures and articles kept."""
     found: dict[str, dict[str, Any]] = {
         name: {"last_success_at": success, "failures": failures or 0, "articles": 0}

@@ -1,7 +1,11 @@
 """What retention does to the file, in short steps: old texts made tombstones, stored pages,
 superseded versions and failed fetches dropped, the full-text index merged, free pages given
 back, and when each periodic task last ran (`maintenance`). Which rows are old is the caller's
-policy (`crawler.retention`): each step here takes its cutoff and a batch size."""
+policy (`crawler.retention`): each step here takes its cutoff and a batch size.
+
+The row steps run on both engines; the file steps (full-text merge, incremental vacuum, WAL
+checkpoint, compaction) are SQLite's alone: PostgreSQL's autovacuum does that work itself.
+"""
 
 from __future__ import annotations
 
@@ -10,18 +14,26 @@ from pathlib import Path
 
 import sqlite_utils
 
+from alerts.database import SQLITE, Database, dialect
 from alerts.times import timestamp
 
 INCREMENTAL = 2
 
 
-def prune_articles(db: sqlite_utils.Database, before: str, limit: int) -> int:
+def _indexed_by(db: Database, index: str) -> str:
+    """SQLite's planner is told which partial index finds the old rows; PostgreSQL's finds it."""
+    return f" INDEXED BY {index}" if dialect(db) == SQLITE else ""
+
+
+def prune_articles(db: Database, before: str, limit: int) -> int:
     """One batch of at most `limit` articles older than `before` (first fetched and last
-    updated) made tombstones, in one transaction; returns how many."""
+    updated) made tombstones, in one transaction; returns how many. PostgreSQL writes a new
+    row version on any update, so the SQLite file's delete-and-insert gains nothing there, and
+    two workers pruning the same batch would both insert it again: there it is an update."""
     ids = [
         row[0]
         for row in db.execute(
-            "SELECT id FROM articles INDEXED BY idx_articles_unpruned"
+            f"SELECT id FROM articles{_indexed_by(db, 'idx_articles_unpruned')}"
             " WHERE pruned_at IS NULL AND fetched_at < ? AND coalesce(updated_at, fetched_at) < ?"
             " ORDER BY fetched_at LIMIT ?",
             [before, before, limit],
@@ -31,14 +43,17 @@ def prune_articles(db: sqlite_utils.Database, before: str, limit: int) -> int:
         return 0
     marks = ",".join("?" * len(ids))
     with db.atomic():
-        for table, key in (
-            ("articles_fts", "rowid"),
-            ("article_signatures", "article_id"),
-            ("article_versions", "article_id"),
-            ("matches", "article_id"),
-        ):
-            db.execute(f"DELETE FROM {table} WHERE {key} IN ({marks})", ids)
-        _rewrite_as_tombstones(db, ids, marks)
+        for table in ("article_signatures", "article_versions", "matches"):
+            db.execute(f"DELETE FROM {table} WHERE article_id IN ({marks})", ids)
+        if dialect(db) == SQLITE:
+            db.execute(f"DELETE FROM articles_fts WHERE rowid IN ({marks})", ids)
+            _rewrite_as_tombstones(db, ids, marks)
+        else:
+            db.execute(
+                "UPDATE articles SET text = NULL, html = NULL, pruned_at = ?"
+                f" WHERE id IN ({marks}) AND pruned_at IS NULL",
+                [timestamp(), *ids],
+            )
     return len(ids)
 
 
@@ -55,26 +70,29 @@ def _rewrite_as_tombstones(db: sqlite_utils.Database, ids: list[int], marks: str
     db["articles"].insert_all([{**row, "pruned_at": stamp} for row in rows], alter=False)
 
 
-def _batch(sql: str) -> Callable[[sqlite_utils.Database, str, int], int]:
-    """One short transaction changing at most `limit` rows older than the cutoff."""
+def _batch(sql: str, index: str = "") -> Callable[[Database, str, int], int]:
+    """One short transaction changing at most `limit` rows older than the cutoff; `{indexed}`
+    in `sql` names `index` to SQLite."""
 
-    def run(db: sqlite_utils.Database, before: str, limit: int) -> int:
+    def run(db: Database, before: str, limit: int) -> int:
+        indexed = _indexed_by(db, index) if index else ""
         with db.atomic():
-            return db.execute(sql, [before, limit]).rowcount
+            return db.execute(sql.format(indexed=indexed), [before, limit]).rowcount
 
     return run
 
 
 drop_html = _batch(
-    "UPDATE articles SET html = NULL WHERE id IN (SELECT id FROM articles"
-    " INDEXED BY idx_articles_html WHERE html IS NOT NULL AND fetched_at < ? LIMIT ?)"
+    "UPDATE articles SET html = NULL WHERE id IN (SELECT id FROM articles{indexed}"
+    " WHERE html IS NOT NULL AND fetched_at < ? LIMIT ?)",
+    "idx_articles_html",
 )
 drop_versions = _batch(
-    "DELETE FROM article_versions WHERE rowid IN (SELECT rowid FROM article_versions"
-    " WHERE replaced_at < ? LIMIT ?)"
+    "DELETE FROM article_versions WHERE (article_id, version) IN (SELECT article_id, version"
+    " FROM article_versions WHERE replaced_at < ? LIMIT ?)"
 )
 drop_fetch_failures = _batch(
-    "DELETE FROM fetch_failures WHERE rowid IN (SELECT rowid FROM fetch_failures"
+    "DELETE FROM fetch_failures WHERE canonical_url IN (SELECT canonical_url FROM fetch_failures"
     " WHERE failed_at < ? LIMIT ?)"
 )
 
@@ -123,10 +141,10 @@ def database_file(db: sqlite_utils.Database) -> Path:
     return Path(db.execute("PRAGMA database_list").fetchone()[2])
 
 
-def last_run(db: sqlite_utils.Database, task: str) -> str | None:
+def last_run(db: Database, task: str) -> str | None:
     row = db.execute("SELECT last_run_at FROM maintenance WHERE task = ?", [task]).fetchone()
     return row[0] if row else None
 
 
-def record_run(db: sqlite_utils.Database, task: str) -> None:
+def record_run(db: Database, task: str) -> None:
     db["maintenance"].upsert({"task": task, "last_run_at": timestamp()}, pk="task")

@@ -5,8 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import sqlite_utils
-
+from alerts.database import Database
 from alerts.health import SourceHealth
 from alerts.times import timestamp
 from crawler.store.database import one_row
@@ -26,7 +25,7 @@ def source_state(row: dict[str, Any] | None) -> SourceState:
     return SourceState(row["etag"], row["last_modified"], row["listing_hash"])
 
 
-def source_health(db: sqlite_utils.Database, name: str, url: str) -> SourceHealth:
+def source_health(db: Database, name: str, url: str) -> SourceHealth:
     """A source's recent record for health notices: failures in a row, last success, newest
     article."""
     row = one_row(
@@ -42,7 +41,7 @@ def source_health(db: sqlite_utils.Database, name: str, url: str) -> SourceHealt
 
 
 def record_poll(
-    db: sqlite_utils.Database,
+    db: Database,
     name: str,
     url: str,
     kind: str | None,
@@ -71,20 +70,18 @@ def record_poll(
     db["sources"].upsert(row, pk="name", alter=False)
 
 
-def source_row(db: sqlite_utils.Database, name: str) -> dict[str, Any] | None:
+def source_row(db: Database, name: str) -> dict[str, Any] | None:
     """A source's fetch and health state as stored (None before its first poll)."""
     return one_row(db, "SELECT * FROM sources WHERE name = ?", [name])
 
 
-def articles_since(db: sqlite_utils.Database, source: str, since: str) -> int:
+def articles_since(db: Database, source: str, since: str) -> int:
     return db.execute(
         "SELECT count(*) FROM articles WHERE source = ? AND fetched_at >= ?", [source, since]
     ).fetchone()[0]
 
 
-def article_dates(
-    db: sqlite_utils.Database, source: str, since: str
-) -> list[tuple[str | None, str]]:
+def article_dates(db: Database, source: str, since: str) -> list[tuple[str | None, str]]:
     """(published_at, fetched_at) of a source's articles fetched since `since`, newest first:
     what its publication rate is estimated from."""
     rows = db.execute(

@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from alerts.database import POSTGRESQL, Database, dialect
-from crawler.store.database import chunks, one_row
+from alerts.database import Database
+from crawler.store.database import chunks, joined, one_row
 
 
 def all_signatures(db: Database) -> Iterator[tuple[int, bytes]]:
@@ -123,11 +123,7 @@ class StoryRow:
 def _story_columns(db: Database) -> str:
     """A story's row from its articles; its outlets are joined by commas (a source name holds
     none), by each engine's own aggregate."""
-    outlets = (
-        "string_agg(DISTINCT a.source, ',')"
-        if dialect(db) == POSTGRESQL
-        else "group_concat(DISTINCT a.source)"
-    )
+    outlets = joined(db, "DISTINCT a.source")
     return (
         f"SELECT a.story_id, coalesce(e.event_id, a.story_id), count(*), {outlets},"
         " min(a.fetched_at), max(coalesce(a.updated_at, a.fetched_at)),"
