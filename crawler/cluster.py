@@ -1,14 +1,15 @@
 """The cluster mode: every `newswatch run` on one PostgreSQL database is a procrastinate worker
 running in the daemon's event loop, and the workers share the sources through its job queue.
 
-- A periodic `tick` defers a `poll` job for every source whose `sources.next_poll_at` has come,
-  with the source as queueing lock (a source already waiting is not queued twice) and its site
-  as lock (one poll of a site at a time across hosts, so per-site politeness and Crawl-delay
-  hold). Jitter, cron, `interval: auto` and backoff only compute that column, at each poll's
-  commit: no periodic task per source (procrastinate #1464).
-- A poll takes a fencing token (`sources.fence`) as it starts; what it writes (articles, the
-  source's state) is written only while the token is still the newest, so a worker paused past
-  the stall timeout, whose job ran again elsewhere, cannot commit its stale poll.
+- A periodic `tick` defers a `poll` job for every source whose `source_schedule.next_poll_at`
+  has come, with the source as queueing lock (a source already waiting is not queued twice)
+  and its site as lock (one poll of a site at a time across hosts, so per-site politeness and
+  Crawl-delay hold). Jitter, cron, `interval: auto` and backoff only compute that column, at
+  each poll's commit: no periodic task per source (procrastinate #1464).
+- A poll takes a fencing token (`source_schedule.fence`) as it starts; what it writes
+  (articles, the source's state) is written only while the token is still the newest, so a
+  worker paused past the stall timeout, whose job ran again elsewhere, cannot commit its stale
+  poll.
 - A periodic `recover` hands the jobs of workers whose heartbeat stopped to live workers. When a
   sibling with the same queueing lock already waits, procrastinate refuses the retry
   (UniqueViolation) and the stalled job would keep the site's lock for ever: it is finished
@@ -224,7 +225,7 @@ class Worker:
                 )
 
     def retune(self) -> None:
-        """`interval: auto` intervals from the publication rates, kept in the sources' rows
+        """`interval: auto` intervals from the publication rates, kept in the schedule's rows
         so every worker schedules with them; small changes are ignored, as in the daemon."""
         now = datetime.now(UTC)
         for name, seconds in sources.auto_intervals(self.db, self.config, now).items():

@@ -196,6 +196,11 @@ def polled(url: str, source: str, column: str = "last_success_at") -> bool:
     return bool(rows and rows[0][0])
 
 
+def polls_started(url: str, source: str) -> int:
+    """The source's fencing token: one more for every poll that started."""
+    return query(url, "SELECT fence FROM source_schedule WHERE name = %s", (source,))[0][0]
+
+
 def overlapping(spans: list[tuple[float, float]]) -> bool:
     ordered = sorted(spans)
     return any(later[0] < earlier[1] for earlier, later in itertools.pairwise(ordered))
@@ -362,11 +367,9 @@ def test_workers_carry_on_after_postgresql_restarts(
         # its log file named again, or the new server keeps pg_ctl's output pipe open
         postgres_server.pg_ctl("restart", "-m", "fast", "-w", "-l", postgres_server.log)
         restarted = time.monotonic()
-        fence = query(pg_url, "SELECT fence FROM sources WHERE name = 'steady'")[0][0]
+        fence = polls_started(pg_url, "steady")
         wait_until(
-            lambda: (
-                query(pg_url, "SELECT fence FROM sources WHERE name = 'steady'")[0][0] >= fence + 2
-            ),
+            lambda: polls_started(pg_url, "steady") >= fence + 2,
             HANG,
             "polls after the restart",
         )

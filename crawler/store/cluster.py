@@ -52,12 +52,11 @@ def claim_config(db: PgDatabase, config_hash: str, now: str, live_since: str) ->
 
 
 def seed_sources(db: PgDatabase, first_polls: dict[str, str]) -> None:
-    """Every configured source gets a row with its first due time; a source already scheduled
-    keeps its time (another worker set it, or an earlier run did)."""
+    """Every configured source gets its first due time; a source already scheduled keeps its
+    time (another worker set it, or an earlier run did)."""
     db.executemany(
-        "INSERT INTO sources (name, next_poll_at) VALUES (?, ?)"
-        " ON CONFLICT (name) DO UPDATE SET next_poll_at = excluded.next_poll_at"
-        " WHERE sources.next_poll_at IS NULL",
+        "INSERT INTO source_schedule (name, next_poll_at) VALUES (?, ?)"
+        " ON CONFLICT (name) DO NOTHING",
         list(first_polls.items()),
     )
 
@@ -65,7 +64,7 @@ def seed_sources(db: PgDatabase, first_polls: dict[str, str]) -> None:
 def due_sources(db: PgDatabase, names: list[str], now: str) -> list[str]:
     """Configured sources whose time has come, the longest waiting first."""
     rows = db.execute(
-        "SELECT name FROM sources WHERE name = ANY(?) AND next_poll_at <= ?"
+        "SELECT name FROM source_schedule WHERE name = ANY(?) AND next_poll_at <= ?"
         " ORDER BY next_poll_at, name",
         [names, now],
     ).fetchall()
@@ -76,8 +75,8 @@ def take_fence(db: PgDatabase, name: str, due_by: str | None) -> int | None:
     """A new fencing token for a poll of `name` starting now, if the source is due by `due_by`
     (None: whenever); None when it is not, because a poll since it was queued covered it."""
     row = db.execute(
-        "UPDATE sources SET fence = fence + 1"
-        " WHERE name = ? AND (?::text IS NULL OR next_poll_at IS NULL OR next_poll_at <= ?)"
+        "UPDATE source_schedule SET fence = fence + 1"
+        " WHERE name = ? AND (?::text IS NULL OR next_poll_at <= ?)"
         " RETURNING fence",
         [name, due_by, due_by],
     ).fetchone()
@@ -88,24 +87,26 @@ def fence_holds(db: PgDatabase, name: str, token: int) -> bool:
     """Inside the caller's transaction: whether no poll of `name` started after the one holding
     `token`. The row stays share-locked until the commit, so a poll starting meanwhile waits
     for the commit before it takes its token."""
-    row = db.execute("SELECT fence FROM sources WHERE name = ? FOR SHARE", [name]).fetchone()
+    row = db.execute(
+        "SELECT fence FROM source_schedule WHERE name = ? FOR SHARE", [name]
+    ).fetchone()
     return row is not None and int(row[0]) == token
 
 
 def schedule_poll(db: PgDatabase, name: str, at: str) -> None:
-    db.execute("UPDATE sources SET next_poll_at = ? WHERE name = ?", [at, name])
+    db.execute("UPDATE source_schedule SET next_poll_at = ? WHERE name = ?", [at, name])
 
 
 def auto_interval(db: PgDatabase, name: str) -> float | None:
     """The `interval: auto` interval the latest retune gave the source (None before one)."""
-    row = db.execute("SELECT auto_interval FROM sources WHERE name = ?", [name]).fetchone()
+    row = db.execute("SELECT auto_interval FROM source_schedule WHERE name = ?", [name]).fetchone()
     return float(row[0]) if row and row[0] is not None else None
 
 
 def retune(db: PgDatabase, name: str, seconds: float, due_by: str) -> None:
     """A new automatic interval; a source now due sooner than scheduled is brought forward."""
     db.execute(
-        "UPDATE sources SET auto_interval = ?, next_poll_at = LEAST(next_poll_at, ?)"
+        "UPDATE source_schedule SET auto_interval = ?, next_poll_at = LEAST(next_poll_at, ?)"
         " WHERE name = ?",
         [seconds, due_by, name],
     )

@@ -145,12 +145,16 @@ CREATE INDEX idx_story_bands_article_id ON story_bands (article_id);
 
 # The cluster's scheduling (crawler.cluster): when each source is next due, the fencing token
 # of its latest poll, its `interval: auto` interval as last retuned, and the config every
-# worker must run.
+# worker must run. A table of its own, not columns of `sources`: a source's row reads the same
+# on both engines.
 _CLUSTER = """
-ALTER TABLE sources ADD COLUMN next_poll_at TEXT;
-ALTER TABLE sources ADD COLUMN fence BIGINT NOT NULL DEFAULT 0;
-ALTER TABLE sources ADD COLUMN auto_interval DOUBLE PRECISION;
-CREATE INDEX idx_sources_next_poll_at ON sources (next_poll_at);
+CREATE TABLE source_schedule (
+    name TEXT PRIMARY KEY,
+    next_poll_at TEXT NOT NULL,
+    fence BIGINT NOT NULL DEFAULT 0,
+    auto_interval DOUBLE PRECISION
+);
+CREATE INDEX idx_source_schedule_next_poll_at ON source_schedule (next_poll_at);
 CREATE TABLE cluster_config (
     id INTEGER PRIMARY KEY CHECK (id = 1),
     config_hash TEXT NOT NULL,
