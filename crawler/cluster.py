@@ -46,12 +46,15 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("newswatch.cluster")
 
-QUEUE = "newswatch"
+# polls have a queue of their own: polls filling every slot must not hold back the tick and the
+# recovery of a dead worker's jobs
+POLLS = "newswatch.polls"
+PERIODIC = "newswatch.periodic"
 POLL_TASK = "newswatch.poll"
 # after the job queue's worker failed (PostgreSQL restarting, a lost connection)
 RESTART_DELAY = 1.0
-# periodic and housekeeping jobs a worker may run beside its polls
-SIDE_JOBS = 4
+# periodic jobs a worker may run at once
+PERIODIC_JOBS = 4
 RETUNE_CRON = "0 * * * *"
 RETENTION_CRON = "30 * * * *"
 
@@ -133,10 +136,29 @@ class Worker:
                 await asyncio.sleep(RESTART_DELAY)
 
     async def _work(self) -> None:
+        """procrastinate's workers, one per queue; when one stops, so does the other, and both
+        start again together."""
+        runs = [
+            asyncio.ensure_future(
+                self._queue_worker(POLLS, self.config.crawl.max_concurrent_polls)
+            ),
+            asyncio.ensure_future(self._queue_worker(PERIODIC, PERIODIC_JOBS)),
+        ]
+        try:
+            done, _ = await asyncio.wait(runs, return_when=asyncio.FIRST_COMPLETED)
+            for run in done:
+                run.result()
+        finally:
+            for run in runs:
+                run.cancel()
+            await asyncio.gather(*runs, return_exceptions=True)
+
+    async def _queue_worker(self, queue: str, concurrency: int) -> None:
         timing = self.config.workers
         await self.app.run_worker_async(
-            queues=[QUEUE],
-            concurrency=self.config.crawl.max_concurrent_polls + SIDE_JOBS,
+            queues=[queue],
+            name=queue,
+            concurrency=concurrency,
             install_signal_handlers=False,
             delete_jobs="always",
             update_heartbeat_interval=timing.heartbeat,
@@ -274,12 +296,12 @@ def _app(worker: Worker) -> App:
     )
     app = App(connector=connector)
 
-    @app.task(name=POLL_TASK, queue=QUEUE)
+    @app.task(name=POLL_TASK, queue=POLLS)
     async def poll(source: str) -> None:
         await worker.poll(source)
 
     def periodic(name: str, cron: str, work: Any, **kwargs: Any) -> None:
-        task = app.task(name=name, queue=QUEUE, queueing_lock=name)(work)
+        task = app.task(name=name, queue=PERIODIC, queueing_lock=name)(work)
         app.periodic(cron=cron, periodic_id=kwargs.get("channel", ""), task_kwargs=kwargs)(task)
 
     async def tick(timestamp: int) -> None:
