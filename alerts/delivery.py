@@ -9,10 +9,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import sqlite_utils
-
 from alerts import outbox
 from alerts.channels import ChannelConfig, DeliveryError
+from alerts.database import Database
 from alerts.message import Alert, Message
 from alerts.senders import send
 from alerts.times import parse_time, timestamp
@@ -64,7 +63,7 @@ FailureHook = Callable[[dict[str, Any], str], None]
 
 
 async def deliver_due(
-    db: sqlite_utils.Database,
+    db: Database,
     channels: Mapping[str, ChannelConfig],
     policy: RetryPolicy = RetryPolicy(),
     on_sent: Callable[[Message, str], None] | None = None,
@@ -81,7 +80,7 @@ async def deliver_due(
 
 
 async def _pass(
-    db: sqlite_utils.Database,
+    db: Database,
     channels: Mapping[str, ChannelConfig],
     policy: RetryPolicy,
     on_sent: Callable[[Message, str], None] | None,
@@ -121,7 +120,7 @@ async def _pass(
 
 
 def _within_rate(
-    db: sqlite_utils.Database,
+    db: Database,
     name: str,
     channel: ChannelConfig,
     rows: list[dict[str, Any]],
@@ -170,7 +169,7 @@ def _describe(message: Message) -> str:
 
 
 async def _deliver_one(
-    db: sqlite_utils.Database,
+    db: Database,
     row: dict[str, Any],
     channel: ChannelConfig,
     policy: RetryPolicy,
@@ -200,7 +199,7 @@ def _unexpected(exc: Exception) -> DeliveryError:
 
 
 def _record_failure(
-    db: sqlite_utils.Database,
+    db: Database,
     row: dict[str, Any],
     failure: DeliveryError,
     policy: RetryPolicy,

@@ -16,13 +16,16 @@ from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import sqlite_utils
-
+from alerts.database import Database
 from alerts.message import Alert, Bundle, Message, message_from
 from alerts.times import timestamp
 
 PENDING, SENDING, SENT, FAILED, BUNDLED = "pending", "sending", "sent", "failed", "bundled"
 STATUSES = (PENDING, SENDING, SENT, FAILED, BUNDLED)
+
+# the queue order: rows queued at the same moment on two hosts may share a number (the id
+# then decides), rows queued one after the other never do
+NEXT_SEQ = "(SELECT coalesce(max(seq), 0) + 1 FROM alerts)"
 
 
 def alert_id(watchlist: str, key: str, channel: str) -> str:
@@ -39,7 +42,7 @@ def message_key(*parts: str) -> str:
 
 
 def enqueue(
-    db: sqlite_utils.Database,
+    db: Database,
     alert: Alert,
     channel: str,
     article_id: int,
@@ -52,11 +55,10 @@ def enqueue(
 
     `notice` N > 0 is the story's or event's Nth update notice for that watchlist and channel,
     held back until `not_before` so a fast-spreading story does not send one per copy."""
-    before = db.execute("SELECT total_changes()").fetchone()[0]
-    db.execute(
-        "INSERT OR IGNORE INTO alerts (id, watchlist, channel, story_id, event_id, article_id,"
-        " notice, status, attempts, next_attempt_at, created_at, payload)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?)",
+    cursor = db.execute(
+        "INSERT INTO alerts (id, watchlist, channel, story_id, event_id, article_id,"
+        " notice, status, attempts, next_attempt_at, created_at, payload, seq)"
+        f" VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, {NEXT_SEQ}) ON CONFLICT DO NOTHING",
         [
             alert.id,
             alert.watchlist,
@@ -71,14 +73,14 @@ def enqueue(
             json.dumps(alert.payload(), ensure_ascii=False),
         ],
     )
-    return db.execute("SELECT total_changes()").fetchone()[0] > before
+    return cursor.rowcount > 0
 
 
-def enqueue_message(db: sqlite_utils.Database, message: Message, channel: str) -> bool:
+def enqueue_message(db: Database, message: Message, channel: str) -> bool:
     """Queue a digest, summary or notice; True if added (a repeated id is ignored)."""
     cursor = db.execute(
-        "INSERT OR IGNORE INTO alerts (id, kind, channel, status, attempts, next_attempt_at,"
-        " created_at, payload) VALUES (?, ?, ?, ?, 0, ?, ?, ?)",
+        "INSERT INTO alerts (id, kind, channel, status, attempts, next_attempt_at, created_at,"
+        f" payload, seq) VALUES (?, ?, ?, ?, 0, ?, ?, ?, {NEXT_SEQ}) ON CONFLICT DO NOTHING",
         [
             message.id,
             message.kind,
@@ -92,41 +94,41 @@ def enqueue_message(db: sqlite_utils.Database, message: Message, channel: str) -
     return cursor.rowcount > 0
 
 
-def recover_in_flight(db: sqlite_utils.Database) -> int:
+def recover_in_flight(db: Database) -> int:
     """Alerts left `sending` by a crash go back to pending: at most that one send repeats."""
     cursor = db.execute("UPDATE alerts SET status = ? WHERE status = ?", [PENDING, SENDING])
     return cursor.rowcount
 
 
 def due(
-    db: sqlite_utils.Database, held: Iterable[str] = (), now: datetime | None = None
+    db: Database, held: Iterable[str] = (), now: datetime | None = None
 ) -> list[dict[str, Any]]:
     """Rows to try now; alerts of the `held` (digest) channels wait for their digest."""
     held = list(held)
-    marks = ", ".join("?" for _ in held)
+    holding = f" AND NOT (kind = 'alert' AND channel IN ({', '.join('?' * len(held))}))"
     return list(
         db.query(
             "SELECT * FROM alerts WHERE status = ? AND next_attempt_at <= ?"
-            f" AND NOT (kind = 'alert' AND channel IN ({marks}))"
-            " ORDER BY next_attempt_at, created_at, rowid",
+            + (holding if held else "")
+            + " ORDER BY next_attempt_at, created_at, seq",
             [PENDING, timestamp(now), *held],
         )
     )
 
 
-def waiting(db: sqlite_utils.Database, channel: str, until: datetime) -> list[dict[str, Any]]:
+def waiting(db: Database, channel: str, until: datetime) -> list[dict[str, Any]]:
     """A digest channel's alerts queued up to `until`, oldest first."""
     return list(
         db.query(
             "SELECT * FROM alerts WHERE channel = ? AND kind = 'alert' AND status = ?"
-            " AND created_at <= ? ORDER BY created_at, rowid",
+            " AND created_at <= ? ORDER BY created_at, seq",
             [channel, PENDING, timestamp(until)],
         )
     )
 
 
 def bundle(
-    db: sqlite_utils.Database,
+    db: Database,
     kind: str,
     channel: str,
     rows: list[dict[str, Any]],
@@ -154,22 +156,22 @@ def bundle(
     return db["alerts"].get(message.id)
 
 
-def sent_since(db: sqlite_utils.Database, channel: str, since: datetime) -> int:
+def sent_since(db: Database, channel: str, since: datetime) -> int:
     return db.execute(
         "SELECT count(*) FROM alerts WHERE channel = ? AND status = ? AND sent_at >= ?",
         [channel, SENT, timestamp(since)],
     ).fetchone()[0]
 
 
-def pending_count(db: sqlite_utils.Database) -> int:
+def pending_count(db: Database) -> int:
     return db.execute("SELECT count(*) FROM alerts WHERE status = ?", [PENDING]).fetchone()[0]
 
 
-def status_counts(db: sqlite_utils.Database) -> dict[str, int]:
+def status_counts(db: Database) -> dict[str, int]:
     return dict(db.execute("SELECT status, count(*) FROM alerts GROUP BY status").fetchall())
 
 
-def channel_status_counts(db: sqlite_utils.Database) -> dict[tuple[str, str], int]:
+def channel_status_counts(db: Database) -> dict[tuple[str, str], int]:
     """Messages per (channel, status): what monitoring graphs and alerts on."""
     return {
         (channel, status): count
@@ -179,7 +181,7 @@ def channel_status_counts(db: sqlite_utils.Database) -> dict[tuple[str, str], in
     }
 
 
-def oldest_pending(db: sqlite_utils.Database) -> str | None:
+def oldest_pending(db: Database) -> str | None:
     """When the oldest message still waiting to be sent was queued (stored time), or None."""
     return db.execute("SELECT min(created_at) FROM alerts WHERE status = ?", [PENDING]).fetchone()[
         0
@@ -191,21 +193,19 @@ def message_of(row: dict[str, Any]) -> Message:
 
 
 def listing(
-    db: sqlite_utils.Database, status: str | None = None, limit: int = 50, offset: int = 0
+    db: Database, status: str | None = None, limit: int = 50, offset: int = 0
 ) -> list[dict[str, Any]]:
     """Newest first, for people: `newswatch alerts` and the web app's pages of it."""
     where, params = ("WHERE status = ?", [status]) if status else ("", [])
     return list(
         db.query(
-            f"SELECT * FROM alerts {where} ORDER BY created_at DESC, rowid DESC LIMIT ? OFFSET ?",
+            f"SELECT * FROM alerts {where} ORDER BY created_at DESC, seq DESC LIMIT ? OFFSET ?",
             [*params, limit, offset],
         )
     )
 
 
-def story_alerts(
-    db: sqlite_utils.Database, story_id: str, event_id: str | None = None
-) -> list[dict[str, Any]]:
+def story_alerts(db: Database, story_id: str, event_id: str | None = None) -> list[dict[str, Any]]:
     """Every message about a story or the event it belongs to (alerts and update notices),
     oldest first: which watchlist told which channel, and how that went. An event's alert
     names its first story, so a later report finds it through `event_id`."""
@@ -213,15 +213,17 @@ def story_alerts(
         db.query(
             "SELECT id, watchlist, channel, kind, notice, status, attempts, created_at, sent_at,"
             " last_error, story_id, event_id FROM alerts"
-            " WHERE story_id = :story_id OR event_id = :event_id ORDER BY created_at, rowid",
+            " WHERE story_id = :story_id OR event_id = :event_id ORDER BY created_at, seq",
             {"story_id": story_id, "event_id": event_id},
         )
     )
 
 
-def requeue(db: sqlite_utils.Database, ids: Iterable[str] = (), *, all_failed: bool = False) -> int:
+def requeue(db: Database, ids: Iterable[str] = (), *, all_failed: bool = False) -> int:
     """Give failed rows a fresh set of attempts, due now; rows in any other state are left alone."""
     ids = list(ids)
+    if not ids and not all_failed:
+        return 0
     where = "status = ?" + ("" if all_failed else f" AND id IN ({', '.join('?' * len(ids))})")
     cursor = db.execute(
         "UPDATE alerts SET status = ?, attempts = 0, next_attempt_at = ? WHERE " + where,
@@ -230,7 +232,7 @@ def requeue(db: sqlite_utils.Database, ids: Iterable[str] = (), *, all_failed: b
     return cursor.rowcount
 
 
-def expedite(db: sqlite_utils.Database, channel: str) -> int:
+def expedite(db: Database, channel: str) -> int:
     """A channel that accepted a retried message is back: its other backed-off messages are due
     now, not when their own backoff ends (after an hour's outage, that could be another hour)."""
     now = timestamp()
@@ -242,20 +244,20 @@ def expedite(db: sqlite_utils.Database, channel: str) -> int:
     return cursor.rowcount
 
 
-def mark_sending(db: sqlite_utils.Database, row: dict[str, Any]) -> None:
+def mark_sending(db: Database, row: dict[str, Any]) -> None:
     db.execute(
         "UPDATE alerts SET status = ?, attempts = attempts + 1 WHERE id = ?", [SENDING, row["id"]]
     )
 
 
-def mark_sent(db: sqlite_utils.Database, row: dict[str, Any]) -> None:
+def mark_sent(db: Database, row: dict[str, Any]) -> None:
     db.execute(
         "UPDATE alerts SET status = ?, sent_at = ?, last_error = NULL WHERE id = ?",
         [SENT, timestamp(), row["id"]],
     )
 
 
-def mark_retry(db: sqlite_utils.Database, row: dict[str, Any], error: str, delay: float) -> bool:
+def mark_retry(db: Database, row: dict[str, Any], error: str, delay: float) -> bool:
     """The row, still `sending`, is due again after `delay`; False when its outcome was already
     recorded (an error after the send), which then stands: nothing is sent twice."""
     next_at = timestamp(datetime.now(UTC) + timedelta(seconds=delay))
@@ -267,7 +269,7 @@ def mark_retry(db: sqlite_utils.Database, row: dict[str, Any], error: str, delay
     return cursor.rowcount > 0
 
 
-def mark_failed(db: sqlite_utils.Database, row: dict[str, Any], error: str) -> bool:
+def mark_failed(db: Database, row: dict[str, Any], error: str) -> bool:
     """The row, still `sending`, failed for good; False as for `mark_retry`."""
     cursor = db.execute(
         "UPDATE alerts SET status = ?, last_error = ? WHERE id = ? AND status = ?",
@@ -277,7 +279,7 @@ def mark_failed(db: sqlite_utils.Database, row: dict[str, Any], error: str) -> b
 
 
 def story_notices(
-    db: sqlite_utils.Database,
+    db: Database,
     story_id: str,
     event_id: str | None = None,
     *,
@@ -297,7 +299,8 @@ def story_notices(
         db.query(
             "SELECT watchlist, channel, coalesce(event_id, story_id) AS key,"
             " max(event_id) AS event_id, max(notice) AS last_notice,"
-            " sum(status = :pending) AS waiting, max(coalesce(sent_at, created_at)) AS last_out"
+            " sum(CASE WHEN status = :pending THEN 1 ELSE 0 END) AS waiting,"
+            " max(coalesce(sent_at, created_at)) AS last_out"
             f" FROM alerts WHERE {keys} GROUP BY watchlist, channel, key"
             " HAVING min(notice) = 0 ORDER BY watchlist, channel, key",
             {"pending": PENDING, "story_id": story_id, "event_id": event_id},

@@ -13,9 +13,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-import sqlite_utils
 
 from alerts.channels import SlackChannel
+from alerts.database import Database
 from alerts.delivery import RetryPolicy, deliver_due
 from alerts.message import Alert
 from alerts.senders import send
@@ -24,7 +24,7 @@ from tests.test_delivery import FAST, channel, queue, rows
 
 
 @pytest.fixture
-def db(outbox_db: sqlite_utils.Database) -> sqlite_utils.Database:
+def db(outbox_db: Database) -> Database:
     """The library's tables alone: delivery needs nothing of the crawler's."""
     return outbox_db
 
