@@ -39,10 +39,15 @@ def missed(db: Database, channel: str, next_after: NextFire, now: datetime) -> b
 
 def make_digest(db: Database, channel: str, now: datetime | None = None) -> dict[str, Any] | None:
     """Close the period at `now`: fold the alerts it holds into one digest row (none if it held
-    no alert) and start the next period, in one transaction."""
+    no alert) and start the next period, in one transaction, under the channel's lock: with
+    several hosts closing the same period, the first makes the digest, the others find the
+    period closed (at or after their `now`) and leave it."""
     now = now or datetime.now(UTC)
-    start = last_run(db, channel)
     with db.atomic():
+        outbox.lock_channel(db, channel)
+        start = last_run(db, channel)
+        if start is not None and start >= now:
+            return None
         rows = outbox.waiting(db, channel, now)
         row = None
         if rows:

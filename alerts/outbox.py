@@ -1,8 +1,10 @@
 """The outbox: one row per (watchlist, story or event, channel), written before any send is tried.
 
 The row, not memory, is the truth: a crash at any point leaves each alert pending, sending
-(retried at the next start, same id) or sent (never repeated); `failed` rows stay until a person
-retries them. Digests, overflow summaries and notices are rows too (`kind`), sent the same way;
+(under its sender's lease: sent again, same id, once the lease ends) or sent (never repeated);
+`failed` rows stay until a person retries them. Several senders share one outbox (the cluster
+mode): each claims a row before sending it (`claim`), and only the lease holder records the
+outcome. Digests, overflow summaries and notices are rows too (`kind`), sent the same way;
 an alert folded into a digest or summary becomes `bundled` and names it in `bundle_id`.
 The `alerts` table is created and migrated by `alerts.schema`; every SQL statement on it is
 here. Times are stored as `alerts.times` writes them.
@@ -12,11 +14,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import zlib
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from alerts.database import Database
+from alerts.database import POSTGRESQL, Database, dialect
 from alerts.message import Alert, Bundle, Message, message_from
 from alerts.times import timestamp
 
@@ -26,6 +29,9 @@ STATUSES = (PENDING, SENDING, SENT, FAILED, BUNDLED)
 # the queue order: rows queued at the same moment on two hosts may share a number (the id
 # then decides), rows queued one after the other never do
 NEXT_SEQ = "(SELECT coalesce(max(seq), 0) + 1 FROM alerts)"
+
+# the advisory locks of channels: two-key locks, this key first, then the channel's
+CHANNEL_LOCKS = 0x6E776368
 
 
 def alert_id(watchlist: str, key: str, channel: str) -> str:
@@ -94,26 +100,82 @@ def enqueue_message(db: Database, message: Message, channel: str) -> bool:
     return cursor.rowcount > 0
 
 
-def recover_in_flight(db: Database) -> int:
-    """Alerts left `sending` by a crash go back to pending: at most that one send repeats."""
-    cursor = db.execute("UPDATE alerts SET status = ? WHERE status = ?", [PENDING, SENDING])
-    return cursor.rowcount
-
-
 def due(
-    db: Database, held: Iterable[str] = (), now: datetime | None = None
+    db: Database,
+    held: Iterable[str] = (),
+    now: datetime | None = None,
+    *,
+    channel: str | None = None,
+    sender: str = "",
 ) -> list[dict[str, Any]]:
-    """Rows to try now; alerts of the `held` (digest) channels wait for their digest."""
+    """Rows to try now, in queue order (of one `channel`, or all); alerts of the `held` (digest)
+    channels wait for their digest. `sender` is who asks (see `_DUE`)."""
     held = list(held)
-    holding = f" AND NOT (kind = 'alert' AND channel IN ({', '.join('?' * len(held))}))"
+    marks = ", ".join(f":held{n}" for n in range(len(held)))
+    holding = f" AND NOT (kind = 'alert' AND channel IN ({marks}))" if held else ""
+    one = " AND channel = :channel" if channel is not None else ""
     return list(
         db.query(
-            "SELECT * FROM alerts WHERE status = ? AND next_attempt_at <= ?"
-            + (holding if held else "")
-            + " ORDER BY next_attempt_at, created_at, seq",
-            [PENDING, timestamp(now), *held],
+            f"SELECT * FROM alerts WHERE {_due(db)}{one}{holding}"
+            " ORDER BY next_attempt_at, created_at, seq",
+            {
+                **_due_params(now, sender),
+                "channel": channel,
+                **{f"held{n}": name for n, name in enumerate(held)},
+            },
         )
     )
+
+
+def _due(db: Database) -> str:
+    """A row to try now: pending and its time come, or `sending` under a lease that no longer
+    holds. A lease ends at `sending_until` (its sender died, or hangs past its deadline): the
+    row is sent again, same id. On SQLite, whose one writer is the daemon holding the file,
+    a row claimed by any other sender than `:sender` was left by a process that is gone: it is
+    due at once, so a crash mid-send repeats that send at the next start, as it always did."""
+    ended = "sending_until <= :now"
+    if dialect(db) != POSTGRESQL:
+        ended = f"({ended} OR claimed_by IS NOT :sender)"
+    return f"(status = :pending AND next_attempt_at <= :now OR status = :sending AND {ended})"
+
+
+def _due_params(now: datetime | None, sender: str) -> dict[str, Any]:
+    return {"pending": PENDING, "sending": SENDING, "now": timestamp(now), "sender": sender}
+
+
+def lock_channel(db: Database, channel: str) -> None:
+    """Within a transaction: the decisions about one channel (how many it sent in the last
+    minute, what is due next, whether a digest period closed) are taken by one sender at a time
+    across the cluster, until the transaction ends. On SQLite the file's one writer is the
+    lock already."""
+    if dialect(db) == POSTGRESQL:
+        key = zlib.crc32(channel.encode()) - 2**31
+        db.execute("SELECT pg_advisory_xact_lock(?::integer, ?::integer)", [CHANNEL_LOCKS, key])
+
+
+def claim(
+    db: Database, row_id: str, sender: str, lease: float, now: datetime | None = None
+) -> dict[str, Any] | None:
+    """Take the row for `sender` if it is still due (see `_due`), with a lease of `lease`
+    seconds; the row as claimed, or None when another sender has it or it is not due. One
+    statement, so two senders never both take a row; on PostgreSQL a row another sender is
+    claiming at that moment is skipped, not waited for."""
+    now = now or datetime.now(UTC)
+    skip = " FOR UPDATE SKIP LOCKED" if dialect(db) == POSTGRESQL else ""
+    rows = list(
+        db.query(
+            "UPDATE alerts SET status = :sending, claimed_by = :sender, sending_until = :until,"
+            " attempts = attempts + 1"
+            f" WHERE id IN (SELECT id FROM alerts WHERE id = :id AND {_due(db)}{skip})"
+            " RETURNING *",
+            {
+                **_due_params(now, sender),
+                "id": row_id,
+                "until": timestamp(now + timedelta(seconds=lease)),
+            },
+        )
+    )
+    return rows[0] if rows else None
 
 
 def waiting(db: Database, channel: str, until: datetime) -> list[dict[str, Any]]:
@@ -156,10 +218,13 @@ def bundle(
     return db["alerts"].get(message.id)
 
 
-def sent_since(db: Database, channel: str, since: datetime) -> int:
+def in_window(db: Database, channel: str, since: datetime) -> int:
+    """The channel's messages sent since `since` or being sent now, by any sender: what counts
+    against its rate limit."""
     return db.execute(
-        "SELECT count(*) FROM alerts WHERE channel = ? AND status = ? AND sent_at >= ?",
-        [channel, SENT, timestamp(since)],
+        "SELECT count(*) FROM alerts WHERE channel = ?"
+        " AND (status = ? AND sent_at >= ? OR status = ?)",
+        [channel, SENT, timestamp(since), SENDING],
     ).fetchone()[0]
 
 
@@ -244,38 +309,38 @@ def expedite(db: Database, channel: str) -> int:
     return cursor.rowcount
 
 
-def mark_sending(db: Database, row: dict[str, Any]) -> None:
-    db.execute(
-        "UPDATE alerts SET status = ?, attempts = attempts + 1 WHERE id = ?", [SENDING, row["id"]]
+def mark_sent(db: Database, row: dict[str, Any]) -> bool:
+    """Record the send of a claimed row; False when its lease passed to another sender, whose
+    outcome then stands."""
+    cursor = db.execute(
+        "UPDATE alerts SET status = ?, sent_at = ?, last_error = NULL" + _HELD,
+        [SENT, timestamp(), row["id"], SENDING, row["claimed_by"]],
     )
-
-
-def mark_sent(db: Database, row: dict[str, Any]) -> None:
-    db.execute(
-        "UPDATE alerts SET status = ?, sent_at = ?, last_error = NULL WHERE id = ?",
-        [SENT, timestamp(), row["id"]],
-    )
+    return cursor.rowcount > 0
 
 
 def mark_retry(db: Database, row: dict[str, Any], error: str, delay: float) -> bool:
-    """The row, still `sending`, is due again after `delay`; False when its outcome was already
-    recorded (an error after the send), which then stands: nothing is sent twice."""
+    """The claimed row is due again after `delay`; False when its outcome was already recorded
+    (an error after the send) or its lease passed to another sender: that outcome stands."""
     next_at = timestamp(datetime.now(UTC) + timedelta(seconds=delay))
     cursor = db.execute(
-        "UPDATE alerts SET status = ?, last_error = ?, next_attempt_at = ? WHERE id = ?"
-        " AND status = ?",
-        [PENDING, error, next_at, row["id"], SENDING],
+        "UPDATE alerts SET status = ?, last_error = ?, next_attempt_at = ?" + _HELD,
+        [PENDING, error, next_at, row["id"], SENDING, row["claimed_by"]],
     )
     return cursor.rowcount > 0
 
 
 def mark_failed(db: Database, row: dict[str, Any], error: str) -> bool:
-    """The row, still `sending`, failed for good; False as for `mark_retry`."""
+    """The claimed row failed for good; False as for `mark_retry`."""
     cursor = db.execute(
-        "UPDATE alerts SET status = ?, last_error = ? WHERE id = ? AND status = ?",
-        [FAILED, error, row["id"], SENDING],
+        "UPDATE alerts SET status = ?, last_error = ?" + _HELD,
+        [FAILED, error, row["id"], SENDING, row["claimed_by"]],
     )
     return cursor.rowcount > 0
+
+
+# an outcome is recorded only by the sender that still holds the row's lease
+_HELD = " WHERE id = ? AND status = ? AND claimed_by = ?"
 
 
 def story_notices(
