@@ -95,11 +95,7 @@ def deliver(
 
 def rows(db: Database, **where: str) -> list[dict]:
     clause = " AND ".join(f"{key} = ?" for key in where) or "TRUE"
-    return list(
-        db.query(
-            f"SELECT * FROM alerts WHERE {clause} ORDER BY created_at, id", list(where.values())
-        )
-    )
+    return list(db.query(f"SELECT * FROM alerts WHERE {clause} ORDER BY seq", list(where.values())))
 
 
 # Retries and failure

@@ -183,3 +183,33 @@ def test_a_digest_is_made_once_by_two_senders(senders, hook):
     assert sum(row is not None for row in closed) == 1
     assert late is None, "a host that comes late to a closed period leaves it"
     assert digest.last_run(one, "desk") == six.replace(microsecond=0)
+
+
+def test_a_sender_deciding_on_a_channel_holds_the_others_back(senders, hook):
+    """Sender a takes the whole window under the channel's lock; b, arriving meanwhile, waits
+    for a's decision, then finds the window full rather than sending what a had not reached."""
+    one, two, watcher = senders(), senders(), senders()
+    ids = queue(one, "hook", 4)
+    channels = {"hook": channel(type="webhook", url=hook.url, max_per_minute=2)}
+    other = threading.Thread(target=deliver, args=(two, channels, "host-b:2"))
+
+    with one.atomic():
+        outbox.lock_channel(one, "hook")
+        for alert_id in ids[:2]:
+            assert outbox.claim(one, alert_id, "host-a:1", 60.0) is not None
+        other.start()
+        wait_until(lambda: waiting_for_a_channel(watcher), 20, "sender b waiting for the lock")
+    other.join(timeout=20)
+
+    assert not other.is_alive()
+    assert hook.requests == []
+    assert [r["status"] for r in rows(one)] == ["sending", "sending", "pending", "pending"]
+
+
+def waiting_for_a_channel(db: PgDatabase) -> bool:
+    return (
+        db.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'advisory'"
+        ).fetchone()[0]
+        > 0
+    )
