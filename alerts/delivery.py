@@ -162,7 +162,7 @@ def _claim(
         claimed = outbox.claim(db, row["id"], sender, send_deadline(channel) + LEASE_MARGIN)
     if claimed is not None and row["status"] == outbox.SENDING:
         log.warning(
-            "%s %s to %s: taken over from sender %s, whose lease ended; sending it again",
+            "%s %s to %s: taken over from sender %s (gone, or past its lease); sending it again",
             *_names(row),
             row["claimed_by"],
         )
@@ -255,14 +255,8 @@ async def _deliver_one(
     row over while this one may still deliver it."""
     message = outbox.message_of(row)
     what = _describe(message)
-    deadline = send_deadline(channel)
     try:
-        async with asyncio.timeout(deadline):
-            answer = await send(channel, message)
-    except TimeoutError:
-        failure = DeliveryError(f"no answer within {deadline:g}s", permanent=False)
-        _record_failure(db, row, failure, policy, report, on_failed, what)
-        return None
+        answer = await _send_by_deadline(channel, message)
     except Exception as exc:
         failure = exc if isinstance(exc, DeliveryError) else _unexpected(exc)
         _record_failure(db, row, failure, policy, report, on_failed, what)
@@ -274,6 +268,15 @@ async def _deliver_one(
     report.sent.append(message)
     log.info("%s %s sent to %s (%s): %s", row["kind"], message.id, row["channel"], answer, what)
     return message
+
+
+async def _send_by_deadline(channel: ChannelConfig, message: Message) -> str:
+    deadline = send_deadline(channel)
+    try:
+        async with asyncio.timeout(deadline):
+            return await send(channel, message)
+    except TimeoutError as error:
+        raise DeliveryError(f"no answer within {deadline:g}s", permanent=False) from error
 
 
 def _unexpected(exc: Exception) -> DeliveryError:

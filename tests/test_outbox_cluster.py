@@ -118,7 +118,7 @@ def test_a_dead_senders_alert_is_sent_again_once_its_lease_ends(senders, hook, c
     assert again.body == hook.requests[0].body
     (row,) = rows(live, id=first)
     assert (row["status"], row["claimed_by"], row["attempts"]) == ("sent", "host-b:2", 2)
-    assert f"alert {first} to hook: taken over from sender host-a:1" in caplog.text
+    assert f"alert {first} to hook: taken over from sender host-a:1 " in caplog.text
 
 
 def test_a_sender_whose_lease_passed_on_cannot_record_an_outcome(outbox_db):
