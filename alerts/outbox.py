@@ -109,7 +109,7 @@ def due(
     sender: str = "",
 ) -> list[dict[str, Any]]:
     """Rows to try now, in queue order (of one `channel`, or all); alerts of the `held` (digest)
-    channels wait for their digest. `sender` is who asks (see `_DUE`)."""
+    channels wait for their digest. `sender` is who asks (see `_due`)."""
     held = list(held)
     marks = ", ".join(f":held{n}" for n in range(len(held)))
     holding = f" AND NOT (kind = 'alert' AND channel IN ({marks}))" if held else ""
