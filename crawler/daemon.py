@@ -16,7 +16,6 @@ from typing import Any
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
-from alerts import outbox
 from alerts.delivery import DeliveryReport, deliver_due
 from alerts.message import Message
 from alerts.times import timestamp
@@ -121,11 +120,6 @@ class Daemon:
 
     async def _start(self, once: bool) -> int:
         self.db = store.open_db(self.config.database)
-        recovered = outbox.recover_in_flight(self.db)
-        if recovered:
-            log.warning(
-                "%d alert(s) were being sent when the daemon stopped; retrying them", recovered
-            )
         self.heartbeat = heartbeat.Heartbeat(self.db)
         self.heartbeat.beat()
         self.notices = Notices(self.config, self.db)
