@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import os
 import random
+import socket
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import sqlite_utils
-
 from alerts import outbox
 from alerts.channels import ChannelConfig, DeliveryError
+from alerts.database import Database
 from alerts.message import Alert, Message
 from alerts.senders import send
 from alerts.times import parse_time, timestamp
@@ -21,6 +23,13 @@ log = logging.getLogger("newswatch.delivery")
 
 RATE_WINDOW = 60.0
 RECOVERY_PASSES = 3
+# A send is a few network steps (connect, TLS, request and answer; SMTP's commands), each under
+# the channel's timeout: its deadline is this many timeouts.
+SEND_STEPS = 5
+DEFAULT_TIMEOUT = 30.0  # for channels without a timeout of their own (file, Apprise)
+# A lease lasts the send's deadline and this margin: time to record the outcome, and for the
+# clocks of the hosts, which compare the stored end of the lease, to differ a little.
+LEASE_MARGIN = 60.0
 
 
 @dataclass(frozen=True)
@@ -64,34 +73,51 @@ FailureHook = Callable[[dict[str, Any], str], None]
 
 
 async def deliver_due(
-    db: sqlite_utils.Database,
+    db: Database,
     channels: Mapping[str, ChannelConfig],
     policy: RetryPolicy = RetryPolicy(),
     on_sent: Callable[[Message, str], None] | None = None,
     on_failed: FailureHook | None = None,
+    *,
+    sender: str | None = None,
 ) -> DeliveryReport:
     """Send every due row, channel by channel; `on_failed(row, error)` hears of each message that
     failed for good, so it can be announced where operators look. A channel that comes back
-    after an outage gets its backlog in the same call (a few passes at most)."""
+    after an outage gets its backlog in the same call (a few passes at most). `sender` names
+    who claims the rows (this host and process by default): several senders may drain one
+    outbox, each row is sent by one of them."""
     report = DeliveryReport()
+    sender = sender or sender_name()
     for _ in range(RECOVERY_PASSES):
-        if not await _pass(db, channels, policy, on_sent, on_failed, report):
+        if not await _pass(db, channels, policy, on_sent, on_failed, report, sender):
             break
     return report
 
 
+def sender_name() -> str:
+    """The claimer of rows, as operators find it in `ps` and the logs: host and process."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def send_deadline(channel: ChannelConfig) -> float:
+    """How long one send may take before it is given up as a temporary failure."""
+    return SEND_STEPS * getattr(channel, "timeout", DEFAULT_TIMEOUT)
+
+
 async def _pass(
-    db: sqlite_utils.Database,
+    db: Database,
     channels: Mapping[str, ChannelConfig],
     policy: RetryPolicy,
     on_sent: Callable[[Message, str], None] | None,
     on_failed: FailureHook | None,
     report: DeliveryReport,
+    sender: str,
 ) -> bool:
-    """One pass over the due rows; True when a recovered channel has backed-off rows due now."""
+    """One pass over the rows due when it starts, each tried at most once; True when a
+    recovered channel has backed-off rows due now."""
     held = [name for name, channel in channels.items() if channel.digest]
     by_channel: dict[str, list[dict[str, Any]]] = {}
-    for row in outbox.due(db, held):
+    for row in outbox.due(db, held, sender=sender):
         by_channel.setdefault(row["channel"], []).append(row)
     expedited = 0
     for name, rows in by_channel.items():
@@ -102,16 +128,19 @@ async def _pass(
             )
             continue
         recovered = False
-        for row in _within_rate(db, name, channel, rows, report):
+        for row in _within_rate(db, name, channel, rows, held, sender, report):
+            claimed = _claim(db, name, channel, row, sender)
+            if claimed is None:
+                continue
             try:
-                message = await _deliver_one(db, row, channel, policy, report, on_failed)
+                message = await _deliver_one(db, claimed, channel, policy, report, on_failed)
             except Exception as exc:
                 # its payload, a hook, the bookkeeping: that attempt failed, the next goes on
-                _record_failure(db, row, _unexpected(exc), policy, report, on_failed)
+                _record_failure(db, claimed, _unexpected(exc), policy, report, on_failed)
                 continue
             if message is None:
                 continue
-            recovered = recovered or row["attempts"] > 0
+            recovered = recovered or claimed["attempts"] > 1
             if on_sent is not None:
                 on_sent(message, name)
         if recovered and (count := outbox.expedite(db, name)):
@@ -120,27 +149,72 @@ async def _pass(
     return expedited > 0
 
 
+def _claim(
+    db: Database, name: str, channel: ChannelConfig, row: dict[str, Any], sender: str
+) -> dict[str, Any] | None:
+    """Claim the row unless another sender has it, or the channel's rate window filled up
+    meanwhile (other senders send on it too). A row whose last sender left it `sending` is
+    taken over, and said so: that send may be repeated, under the same id."""
+    with db.atomic():
+        outbox.lock_channel(db, name)
+        if channel.max_per_minute and _budget(db, name, channel.max_per_minute) <= 0:
+            return None
+        claimed = outbox.claim(db, row["id"], sender, send_deadline(channel) + LEASE_MARGIN)
+    if claimed is not None and row["status"] == outbox.SENDING:
+        log.warning(
+            "%s %s to %s: taken over from sender %s (gone, or past its lease); sending it again",
+            *_names(row),
+            row["claimed_by"],
+        )
+    return claimed
+
+
+def _budget(db: Database, name: str, limit: int) -> int:
+    """How many more messages the channel may send in the current window, by any sender."""
+    since = datetime.now(UTC) - timedelta(seconds=RATE_WINDOW)
+    return limit - outbox.in_window(db, name, since)
+
+
 def _within_rate(
-    db: sqlite_utils.Database,
+    db: Database,
     name: str,
     channel: ChannelConfig,
     rows: list[dict[str, Any]],
+    held: list[str],
+    sender: str,
     report: DeliveryReport,
 ) -> list[dict[str, Any]]:
     """What a rate-limited channel may send now. Alerts over `max_per_minute` are folded into one
     summary that takes the last place in the window; none is dropped. With the window already
-    full, everything waits for the next delivery pass."""
+    full, everything waits for the next delivery pass. Decided under the channel's lock, on the
+    rows due then: another sender may have taken some of `rows` since."""
     limit = channel.max_per_minute
     if not limit:
         return rows
-    budget = limit - outbox.sent_since(db, name, datetime.now(UTC) - timedelta(seconds=RATE_WINDOW))
-    if len(rows) <= budget:
-        return rows
-    if budget <= 0:
-        log.info(
-            "channel %s: %d message(s) wait, rate limit %d/min reached", name, len(rows), limit
-        )
-        return []
+    with db.atomic():
+        outbox.lock_channel(db, name)
+        budget = _budget(db, name, limit)
+        rows = outbox.due(db, held, channel=name, sender=sender)
+        if len(rows) <= budget:
+            return rows
+        if budget <= 0:
+            log.info(
+                "channel %s: %d message(s) wait, rate limit %d/min reached", name, len(rows), limit
+            )
+            return []
+        return _fold(db, name, limit, budget, rows, report)
+
+
+def _fold(
+    db: Database,
+    name: str,
+    limit: int,
+    budget: int,
+    rows: list[dict[str, Any]],
+    report: DeliveryReport,
+) -> list[dict[str, Any]]:
+    """Messages that are not alerts go first (they cannot be folded); the alerts beyond the
+    budget go into one summary, sent last."""
     others = [row for row in rows if row["kind"] != "alert"][:budget]
     alerts = [row for row in rows if row["kind"] == "alert"]
     room = budget - len(others)
@@ -149,8 +223,7 @@ def _within_rate(
     if room < 1:
         return others
     keep, fold = alerts[: room - 1], alerts[room - 1 :]
-    now = timestamp()
-    summary = outbox.bundle(db, "overflow", name, fold, fold[0]["created_at"], now)
+    summary = outbox.bundle(db, "overflow", name, fold, fold[0]["created_at"], timestamp())
     report.folded += len(fold)
     log.warning(
         "channel %s: rate limit %d/min: %d alert(s) folded into summary %s",
@@ -170,27 +243,40 @@ def _describe(message: Message) -> str:
 
 
 async def _deliver_one(
-    db: sqlite_utils.Database,
+    db: Database,
     row: dict[str, Any],
     channel: ChannelConfig,
     policy: RetryPolicy,
     report: DeliveryReport,
     on_failed: FailureHook | None,
 ) -> Message | None:
-    """Send one message and record the outcome; returns the message when it was accepted."""
-    outbox.mark_sending(db, row)
+    """Send one claimed message and record the outcome; returns the message when it was
+    accepted. The send ends by its deadline, before the lease does: no other sender takes the
+    row over while this one may still deliver it."""
     message = outbox.message_of(row)
     what = _describe(message)
     try:
-        answer = await send(channel, message)
+        answer = await _send_by_deadline(channel, message)
     except Exception as exc:
         failure = exc if isinstance(exc, DeliveryError) else _unexpected(exc)
         _record_failure(db, row, failure, policy, report, on_failed, what)
         return None
-    outbox.mark_sent(db, row)
+    if not outbox.mark_sent(db, row):
+        log.error(
+            "%s %s to %s: sent, but its lease had passed to another sender: %s", *_names(row), what
+        )
     report.sent.append(message)
     log.info("%s %s sent to %s (%s): %s", row["kind"], message.id, row["channel"], answer, what)
     return message
+
+
+async def _send_by_deadline(channel: ChannelConfig, message: Message) -> str:
+    deadline = send_deadline(channel)
+    try:
+        async with asyncio.timeout(deadline):
+            return await send(channel, message)
+    except TimeoutError as error:
+        raise DeliveryError(f"no answer within {deadline:g}s", permanent=False) from error
 
 
 def _unexpected(exc: Exception) -> DeliveryError:
@@ -200,7 +286,7 @@ def _unexpected(exc: Exception) -> DeliveryError:
 
 
 def _record_failure(
-    db: sqlite_utils.Database,
+    db: Database,
     row: dict[str, Any],
     failure: DeliveryError,
     policy: RetryPolicy,
@@ -210,17 +296,16 @@ def _record_failure(
 ) -> None:
     """A failed attempt: the row leaves `sending`, failed for good (permanent, or the policy
     gives up; announced through `on_failed`) or due again after the backoff. A row whose
-    outcome was already recorded (an error after the send) keeps it: nothing is sent twice."""
-    attempts = row["attempts"] + 1
+    outcome was already recorded (an error after the send), or whose lease passed to another
+    sender, keeps what is recorded: nothing is sent twice, no sender undoes another's send."""
+    attempts = row["attempts"]
     about = f" ({what})" if what else ""
     reason = (
         "a permanent error" if failure.permanent else policy.gives_up(attempts, row["created_at"])
     )
     if reason is not None:
         if not outbox.mark_failed(db, row, str(failure)):
-            log.error(
-                "%s %s to %s: error after its outcome was recorded: %s", *_names(row), failure
-            )
+            _outcome_stands(row, failure)
             return
         report.failed += 1
         log.error(
@@ -231,7 +316,7 @@ def _record_failure(
         return
     delay = policy.delay(attempts, failure.retry_after)
     if not outbox.mark_retry(db, row, str(failure), delay):
-        log.error("%s %s to %s: error after its outcome was recorded: %s", *_names(row), failure)
+        _outcome_stands(row, failure)
         return
     report.retrying += 1
     log.warning(
@@ -241,6 +326,14 @@ def _record_failure(
         failure,
         delay,
         about,
+    )
+
+
+def _outcome_stands(row: dict[str, Any], failure: DeliveryError) -> None:
+    log.error(
+        "%s %s to %s: error after its outcome was recorded or its lease passed on: %s",
+        *_names(row),
+        failure,
     )
 
 

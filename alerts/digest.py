@@ -11,23 +11,22 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-import sqlite_utils
-
 from alerts import outbox, store
+from alerts.database import Database
 from alerts.times import parse_time, timestamp
 
 NextFire = Callable[[datetime], datetime | None]
 
 
-def last_run(db: sqlite_utils.Database, channel: str) -> datetime | None:
+def last_run(db: Database, channel: str) -> datetime | None:
     return parse_time(store.digest_started(db, channel))
 
 
-def _set_last_run(db: sqlite_utils.Database, channel: str, moment: datetime) -> None:
+def _set_last_run(db: Database, channel: str, moment: datetime) -> None:
     store.start_digest(db, channel, timestamp(moment))
 
 
-def missed(db: sqlite_utils.Database, channel: str, next_after: NextFire, now: datetime) -> bool:
+def missed(db: Database, channel: str, next_after: NextFire, now: datetime) -> bool:
     """Whether a digest fell due since the last one. A channel seen for the first time starts
     its first period now, rather than sending a digest of nothing."""
     last = last_run(db, channel)
@@ -38,14 +37,17 @@ def missed(db: sqlite_utils.Database, channel: str, next_after: NextFire, now: d
     return upcoming is not None and upcoming <= now
 
 
-def make_digest(
-    db: sqlite_utils.Database, channel: str, now: datetime | None = None
-) -> dict[str, Any] | None:
+def make_digest(db: Database, channel: str, now: datetime | None = None) -> dict[str, Any] | None:
     """Close the period at `now`: fold the alerts it holds into one digest row (none if it held
-    no alert) and start the next period, in one transaction."""
+    no alert) and start the next period, in one transaction, under the channel's lock: with
+    several hosts closing the same period, the first makes the digest, the others find the
+    period closed (at or after their `now`) and leave it."""
     now = now or datetime.now(UTC)
-    start = last_run(db, channel)
     with db.atomic():
+        outbox.lock_channel(db, channel)
+        start = last_run(db, channel)
+        if start is not None and start >= now:
+            return None
         rows = outbox.waiting(db, channel, now)
         row = None
         if rows:

@@ -12,9 +12,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import sqlite_utils
-
 from alerts import outbox, store
+from alerts.database import Database
 from alerts.message import Notice
 from alerts.times import format_duration, parse_time, timestamp
 
@@ -43,7 +42,7 @@ class SourceHealth:
 
 
 def announce(
-    db: sqlite_utils.Database,
+    db: Database,
     policy: HealthPolicy,
     event: str,
     key: str,
@@ -68,7 +67,7 @@ def announce(
 
 
 def check_source(
-    db: sqlite_utils.Database,
+    db: Database,
     policy: HealthPolicy,
     source: SourceHealth,
     now: datetime | None = None,
@@ -111,7 +110,7 @@ def check_source(
     return queued
 
 
-def _state(db: sqlite_utils.Database, subject: str, now: datetime) -> dict[str, Any]:
+def _state(db: Database, subject: str, now: datetime) -> dict[str, Any]:
     """The subject's announced problem; a subject seen for the first time is healthy since now."""
     state = store.health_state(db, subject)
     if state is None:

@@ -97,12 +97,26 @@ def _event_keys(db: sqlite_utils.Database) -> None:
     )
 
 
+def _shared_delivery(db: sqlite_utils.Database) -> None:
+    """Several senders on one outbox (the cluster mode), and one order on both engines.
+    `seq` numbers the rows in the order they were queued: ordering by `rowid`, which only
+    SQLite has, kept alerts queued in the same second in that order. `claimed_by` (host:pid)
+    and `sending_until` are a sender's lease on a row it is sending: a row still `sending`
+    after its lease ran out was left by a sender that died, and any sender takes it over."""
+    db["alerts"].add_column("seq", int, not_null_default=0)
+    db.execute("UPDATE alerts SET seq = rowid")
+    db["alerts"].add_column("claimed_by", str)
+    db["alerts"].add_column("sending_until", str)
+    db["alerts"].create_index(["seq"])
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _outbox,
     _delivery_state,
     _update_notices,
     _reading_order,
     _event_keys,
+    _shared_delivery,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -202,13 +216,17 @@ CREATE TABLE IF NOT EXISTS alerts (
     kind TEXT NOT NULL DEFAULT 'alert',
     bundle_id TEXT,
     notice INTEGER NOT NULL DEFAULT 0,
-    event_id TEXT
+    event_id TEXT,
+    seq BIGINT NOT NULL DEFAULT 0,
+    claimed_by TEXT,
+    sending_until TEXT
 );
 CREATE INDEX IF NOT EXISTS idx_alerts_status_next_attempt_at ON alerts (status, next_attempt_at);
 CREATE INDEX IF NOT EXISTS idx_alerts_channel_status_sent_at ON alerts (channel, status, sent_at);
 CREATE INDEX IF NOT EXISTS idx_alerts_created_at ON alerts (created_at);
 CREATE INDEX IF NOT EXISTS idx_alerts_story_id ON alerts (story_id);
 CREATE INDEX IF NOT EXISTS idx_alerts_event_id ON alerts (event_id);
+CREATE INDEX IF NOT EXISTS idx_alerts_seq ON alerts (seq);
 CREATE UNIQUE INDEX IF NOT EXISTS idx_alerts_key
     ON alerts (watchlist, coalesce(event_id, story_id), channel, notice);
 CREATE TABLE IF NOT EXISTS digests (channel TEXT PRIMARY KEY, last_run_at TEXT);

@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Any
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
-from alerts import outbox
 from alerts.delivery import DeliveryReport, deliver_due
 from alerts.message import Message
 from alerts.times import timestamp
@@ -130,11 +129,6 @@ class Daemon:
 
     async def _start(self, once: bool) -> int:
         self.db = store.open_db(self.config.database)
-        recovered = outbox.recover_in_flight(self.db)
-        if recovered:
-            log.warning(
-                "%d alert(s) were being sent when the daemon stopped; retrying them", recovered
-            )
         try:
             self.cluster = self._join_cluster()
             self.heartbeat = heartbeat.Heartbeat(self.db)

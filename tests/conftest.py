@@ -11,10 +11,9 @@ from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
-import sqlite_utils
 
-from alerts.database import POSTGRESQL, SQLITE, Database
-from alerts.schema import open_outbox
+from alerts.database import POSTGRESQL, SQLITE, Database, PgDatabase
+from alerts.schema import migrate_postgres, open_outbox
 from crawler import store
 from crawler.demo.receivers import SmtpSink, WebhookReceiver
 from crawler.demo.site import DemoSite
@@ -100,11 +99,16 @@ def pg_url(postgres_server: PostgresServer) -> str:
     return postgres_server.database()
 
 
-@pytest.fixture
-def outbox_db(tmp_path: Path) -> Iterator[sqlite_utils.Database]:
+@pytest.fixture(params=[SQLITE, POSTGRESQL])
+def outbox_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
     """The alerts library's tables alone, as a program using the library without the crawler
-    has them: the library's own tests need nothing from `crawler/`."""
-    database = open_outbox(tmp_path / "outbox.db")
+    has them: the library's own tests need nothing from `crawler/`. Each test runs on both
+    engines: a SQLite file, and a new PostgreSQL database (the cluster mode)."""
+    if request.param == POSTGRESQL:
+        database: Database = PgDatabase(request.getfixturevalue("pg_url"))
+        migrate_postgres(database)
+    else:
+        database = open_outbox(tmp_path / "outbox.db")
     yield database
     database.close()
 

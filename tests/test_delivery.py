@@ -12,11 +12,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-import sqlite_utils
 from pydantic import TypeAdapter
 
 from alerts import digest, health, outbox
 from alerts.channels import ChannelConfig
+from alerts.database import Database
 from alerts.delivery import DeliveryReport, RetryPolicy, deliver_due
 from alerts.health import HealthPolicy, SourceHealth
 from alerts.message import Alert
@@ -28,7 +28,7 @@ FAST = RetryPolicy(max_attempts=3, base_delay=0.0, max_delay=0.0)
 
 
 @pytest.fixture
-def db(outbox_db: sqlite_utils.Database) -> sqlite_utils.Database:
+def db(outbox_db: Database) -> Database:
     """The library's tables alone: delivery needs nothing of the crawler's."""
     return outbox_db
 
@@ -38,7 +38,7 @@ def channel(**config: Any) -> ChannelConfig:
 
 
 def queue(
-    db: sqlite_utils.Database,
+    db: Database,
     channel_name: str,
     count: int,
     *,
@@ -82,7 +82,7 @@ def mail_to(port: int, **extra: Any) -> ChannelConfig:
 
 
 def deliver(
-    db: sqlite_utils.Database,
+    db: Database,
     channels: dict[str, ChannelConfig],
     policy: RetryPolicy = FAST,
     failed: list | None = None,
@@ -93,13 +93,9 @@ def deliver(
     return asyncio.run(deliver_due(db, channels, policy, on_failed=on_failed))
 
 
-def rows(db: sqlite_utils.Database, **where: str) -> list[dict]:
-    clause = " AND ".join(f"{key} = ?" for key in where) or "1"
-    return list(
-        db.query(
-            f"SELECT * FROM alerts WHERE {clause} ORDER BY created_at, id", list(where.values())
-        )
-    )
+def rows(db: Database, **where: str) -> list[dict]:
+    clause = " AND ".join(f"{key} = ?" for key in where) or "TRUE"
+    return list(db.query(f"SELECT * FROM alerts WHERE {clause} ORDER BY seq", list(where.values())))
 
 
 # Retries and failure

@@ -8,15 +8,19 @@ import json
 import re
 import resource
 import signal
+import socket
 import subprocess
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-import sqlite_utils
 
 from alerts.channels import SlackChannel
-from alerts.delivery import RetryPolicy, deliver_due
+from alerts.database import Database
+from alerts.delivery import RetryPolicy, deliver_due, send_deadline
 from alerts.message import Alert
 from alerts.senders import send
 from tests.support import newswatch
@@ -24,7 +28,7 @@ from tests.test_delivery import FAST, channel, queue, rows
 
 
 @pytest.fixture
-def db(outbox_db: sqlite_utils.Database) -> sqlite_utils.Database:
+def db(outbox_db: Database) -> Database:
     """The library's tables alone: delivery needs nothing of the crawler's."""
     return outbox_db
 
@@ -176,3 +180,48 @@ def test_slack_text_from_a_page_cannot_ping_anyone(hook) -> None:
     assert mrkdwn and all(text.get("verbatim") is True for text in mrkdwn)
     assert "Morocco" in request.json["text"], "the title still reads"
     assert "and 15,980 more hit(s)" in body
+
+
+@contextmanager
+def trickling_receiver() -> Iterator[str]:
+    """A webhook that answers one byte at a time, each well within the channel's timeout, and
+    never finishes: without a deadline on the whole send, it holds the sender (and its lease)
+    forever."""
+    stop = threading.Event()
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def trickle() -> None:
+        connection, _ = listener.accept()
+        with connection:
+            connection.recv(65536)
+            connection.sendall(b"HTTP/1.1 200 OK\r\n")
+            while not stop.wait(0.05):
+                connection.sendall(b"X-Slow: y\r\n")
+
+    thread = threading.Thread(target=trickle, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}/"
+    finally:
+        stop.set()
+        listener.close()
+        thread.join(timeout=5)
+
+
+def test_a_receiver_that_never_finishes_answering_is_cut_at_the_deadline(db, hook):
+    slow, fine = queue(db, "slow", 1), queue(db, "hook", 1)
+    with trickling_receiver() as url:
+        channels = {
+            "slow": channel(type="webhook", url=url, timeout=0.2),
+            "hook": channel(type="webhook", url=hook.url),
+        }
+        report = asyncio.run(deliver_due(db, channels, FAST))
+
+    (row,) = rows(db, channel="slow")
+    assert (row["id"], row["status"], row["last_error"]) == (
+        *slow,
+        "pending",
+        f"no answer within {send_deadline(channels['slow']):g}s",
+    )
+    assert [r.json["id"] for r in hook.wait_for(1)] == fine
+    assert report.retrying == 1
