@@ -135,7 +135,9 @@ def sites() -> Iterator[list[NewsSite]]:
         site.close()
 
 
-def cluster_config(folder: Path, url: str, sites: list[NewsSite], *, name: str = "config") -> Path:
+def cluster_config(
+    folder: Path, url: str, sites: list[NewsSite], *, name: str = "config", more: str = ""
+) -> Path:
     listed = "\n".join(
         f"  - {{name: {site.name}, url: '{site.url}/feed.xml', kind: feed}}" for site in sites
     )
@@ -143,7 +145,7 @@ def cluster_config(folder: Path, url: str, sites: list[NewsSite], *, name: str =
     path.write_text(
         f"database: '{url}'\n{TIMING}\nschedule: {{interval: 2s, jitter: 0}}\n"
         "crawl: {download_timeout: 60s}\n"
-        f"sources:\n{listed}\n",
+        f"sources:\n{listed}\n{more}",
         encoding="utf-8",
     )
     return path
@@ -214,7 +216,9 @@ def test_two_workers_share_the_sources_and_store_every_article_once(
         for article in range(3):
             site.publish(f"{number}-{article}")
         sites.append(site)
-    config = cluster_config(tmp_path, pg_url, sites)
+    # a digest channel: its periodic job is registered beside the tick's
+    digest = "channels:\n  log: {type: file, path: alerts.jsonl, digest: '* * * * *'}\n"
+    config = cluster_config(tmp_path, pg_url, sites, more=digest)
     workers = [Worker(config, tmp_path / f"w{n}.log") for n in range(2)]
     try:
         wait_until(lambda: article_count(pg_url) == 12, HANG, "every article stored")
