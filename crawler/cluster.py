@@ -107,11 +107,7 @@ class Worker:
             )
         spread = len(self.config.sources) / START_RATE
         first = {
-            source.name: timestamp(
-                scheduling.first_poll_at(
-                    source.name, min(spread, self.config.source_interval(source)), now
-                )
-            )
+            source.name: timestamp(first_poll_at(self.config, source, spread, now))
             for source in self.config.sources
         }
         cluster_store.seed_sources(self.db, first)
@@ -264,6 +260,14 @@ class Worker:
     async def retention(self) -> None:
         if retention.next_run(self.db) <= datetime.now(UTC):
             await self.daemon.run_retention()
+
+
+def first_poll_at(config: Config, source: SourceConfig, spread: float, now: datetime) -> datetime:
+    """A cron source at its first fire time; the others within `spread` seconds of now, as the
+    daemon alone starts them (`scheduling.first_poll_at`)."""
+    if source.cron:
+        return cron_trigger(source.cron, config.schedule.jitter).get_next_fire_time(None, now)
+    return scheduling.first_poll_at(source.name, min(spread, config.source_interval(source)), now)
 
 
 def next_poll_at(db: PgDatabase, config: Config, source: SourceConfig, now: datetime) -> datetime:

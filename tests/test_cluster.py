@@ -381,3 +381,33 @@ def test_workers_carry_on_after_postgresql_restarts(
         assert worker.process.poll() is None
     finally:
         assert worker.stop() == 0, worker.log()
+
+
+def test_the_next_poll_follows_backoff_and_cron(pg_url: str, tmp_path: Path) -> None:
+    """The schedule's only input is the source's row: a failing source waits out its backoff,
+    a cron source waits for its next fire time."""
+    from datetime import UTC, datetime, timedelta
+
+    from crawler import store
+    from crawler.cluster import next_poll_at
+    from crawler.config import parse_config
+
+    config = parse_config(
+        "schedule: {interval: 60s, jitter: 0, max_backoff: 1h}\nsources:\n"
+        "  - {name: failing, url: 'http://127.0.0.1:9/feed'}\n"
+        "  - {name: daily, url: 'http://127.0.0.1:9/feed', cron: '0 6 * * *'}\n",
+        "test",
+        tmp_path,
+    )
+    db = store.open_db(pg_url)
+    try:
+        for _ in range(3):
+            store.record_poll(db, "failing", "http://127.0.0.1:9/feed", "feed", error="boom")
+        failing, daily = config.sources
+        now = datetime.now(UTC)
+        # third failure in a row: 60 s × 2² instead of the 60 s interval
+        assert next_poll_at(db, config, failing, now) - now > timedelta(seconds=200)
+        noon = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+        assert next_poll_at(db, config, daily, noon) == datetime(2026, 12, 2, 6, 0, tzinfo=UTC)
+    finally:
+        db.close()
