@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
@@ -27,6 +27,9 @@ from crawler.notices import Notices
 from crawler.poller import Poller, scrapy_settings
 from crawler.polls import Poll
 from crawler.workers import Extractor
+
+if TYPE_CHECKING:
+    from crawler.cluster import Worker
 
 log = logging.getLogger("newswatch.daemon")
 
@@ -96,8 +99,14 @@ class Daemon:
         # Each poll has its own pages in flight: a bound on how many run at once bounds memory
         # when many sources fall due together (start-up).
         self._poll_slots = asyncio.Semaphore(config.crawl.max_concurrent_polls)
+        self.pollers: dict[bool, Poller] = {}
+        self.cluster: Worker | None = None
 
     async def run(self, once: bool = False) -> int:
+        """A worker of a cluster shares its database with the others (no lock); a daemon on a
+        file holds the file's lock."""
+        if self.config.cluster:
+            return await self._run(once)
         with store.daemon_lock(self.config.database):
             return await self._run(once)
 
@@ -120,37 +129,56 @@ class Daemon:
 
     async def _start(self, once: bool) -> int:
         self.db = store.open_db(self.config.database)
-        self.heartbeat = heartbeat.Heartbeat(self.db)
-        self.heartbeat.beat()
-        self.notices = Notices(self.config, self.db)
-        self.notices.catch_up()
-        watchlists = Watchlists(self.config.concepts, self.config.watchlists)
-        self.ingest = Ingest(
-            self.db,
-            watchlists,
-            self.extractor,
-            store_html=self.config.crawl.store_html,
-            dedup_config=self.config.dedup,
-            events_config=self.config.events,
-        )
-        self.pollers = _pollers(self.config)
         try:
+            self.cluster = self._join_cluster()
+            self.heartbeat = heartbeat.Heartbeat(self.db)
+            self.heartbeat.beat()
+            self.notices = Notices(self.config, self.db)
+            self.notices.catch_up()
+            watchlists = Watchlists(self.config.concepts, self.config.watchlists)
+            self.ingest = Ingest(
+                self.db,
+                watchlists,
+                self.extractor,
+                store_html=self.config.crawl.store_html,
+                dedup_config=self.config.dedup,
+                events_config=self.config.events,
+                guard=self.cluster.holds if self.cluster else None,
+            )
+            self.pollers = _pollers(self.config)
             if once:
                 await self._poll_all_once()
                 await self.deliver()
                 if retention.next_run(self.db) <= _now():
-                    await self._retention()
+                    await self.run_retention()
                 return 0
             return await self._serve()
         finally:
             await self._stop_crawls()
             self.db.close()
 
+    def _join_cluster(self) -> Worker | None:
+        """In the cluster mode, this daemon as one of the workers (procrastinate is imported
+        then only)."""
+        if not self.config.cluster:
+            return None
+        from crawler.cluster import Worker
+
+        worker = Worker(self)
+        worker.join()
+        return worker
+
     def stop(self) -> None:
         log.info("stop requested: finishing in-flight work")
         self._stopping.set()
 
     async def _poll_all_once(self) -> None:
+        if self.cluster is not None:
+            cluster = self.cluster
+            await asyncio.gather(
+                *(cluster.poll(source.name, due=False) for source in self.config.sources)
+            )
+            return
         await asyncio.gather(*(self.poll(source) for source in self.config.sources))
 
     async def _serve(self) -> int:
@@ -161,6 +189,47 @@ class Daemon:
             timezone="UTC",
             job_defaults={"max_instances": 1, "coalesce": True, "misfire_grace_time": None},
         )
+        if self.cluster is None:
+            self._schedule_alone(scheduler)
+        scheduler.add_job(
+            self._job,
+            IntervalTrigger(seconds=DELIVERY_INTERVAL),
+            args=[self.deliver],
+            id="delivery",
+            name="delivery",
+            next_run_time=_now(),
+        )
+        scheduler.add_job(
+            self.heartbeat.beat,
+            IntervalTrigger(seconds=heartbeat.INTERVAL),
+            id="heartbeat",
+            name="heartbeat",
+        )
+        self.notices.daemon_event("daemon_started", "newswatch started")
+        scheduler.start()
+        queue = asyncio.ensure_future(self.cluster.run(self._stopping)) if self.cluster else None
+        log.info(
+            "%s started: %d source(s), %d watchlist(s), database %s",
+            "worker" if queue else "daemon",
+            len(self.config.sources),
+            len(self.config.watchlists),
+            self.config.database_name,
+        )
+        code = await self._until_stopped(queue)
+        # Paused, not shut down: shutting down cancels the jobs running now, which are given
+        # the stop grace instead (_drain).
+        scheduler.pause()
+        await self._drain()
+        if queue is not None:
+            await self._end_queue(queue)
+        scheduler.shutdown(wait=False)
+        await self._announce_stop()
+        log.info("daemon stopped")
+        return code
+
+    def _schedule_alone(self, scheduler: AsyncIOScheduler) -> None:
+        """A daemon alone on its file schedules each source, retention, the `interval: auto`
+        retune and the digests itself (a cluster's workers share these through their queue)."""
         jitter = int(self.config.schedule.jitter) or None
         self._auto = sources.auto_intervals(self.db, self.config)
         spread = len(self.config.sources) / START_RATE
@@ -183,22 +252,8 @@ class Daemon:
             )
         scheduler.add_job(
             self._job,
-            IntervalTrigger(seconds=DELIVERY_INTERVAL),
-            args=[self.deliver],
-            id="delivery",
-            name="delivery",
-            next_run_time=_now(),
-        )
-        scheduler.add_job(
-            self.heartbeat.beat,
-            IntervalTrigger(seconds=heartbeat.INTERVAL),
-            id="heartbeat",
-            name="heartbeat",
-        )
-        scheduler.add_job(
-            self._job,
             IntervalTrigger(seconds=retention.INTERVAL),
-            args=[self._retention],
+            args=[self.run_retention],
             id="retention",
             name="retention",
             next_run_time=retention.next_run(self.db),
@@ -218,23 +273,24 @@ class Daemon:
                 id=f"digest:{channel}",
                 name=f"digest for {channel}",
             )
-        self.notices.daemon_event("daemon_started", "newswatch started")
-        scheduler.start()
-        log.info(
-            "daemon started: %d source(s), %d watchlist(s), database %s",
-            len(self.config.sources),
-            len(self.config.watchlists),
-            self.config.database,
-        )
-        await self._stopping.wait()
-        # Paused, not shut down: shutting down cancels the jobs running now, which are given
-        # the stop grace instead (_drain).
-        scheduler.pause()
-        await self._drain()
-        scheduler.shutdown(wait=False)
-        await self._announce_stop()
-        log.info("daemon stopped")
-        return 0
+
+    async def _until_stopped(self, queue: asyncio.Future[None] | None) -> int:
+        """Until a stop is asked; a worker whose job queue ended on its own (it could not
+        open its connections) stops too, with exit code 1."""
+        stop = asyncio.ensure_future(self._stopping.wait())
+        await asyncio.wait({stop, *([queue] if queue else [])}, return_when=asyncio.FIRST_COMPLETED)
+        if queue is None or not queue.done():
+            return 0
+        stop.cancel()
+        log.error("the job queue ended: %s; stopping", queue.exception() or "no error")
+        self.stop()
+        return 1
+
+    async def _end_queue(self, queue: asyncio.Future[None]) -> None:
+        """The queue's worker waits for its running jobs, which the drain has just ended."""
+        _, unfinished = await asyncio.wait({queue}, timeout=CRAWL_STOP)
+        for task in unfinished:
+            task.cancel()
 
     async def _drain(self) -> None:
         """Give in-flight polls and sends a few seconds, then stop the extraction workers (a
@@ -271,7 +327,7 @@ class Daemon:
                 raise
             log.info("%s: cancelled by the stop; done again at the next start", work.__name__)
 
-    async def _retention(self) -> None:
+    async def run_retention(self) -> None:
         """Daily, and in `run --once` when a day has passed: cron users get retention too."""
         await retention.run_daily(
             self.db, self.config.storage, self.config.events.window, self._stopping
@@ -333,6 +389,27 @@ class Daemon:
             await self.deliver()
 
     def _record(self, poll: Poll) -> None:
+        """Keep the poll's outcome; in a cluster only if no later poll of the source started
+        (a stale poll is dropped whole, see `cluster.Worker.commit`)."""
+        if self.cluster is None:
+            self._store_poll(poll)
+        elif not self.cluster.commit(poll, self._store_poll):
+            return
+        self._report(poll)
+        self.notices.source_polled(poll.source)
+
+    def _store_poll(self, poll: Poll) -> None:
+        source = poll.source
+        store.record_poll(
+            self.db,
+            source.name,
+            source.display_url,
+            poll.kind or source.kind,
+            error=poll.error,
+            validators=poll.validators_to_keep,
+        )
+
+    def _report(self, poll: Poll) -> None:
         source = poll.source
         self.summary.sources += 1
         self.summary.stored += poll.stored
@@ -355,15 +432,6 @@ class Daemon:
                 poll.stored,
                 poll.alerts,
             )
-        store.record_poll(
-            self.db,
-            source.name,
-            source.display_url,
-            poll.kind or source.kind,
-            error=poll.error,
-            validators=poll.validators_to_keep,
-        )
-        self.notices.source_polled(source)
 
     async def deliver(self) -> DeliveryReport:
         with self._working():

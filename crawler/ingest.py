@@ -10,6 +10,7 @@ decided here too, before the spider fetches them.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
 
@@ -45,8 +46,13 @@ class Ingest:
         store_html: bool = False,
         dedup_config: DedupConfig | None = None,
         events_config: EventsConfig | None = None,
+        guard: Callable[[str], bool] | None = None,
     ) -> None:
+        """`guard(source)` runs first in each transaction that stores an article: in a cluster
+        it is False once a later poll of the source started, and the stale poll writes
+        nothing."""
         self.db = db
+        self.guard = guard
         self.watchlists = watchlists
         self.extractor = extractor
         self.store_html = store_html
@@ -132,6 +138,13 @@ class Ingest:
         transaction: the write lock is held for writes alone."""
         matches = self.match(record)
         with self.db.atomic():
+            if self.guard is not None and not self.guard(record.source):
+                log.warning(
+                    "source=%s url=%s: not stored: a later poll of this source started",
+                    record.source,
+                    record.url,
+                )
+                return None
             filed = self._file(record, fingerprint, terms, html)
             if filed is None:
                 return None

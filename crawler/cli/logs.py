@@ -18,7 +18,16 @@ REPORTED_BY_POLLS = (
     "scrapy.downloadermiddlewares.httpcompression",
     "scrapy.core.downloader.handlers.http11",
 )
-NOISY = ("scrapy", "twisted", "apscheduler", "trafilatura", "htmldate", "httpx", "mail.log")
+NOISY = (
+    "scrapy",
+    "twisted",
+    "apscheduler",
+    "trafilatura",
+    "htmldate",
+    "httpx",
+    "mail.log",
+    "procrastinate",
+)
 
 
 def setup_logging(level: str) -> None:

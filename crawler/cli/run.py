@@ -8,7 +8,7 @@ import logging
 from pathlib import Path
 
 from crawler.cli.arguments import AddCommand, Load
-from crawler.cli.exits import FAILURE, OK, failure
+from crawler.cli.exits import FAILURE, OK, USAGE, failure
 
 
 def add_commands(command: AddCommand, load: Load) -> None:
@@ -38,6 +38,7 @@ def cmd_check(args: argparse.Namespace, load: Load) -> int:
 
 
 def cmd_run(args: argparse.Namespace, load: Load) -> int:
+    from crawler.cluster import ConfigMismatch
     from crawler.daemon import Daemon, run_on_reactor
     from crawler.store import StoreError
     from crawler.workers import Extractor
@@ -47,6 +48,9 @@ def cmd_run(args: argparse.Namespace, load: Load) -> int:
         daemon = Daemon(config, extractor)
         try:
             return run_on_reactor(lambda: daemon.run(once=args.once))
+        except ConfigMismatch as exc:  # a config error, though only the database can tell
+            logging.getLogger("newswatch.daemon").error("%s", exc)
+            return USAGE
         except StoreError as exc:  # AlreadyRunning among them
             logging.getLogger("newswatch.daemon").error("%s", exc)
             return FAILURE

@@ -5,6 +5,7 @@ its YAML path (`loading`)."""
 from crawler.config.loading import ConfigError, load_config, parse_config
 from crawler.config.models import (
     EXTRACTION_TIMEOUT,
+    ClusterConfig,
     Config,
     CrawlConfig,
     DedupConfig,
@@ -20,6 +21,7 @@ from crawler.config.values import cron_trigger, is_loopback, parse_duration, par
 
 __all__ = [
     "EXTRACTION_TIMEOUT",
+    "ClusterConfig",
     "Config",
     "ConfigError",
     "CrawlConfig",

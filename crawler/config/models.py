@@ -135,6 +135,27 @@ class StorageConfig(_Strict):
     keep_versions: Keep = 30 * 86400.0
 
 
+class ClusterConfig(_Strict):
+    """The cluster mode's clock (read only with a postgresql:// database). `tick`: how often
+    a worker looks for due sources. A worker beats every `heartbeat`; one silent for
+    `stalled_after` is taken for dead and its jobs run elsewhere, so a source polled by a
+    worker that dies waits at most its interval + `stalled_after` + `heartbeat` + `tick`
+    (45 s with these defaults)."""
+
+    tick: Annotated[Duration, Field(ge=1, le=60)] = 5.0
+    heartbeat: Annotated[Duration, Field(ge=1)] = 10.0
+    stalled_after: Duration = 30.0
+
+    @model_validator(mode="after")
+    def _beats_before_stalling(self) -> ClusterConfig:
+        if self.stalled_after < 2 * self.heartbeat:
+            raise ValueError(
+                f"stalled_after ({self.stalled_after:g} s) must be at least twice heartbeat"
+                f" ({self.heartbeat:g} s), or a live worker whose beat is late looks dead"
+            )
+        return self
+
+
 class SourceConfig(_Strict):
     """One site to watch: where its listing is, what kind it is, how often to poll it. Knows the
     secrets in its own URL, so everything said about the source can be shown redacted."""
@@ -249,6 +270,8 @@ class Config(_Strict):
     channels: dict[Name, ChannelConfig] = {}
     health: HealthConfig = HealthConfig()
     web: WebConfig = WebConfig()
+    # `cluster:` in the YAML; `cluster` in Python says whether the cluster mode is on
+    workers: ClusterConfig = Field(ClusterConfig(), alias="cluster")
 
     @field_validator("database", mode="before")
     @classmethod

@@ -10,6 +10,9 @@ article's row inside one transaction, as SQLite's `defer_foreign_keys` allows th
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from alerts import schema as alerts_schema
 from alerts.database import PgDatabase
 
@@ -140,13 +143,42 @@ CREATE INDEX idx_story_bands_band_hash ON story_bands (band, hash);
 CREATE INDEX idx_story_bands_article_id ON story_bands (article_id);
 """
 
-POSTGRES_STEPS: list[str] = [_V1, _STORY_BANDS]
+# The cluster's scheduling (crawler.cluster): when each source is next due, the fencing token
+# of its latest poll, its `interval: auto` interval as last retuned, and the config every
+# worker must run. A table of its own, not columns of `sources`: a source's row reads the same
+# on both engines.
+_CLUSTER = """
+CREATE TABLE source_schedule (
+    name TEXT PRIMARY KEY,
+    next_poll_at TEXT NOT NULL,
+    fence BIGINT NOT NULL DEFAULT 0,
+    auto_interval DOUBLE PRECISION
+);
+CREATE INDEX idx_source_schedule_next_poll_at ON source_schedule (next_poll_at);
+CREATE TABLE cluster_config (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    config_hash TEXT NOT NULL,
+    stored_at TEXT NOT NULL
+);
+"""
+
+POSTGRES_STEPS: list[str] = [_V1, _STORY_BANDS, _CLUSTER]
+
+
+@contextmanager
+def schema_lock(db: PgDatabase) -> Iterator[None]:
+    """Held while a worker creates or migrates a schema (ours, the alerts library's,
+    procrastinate's): workers starting together take turns."""
+    db.execute("SELECT pg_advisory_lock(?)", [SCHEMA_LOCK])
+    try:
+        yield
+    finally:
+        db.execute("SELECT pg_advisory_unlock(?)", [SCHEMA_LOCK])
 
 
 def migrate(db: PgDatabase) -> None:
     """Create or bring forward every table a worker needs, holding the schema lock."""
-    db.execute("SELECT pg_advisory_lock(?)", [SCHEMA_LOCK])
-    try:
+    with schema_lock(db):
         alerts_schema.migrate_postgres(db)
         version = _stored_version(db)
         for number in range(version, len(POSTGRES_STEPS)):
@@ -157,8 +189,6 @@ def migrate(db: PgDatabase) -> None:
                     " ON CONFLICT (part) DO UPDATE SET version = excluded.version",
                     [PART, number + 1],
                 )
-    finally:
-        db.execute("SELECT pg_advisory_unlock(?)", [SCHEMA_LOCK])
 
 
 def _stored_version(db: PgDatabase) -> int:
