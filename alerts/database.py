@@ -13,6 +13,8 @@ psycopg is imported only when a PostgreSQL URL is opened: the SQLite mode never 
 from __future__ import annotations
 
 import re
+import sqlite3
+import sys
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -61,6 +63,14 @@ def postgres_sql(sql: str) -> str:
 
 class DatabaseError(Exception):
     """PostgreSQL could not be reached or answered an error the caller cannot act on."""
+
+
+def database_errors() -> tuple[type[Exception], ...]:
+    """What a database call may raise on either engine, for the few places that report it and
+    carry on (a daemon job, the CLI); psycopg's errors only once it was loaded, as the SQLite
+    mode never imports it."""
+    psycopg = sys.modules.get("psycopg")
+    return (sqlite3.Error, DatabaseError, *((psycopg.Error,) if psycopg else ()))
 
 
 class PgDatabase:

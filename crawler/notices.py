@@ -65,7 +65,7 @@ class Notices:
     def daemon_event(self, event: str, title: str) -> None:
         """Start and stop notices; the key holds the time and pid, so each start is its own."""
         if self.health.notify:
-            text = f"newswatch (pid {os.getpid()}) on database {self.config.database}"
+            text = f"newswatch (pid {os.getpid()}) on database {self.config.database_name}"
             key = f"{timestamp()}:{os.getpid()}"
             health.announce(self.db, self.health, event, key, title, text)
 

@@ -28,7 +28,7 @@ from datetime import UTC, datetime, timedelta
 
 import sqlite_utils
 
-from alerts.database import SQLITE, Database, dialect
+from alerts.database import SQLITE, Database, database_errors, dialect
 from alerts.times import parse_time
 from crawler import store
 from crawler.backtest import cutoff
@@ -160,8 +160,13 @@ async def run_daily(
                 log.info("retention interrupted by the stop: %s so far", describe(done))
                 return
             await asyncio.sleep(0)
-    except sqlite3.Error as exc:
-        log.error("retention stopped: %s", store.store_error(store.database_file(db), exc))
+    except database_errors() as exc:
+        reason = (
+            store.store_error(store.database_file(db), exc)
+            if isinstance(exc, sqlite3.Error)
+            else exc
+        )
+        log.error("retention stopped: %s", reason)
         return
     log.info("retention: %s", describe(done))
 

@@ -72,11 +72,14 @@ class PostgresServer:
             "--locale=C",
             "--no-sync",
         )
-        self.pg_ctl("start", "-w", "-t", "60", "-l", self.log)
+        self.pg_ctl("start", "-w", "-t", "60")
 
     def pg_ctl(self, action: str, *extra: str | Path) -> None:
-        """`start`, `stop` or `restart` the server, as an operator would."""
+        """`start`, `stop` or `restart` the server, as an operator would. A started server
+        writes to the log file, never to pg_ctl's output, which would otherwise stay open."""
         assert self.bin is not None
+        if action in ("start", "restart") and "-l" not in extra:
+            extra = (*extra, "-l", self.log)
         options = (
             f"-p {self.port} -k {self.folder} -c listen_addresses=127.0.0.1 -c fsync=off"
             " -c synchronous_commit=off -c full_page_writes=off -c max_connections=200"

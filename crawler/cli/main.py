@@ -97,12 +97,13 @@ def _handle(args: argparse.Namespace) -> int:
     PostgreSQL cannot be reached)."""
     import sqlite3
 
-    from alerts.database import DatabaseError
+    from alerts.database import database_errors
     from crawler.store import StoreError, store_error
 
     try:
         return args.handler(args)
-    except (StoreError, DatabaseError) as exc:
+    except StoreError as exc:
         return failure(f"{args.command}: {exc}")
-    except sqlite3.Error as exc:
-        return failure(f"{args.command}: {store_error('the database', exc)}")
+    except database_errors() as exc:
+        reason = store_error("the database", exc) if isinstance(exc, sqlite3.Error) else exc
+        return failure(f"{args.command}: {reason}")
