@@ -75,6 +75,18 @@ def copy_text(db: PgDatabase, sql: str, lines: list[str]) -> None:
         copy.write("".join(lines))
 
 
+def copy_articles(db: PgDatabase, first: int, count: int) -> None:
+    """`count` minimal articles from id `first`, with their signatures."""
+    rows, signatures = article_lines(first, count)
+    copy_text(
+        db,
+        "COPY articles (id, url, canonical_url, source, fetched_at, content_hash, story_id)"
+        " FROM STDIN",
+        rows,
+    )
+    copy_text(db, "COPY article_signatures (article_id, signature) FROM STDIN", signatures)
+
+
 def article_lines(first: int, count: int) -> tuple[list[str], list[str]]:
     """Minimal article rows and their (empty) signatures."""
     articles, signatures = [], []
@@ -101,14 +113,7 @@ def fill(db: PgDatabase, banding: Banding, articles: int, rng: np.random.Generat
     db.execute("SET session_replication_role = replica")
     for first in range(1, articles + 1, CHUNK):
         count = min(CHUNK, articles + 1 - first)
-        rows, signatures = article_lines(first, count)
-        copy_text(
-            db,
-            "COPY articles (id, url, canonical_url, source, fetched_at, content_hash, story_id)"
-            " FROM STDIN",
-            rows,
-        )
-        copy_text(db, "COPY article_signatures (article_id, signature) FROM STDIN", signatures)
+        copy_articles(db, first, count)
         with (
             db.conn.cursor() as cursor,
             cursor.copy(
@@ -157,15 +162,8 @@ def insert_cost(db: PgDatabase, banding: Banding, articles: int, runs: int) -> l
     medians = []
     first = articles + 1
     for _ in range(runs):
-        rows, signatures = article_lines(first, NEW_PER_RUN)
         db.execute("SET session_replication_role = origin")
-        copy_text(
-            db,
-            "COPY articles (id, url, canonical_url, source, fetched_at, content_hash, story_id)"
-            " FROM STDIN",
-            rows,
-        )
-        copy_text(db, "COPY article_signatures (article_id, signature) FROM STDIN", signatures)
+        copy_articles(db, first, NEW_PER_RUN)
         costs = []
         for key, signature in enumerate(random_signatures(rng, NEW_PER_RUN), start=first):
             hashes = hashes_of(banding, signature)
