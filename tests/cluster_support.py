@@ -36,7 +36,7 @@ class NewsSite:
     """One site on `host`: a feed per name in `feeds` (`/<feed>.xml`) listing what was
     published on it, and the article pages. Every request is logged with its start and end;
     `hold(feed)` keeps that feed's next request open until `release()` (`held_from` is then
-    the client's address), then answers it with `held_status`."""
+    the client's address and `held_at` its start), then answers it with `held_status`."""
 
     def __init__(
         self, name: str, delay: float = 0.0, *, host: str = "127.0.0.1", feeds: tuple = (FEED,)
@@ -48,6 +48,7 @@ class NewsSite:
         self.requests: list[tuple[str, float, float]] = []
         self.held_status = HTTPStatus.OK
         self.held_from: tuple[str, int] | None = None
+        self.held_at: float | None = None
         self._gate = threading.Event()
         self._armed: str | None = None
         self.holding = threading.Event()
@@ -89,13 +90,13 @@ class NewsSite:
         with self._lock:
             return [(start, end) for got, start, end in self.requests if got == path]
 
-    def _answer(self, path: str, client: tuple[str, int]) -> tuple[int, str, bytes]:
+    def _answer(self, path: str, client: tuple[str, int], started: float) -> tuple[int, str, bytes]:
         feed = path.removeprefix("/").removesuffix(".xml")
         if feed in self.entries:
             with self._lock:
                 held = self._armed == feed
                 if held:
-                    self._armed, self.held_from = None, client
+                    self._armed, self.held_from, self.held_at = None, client, started
             if held:
                 self.holding.set()
                 self._gate.wait(HANG)
@@ -132,7 +133,7 @@ class NewsSite:
             def do_GET(self) -> None:
                 started = time.monotonic()
                 time.sleep(site.delay)
-                status, kind, body = site._answer(self.path, self.client_address[:2])
+                status, kind, body = site._answer(self.path, self.client_address[:2], started)
                 with site._lock:
                     site.requests.append((self.path, started, time.monotonic()))
                 self.send_response(status)

@@ -9,7 +9,6 @@ import signal
 import time
 from http import HTTPStatus
 from pathlib import Path
-from typing import Any
 
 from tests.cluster_support import (
     STALLED_AFTER,
@@ -19,7 +18,6 @@ from tests.cluster_support import (
     cluster_config,
     overlapping,
     polled,
-    polls_started,
     query,
 )
 from tests.support import HANG, newswatch, wait_until
@@ -174,30 +172,6 @@ def test_cluster_section_is_checked_at_load(tmp_path: Path) -> None:
     result = newswatch("check", "--config", str(path))
     assert result.returncode == 2
     assert "cluster: stalled_after (15 s) must be at least twice heartbeat" in result.stderr
-
-
-def test_workers_carry_on_after_postgresql_restarts(
-    tmp_path: Path, pg_url: str, sites: list[NewsSite], postgres_server: Any
-) -> None:
-    site = NewsSite("steady")
-    sites.append(site)
-    config = cluster_config(tmp_path, pg_url, sites)
-    worker = Worker(config, tmp_path / "worker.log")
-    try:
-        wait_until(lambda: polled(pg_url, "steady", "last_polled_at"), HANG, "a first poll")
-        # its log file named again, or the new server keeps pg_ctl's output pipe open
-        postgres_server.pg_ctl("restart", "-m", "fast", "-w", "-l", postgres_server.log)
-        restarted = time.monotonic()
-        fence = polls_started(pg_url, "steady")
-        wait_until(
-            lambda: polls_started(pg_url, "steady") >= fence + 2,
-            HANG,
-            "polls after the restart",
-        )
-        assert time.monotonic() - restarted < 30
-        assert worker.process.poll() is None
-    finally:
-        assert worker.stop() == 0, worker.log()
 
 
 def test_the_next_poll_follows_backoff_and_cron(pg_url: str, tmp_path: Path) -> None:
