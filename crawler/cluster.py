@@ -39,7 +39,8 @@ from crawler.daemon import CRAWL_STOP, RETUNE_CHANGE, START_RATE, STOP_GRACE
 from crawler.store import cluster as cluster_store
 
 if TYPE_CHECKING:
-    from procrastinate import App
+    from procrastinate import App, PsycopgConnector
+    from procrastinate.manager import JobManager
 
     from crawler.daemon import Daemon
     from crawler.polls import Poll
@@ -57,6 +58,8 @@ RESTART_DELAY = 1.0
 PERIODIC_JOBS = 4
 RETUNE_CRON = "0 * * * *"
 RETENTION_CRON = "30 * * * *"
+# what procrastinate's finish_job raises for a job that is no longer there
+JOB_GONE = "Job was not found"
 
 
 class ConfigMismatch(Exception):
@@ -299,6 +302,7 @@ def _app(worker: Worker) -> App:
         max_size=4,
     )
     app = App(connector=connector)
+    app.job_manager = _job_manager(connector)
 
     @app.task(name=POLL_TASK, queue=POLLS)
     async def poll(source: str) -> None:
@@ -333,6 +337,32 @@ def _app(worker: Worker) -> App:
             name = f"newswatch.digest.{channel_name}"
             periodic(name, channel.digest, digest, channel=channel_name)
     return app
+
+
+def _job_manager(connector: PsycopgConnector) -> JobManager:
+    """procrastinate's, but for one case: a worker paused past `stalled_after` resumes and
+    finishes a job that recovery gave to another worker, which ran and deleted it. Its poll
+    was discarded by its fence already: that is one warning line, not the traceback of a
+    task whose exception nobody retrieved."""
+    from procrastinate.exceptions import ConnectorException
+    from procrastinate.jobs import Job, Status
+    from procrastinate.manager import JobManager
+
+    class Manager(JobManager):
+        async def finish_job(self, job: Job, status: Status, delete_job: bool) -> None:
+            try:
+                await super().finish_job(job, status, delete_job)
+            except ConnectorException as error:
+                if JOB_GONE not in str(error.__cause__):
+                    raise
+                log.warning(
+                    "job %s (%s): already run and finished by another worker while this one"
+                    " was taken for dead",
+                    job.id,
+                    job.call_string,
+                )
+
+    return Manager(connector=connector)
 
 
 def _every(seconds: float) -> str:

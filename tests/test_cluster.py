@@ -120,17 +120,31 @@ def test_a_paused_worker_resumed_after_its_poll_ran_elsewhere_commits_nothing(
         # the paused poll's feed request now fails: committed, it would mark the source failing
         site.held_status = HTTPStatus.INTERNAL_SERVER_ERROR
         site.release()
+        # the job recovery gave the other worker is finished (and deleted) there
+        wait_until(lambda: not polling(pg_url, "paused"), HANG, "the other worker's poll done")
         paused.process.send_signal(signal.SIGCONT)
         wait_until(lambda: "stale poll discarded" in paused.log(), HANG, "the stale poll")
     finally:
         paused.process.send_signal(signal.SIGCONT)
         codes = [paused.stop(), other.stop() if other else 0]
     assert codes == [0, 0], paused.log()
+    # the job recovery gave the other worker was finished there: one line, no traceback
+    assert "already run and finished by another worker" in paused.log()
+    assert "Traceback" not in paused.log()
     row = query(
         pg_url,
         "SELECT last_error, consecutive_failures FROM sources WHERE name = 'paused'",
     )
     assert row == [(None, 0)]
+
+
+def polling(url: str, source: str) -> bool:
+    """Whether a job polling `source` is running."""
+    return query(
+        url,
+        "SELECT count(*) FROM procrastinate_jobs WHERE queueing_lock = %s AND status = 'doing'",
+        (source,),
+    ) != [(0,)]
 
 
 def test_a_worker_with_another_config_is_refused(
