@@ -103,6 +103,54 @@ def test_a_stalled_poll_with_a_sibling_waiting_is_recovered(
     assert query(pg_url, "SELECT count(*) FROM procrastinate_jobs WHERE status = 'doing'") == [(0,)]
 
 
+def test_two_recoveries_of_one_stalled_job_at_once_queue_it_once(
+    tmp_path: Path, pg_url: str, sites: list[NewsSite]
+) -> None:
+    """Every worker runs the recovery, and a slow one overlaps the next: both find the same
+    job of a dead worker; one queues it again, the other leaves it to it, without an error
+    that would stop it recovering the other stalled jobs."""
+    import asyncio
+    from types import SimpleNamespace
+
+    from crawler import store
+    from crawler.cluster import POLL_TASK, POLLS
+    from crawler.cluster import Worker as Recoverer
+    from crawler.config import parse_config
+
+    sites.append(NewsSite("stalled"))
+    path = cluster_config(tmp_path, pg_url, sites)
+    config = parse_config(path.read_text(encoding="utf-8"), str(path), tmp_path)
+    db = store.open_db(pg_url)
+    # what the recovery uses of the daemon: its config and database
+    first, second = (Recoverer(SimpleNamespace(config=config, db=db)) for _ in range(2))
+    first.join()
+
+    async def a_dead_workers_job_recovered_twice_at_once() -> int:
+        async with first.app.open_async(), second.app.open_async():
+            manager = first.app.job_manager
+            await first.app.configure_task(POLL_TASK, queueing_lock="stalled").defer_async(
+                source="stalled"
+            )
+            dead = await manager.register_worker()
+            job = await manager.fetch_job(queues=[POLLS], worker_id=dead)
+            assert job is not None and job.id is not None
+            query(
+                pg_url,
+                "UPDATE procrastinate_workers SET last_heartbeat = now() - interval '1 hour'"
+                " RETURNING id",
+            )
+            await asyncio.gather(first.recover(), second.recover())
+            return job.id
+
+    try:
+        job_id = asyncio.run(a_dead_workers_job_recovered_twice_at_once())
+    finally:
+        db.close()
+    assert query(pg_url, "SELECT status FROM procrastinate_jobs WHERE id = %s", (job_id,)) == [
+        ("todo",)
+    ]
+
+
 def test_a_paused_worker_resumed_after_its_poll_ran_elsewhere_commits_nothing(
     tmp_path: Path, pg_url: str, sites: list[NewsSite]
 ) -> None:
