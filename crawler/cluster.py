@@ -39,7 +39,9 @@ from crawler.daemon import CRAWL_STOP, RETUNE_CHANGE, START_RATE, STOP_GRACE
 from crawler.store import cluster as cluster_store
 
 if TYPE_CHECKING:
-    from procrastinate import App
+    from procrastinate import App, PsycopgConnector
+    from procrastinate.jobs import Job, Status
+    from procrastinate.manager import JobManager
 
     from crawler.daemon import Daemon
     from crawler.polls import Poll
@@ -57,6 +59,9 @@ RESTART_DELAY = 1.0
 PERIODIC_JOBS = 4
 RETUNE_CRON = "0 * * * *"
 RETENTION_CRON = "30 * * * *"
+# how procrastinate's finish and retry of a job begin their error for a job no longer there
+# (or no longer in the state they act on)
+JOB_GONE = "Job was not found"
 
 
 class ConfigMismatch(Exception):
@@ -219,28 +224,44 @@ class Worker:
         return False
 
     async def recover(self) -> None:
-        """Jobs of workers whose heartbeat stopped go back to the queue; one whose source
-        already has a sibling waiting is finished as failed, so its lock goes and the sibling
-        runs."""
+        """Jobs of workers whose heartbeat stopped go back to the queue. Recoveries run on
+        several workers, and one may overlap the next: a job another recovery took first is
+        left to it."""
+        from procrastinate.exceptions import ConnectorException
+
+        stalled = await self.app.job_manager.get_stalled_jobs(
+            seconds_since_heartbeat=self.config.workers.stalled_after
+        )
+        for job in stalled:
+            try:
+                await self._requeue(job)
+            except ConnectorException as error:
+                if not job_gone(error):
+                    raise
+                log.info(
+                    "job %s of a dead worker (%s): recovered by another worker already",
+                    job.id,
+                    job.call_string,
+                )
+
+    async def _requeue(self, job: Job) -> None:
+        """The stalled job queued again; one whose source already has a sibling waiting is
+        finished as failed instead, so its lock goes and the sibling runs."""
         from procrastinate.exceptions import UniqueViolation
         from procrastinate.jobs import Status
 
         manager = self.app.job_manager
-        stalled = await manager.get_stalled_jobs(
-            seconds_since_heartbeat=self.config.workers.stalled_after
-        )
-        for job in stalled:
-            assert job.id is not None
-            try:
-                await manager.retry_job(job)
-                log.warning("job %s of a dead worker (%s): queued again", job.id, job.call_string)
-            except UniqueViolation:
-                await manager.finish_job_by_id_async(job.id, Status.FAILED, delete_job=True)
-                log.warning(
-                    "job %s of a dead worker (%s): finished, a newer one is already queued",
-                    job.id,
-                    job.call_string,
-                )
+        assert job.id is not None
+        try:
+            await manager.retry_job(job)
+            log.warning("job %s of a dead worker (%s): queued again", job.id, job.call_string)
+        except UniqueViolation:
+            await manager.finish_job_by_id_async(job.id, Status.FAILED, delete_job=True)
+            log.warning(
+                "job %s of a dead worker (%s): finished, a newer one is already queued",
+                job.id,
+                job.call_string,
+            )
 
     def retune(self) -> None:
         """`interval: auto` intervals from the publication rates, kept in the schedule's rows
@@ -299,6 +320,7 @@ def _app(worker: Worker) -> App:
         max_size=4,
     )
     app = App(connector=connector)
+    app.job_manager = _job_manager(connector)
 
     @app.task(name=POLL_TASK, queue=POLLS)
     async def poll(source: str) -> None:
@@ -333,6 +355,37 @@ def _app(worker: Worker) -> App:
             name = f"newswatch.digest.{channel_name}"
             periodic(name, channel.digest, digest, channel=channel_name)
     return app
+
+
+def _job_manager(connector: PsycopgConnector) -> JobManager:
+    """procrastinate's, but for one case: a worker paused past `stalled_after` resumes and
+    finishes a job that recovery gave to another worker, which ran and deleted it. Its poll
+    was discarded by its fence already: that is one warning line, not the traceback of a
+    task whose exception nobody retrieved."""
+    from procrastinate.exceptions import ConnectorException
+    from procrastinate.manager import JobManager
+
+    class Manager(JobManager):
+        async def finish_job(self, job: Job, status: Status, delete_job: bool) -> None:
+            try:
+                await super().finish_job(job, status, delete_job)
+            except ConnectorException as error:
+                if not job_gone(error):
+                    raise
+                log.warning(
+                    "job %s (%s): already run and finished by another worker while this one"
+                    " was taken for dead",
+                    job.id,
+                    job.call_string,
+                )
+
+    return Manager(connector=connector)
+
+
+def job_gone(error: Exception) -> bool:
+    """Whether procrastinate refused to finish or retry a job because another worker already
+    did (its database error is the cause of the connector's)."""
+    return str(error.__cause__).startswith(JOB_GONE)
 
 
 def _every(seconds: float) -> str:

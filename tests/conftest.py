@@ -17,6 +17,7 @@ from alerts.schema import migrate_postgres, open_outbox
 from crawler import store
 from crawler.demo.receivers import SmtpSink, WebhookReceiver
 from crawler.demo.site import DemoSite
+from tests.cluster_support import NewsSite
 from tests.postgres import PostgresServer, new_server
 from tests.support import (
     DEMO_SITE,
@@ -111,6 +112,15 @@ def outbox_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Databa
         database = open_outbox(tmp_path / "outbox.db")
     yield database
     database.close()
+
+
+@pytest.fixture
+def sites() -> Iterator[list[NewsSite]]:
+    """The cluster tests' news sites (tests/cluster_support.py), closed after the test."""
+    made: list[NewsSite] = []
+    yield made
+    for site in made:
+        site.close()
 
 
 @pytest.fixture

@@ -4,209 +4,23 @@ Worker death and pauses are made deterministic by a feed request the site holds 
 
 from __future__ import annotations
 
-import itertools
-import random
 import re
 import signal
-import string
-import threading
 import time
-from collections.abc import Iterator
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 
-import pytest
-
-from tests.support import HANG, newswatch, start_daemon, stop_daemon, wait_until
-
-# short clocks so a dead worker is noticed in seconds: tick 1 s, beat 1 s, stalled after 3 s
-TIMING = "cluster: {tick: 1s, heartbeat: 1s, stalled_after: 3s}"
-STALLED_AFTER = 3.0
-
-
-def text_of(slug: str) -> str:
-    """Words of the article's own, so no two articles are one story."""
-    pick = random.Random(slug)
-    return " ".join("".join(pick.choices(string.ascii_lowercase, k=7)) for _ in range(150))
-
-
-class NewsSite:
-    """One site: `/feed.xml` listing `articles`, and their pages. Every request is logged with
-    its start and end; `hold()` keeps the next feed request open until `release()`, then
-    answers it with `held_status`."""
-
-    def __init__(self, name: str, delay: float = 0.0) -> None:
-        self.name = name
-        self.delay = delay
-        self.articles: list[str] = []
-        self.requests: list[tuple[str, float, float]] = []
-        self.held_status = HTTPStatus.OK
-        self._gate = threading.Event()
-        self._armed = False
-        self.holding = threading.Event()
-        self._lock = threading.Lock()
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self.server.daemon_threads = True
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
-
-    def publish(self, slug: str) -> None:
-        with self._lock:
-            self.articles.insert(0, slug)
-
-    def hold(self) -> None:
-        self._armed = True
-
-    def release(self) -> None:
-        self._gate.set()
-
-    def fetches(self, path: str) -> list[tuple[float, float]]:
-        with self._lock:
-            return [(start, end) for got, start, end in self.requests if got == path]
-
-    def _answer(self, path: str) -> tuple[int, str, bytes]:
-        if path == "/feed.xml":
-            with self._lock:
-                held, self._armed = self._armed, False
-            if held:
-                self.holding.set()
-                self._gate.wait(HANG)
-                if self.held_status != HTTPStatus.OK:
-                    return self.held_status, "text/plain", b"broken"
-            return HTTPStatus.OK, "application/rss+xml", self._feed()
-        slug = path.removeprefix("/a/").removesuffix(".html")
-        if slug not in self.articles:
-            return HTTPStatus.NOT_FOUND, "text/plain", b"no such page"
-        title = f"{self.name} report {slug}"
-        body = f"<p>{text_of(slug)}.</p><p>{text_of(slug + '+')}.</p>"
-        page = f"<html lang='en'><head><title>{title}</title></head><body><article><h1>"
-        page += f"{title}</h1>{body}</article></body></html>"
-        return HTTPStatus.OK, "text/html; charset=utf-8", page.encode()
-
-    def _feed(self) -> bytes:
-        with self._lock:
-            items = "".join(
-                f"<item><title>{self.name} report {slug}</title>"
-                f"<link>{self.url}/a/{slug}.html</link><guid>{slug}</guid>"
-                "<pubDate>Sat, 28 Nov 2026 12:00:00 +0000</pubDate></item>"
-                for slug in self.articles
-            )
-        return (
-            f"<?xml version='1.0'?><rss version='2.0'><channel><title>{self.name}</title>"
-            f"<link>{self.url}/</link>{items}</channel></rss>"
-        ).encode()
-
-    def _handler(self) -> type[BaseHTTPRequestHandler]:
-        site = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                started = time.monotonic()
-                time.sleep(site.delay)
-                status, kind, body = site._answer(self.path)
-                with site._lock:
-                    site.requests.append((self.path, started, time.monotonic()))
-                self.send_response(status)
-                self.send_header("Content-Type", kind)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        return Handler
-
-    def close(self) -> None:
-        self._gate.set()
-        self.server.shutdown()
-        self.server.server_close()
-
-
-@pytest.fixture
-def sites() -> Iterator[list[NewsSite]]:
-    made: list[NewsSite] = []
-    yield made
-    for site in made:
-        site.close()
-
-
-def cluster_config(
-    folder: Path, url: str, sites: list[NewsSite], *, name: str = "config", more: str = ""
-) -> Path:
-    listed = "\n".join(
-        f"  - {{name: {site.name}, url: '{site.url}/feed.xml', kind: feed}}" for site in sites
-    )
-    path = folder / f"{name}.yaml"
-    path.write_text(
-        f"database: '{url}'\n{TIMING}\nschedule: {{interval: 2s, jitter: 0}}\n"
-        "crawl: {download_timeout: 60s}\n"
-        f"sources:\n{listed}\n{more}",
-        encoding="utf-8",
-    )
-    return path
-
-
-class Worker:
-    """A `newswatch run` worker whose log goes to a file (a pipe nobody reads would fill)."""
-
-    def __init__(self, config: Path, log: Path) -> None:
-        self.log_path = log
-        self._log = log.open("w")
-        self.process = start_daemon(config, stderr=self._log)
-
-    def log(self) -> str:
-        return self.log_path.read_text(encoding="utf-8")
-
-    def stop(self) -> int:
-        code, _, _ = stop_daemon(self.process)
-        self._log.close()
-        return code
-
-    def kill(self) -> None:
-        self.process.kill()
-        self.process.wait()
-        self._log.close()
-
-
-def query(url: str, sql: str, params: tuple = ()) -> list[tuple]:
-    import psycopg
-
-    with psycopg.connect(url, autocommit=True) as conn:
-        return conn.execute(sql, params).fetchall()
-
-
-def article_count(url: str) -> int:
-    rows = query(url, "SELECT count(*) FROM articles") if _has_table(url, "articles") else [(0,)]
-    return int(rows[0][0])
-
-
-def _has_table(url: str, table: str) -> bool:
-    """Whether the first worker has made the schema yet."""
-    return query(url, "SELECT to_regclass(%s) IS NOT NULL", (table,))[0][0]
-
-
-def polled(url: str, source: str, column: str = "last_success_at") -> bool:
-    """Whether a poll of `source` was committed (`last_polled_at`), or succeeded."""
-    if not _has_table(url, "sources"):
-        return False
-    rows = query(url, f"SELECT {column} FROM sources WHERE name = %s", (source,))
-    return bool(rows and rows[0][0])
-
-
-def polls_started(url: str, source: str) -> int:
-    """The source's fencing token: one more for every poll that started."""
-    return query(url, "SELECT fence FROM source_schedule WHERE name = %s", (source,))[0][0]
-
-
-def overlapping(spans: list[tuple[float, float]]) -> bool:
-    ordered = sorted(spans)
-    return any(later[0] < earlier[1] for earlier, later in itertools.pairwise(ordered))
+from tests.cluster_support import (
+    STALLED_AFTER,
+    NewsSite,
+    Worker,
+    article_count,
+    cluster_config,
+    overlapping,
+    polled,
+    query,
+)
+from tests.support import HANG, newswatch, wait_until
 
 
 def test_two_workers_share_the_sources_and_store_every_article_once(
@@ -289,6 +103,54 @@ def test_a_stalled_poll_with_a_sibling_waiting_is_recovered(
     assert query(pg_url, "SELECT count(*) FROM procrastinate_jobs WHERE status = 'doing'") == [(0,)]
 
 
+def test_two_recoveries_of_one_stalled_job_at_once_queue_it_once(
+    tmp_path: Path, pg_url: str, sites: list[NewsSite]
+) -> None:
+    """Every worker runs the recovery, and a slow one overlaps the next: both find the same
+    job of a dead worker; one queues it again, the other leaves it to it, without an error
+    that would stop it recovering the other stalled jobs."""
+    import asyncio
+    from types import SimpleNamespace
+
+    from crawler import store
+    from crawler.cluster import POLL_TASK, POLLS
+    from crawler.cluster import Worker as Recoverer
+    from crawler.config import parse_config
+
+    sites.append(NewsSite("stalled"))
+    path = cluster_config(tmp_path, pg_url, sites)
+    config = parse_config(path.read_text(encoding="utf-8"), str(path), tmp_path)
+    db = store.open_db(pg_url)
+    # what the recovery uses of the daemon: its config and database
+    first, second = (Recoverer(SimpleNamespace(config=config, db=db)) for _ in range(2))
+    first.join()
+
+    async def a_dead_workers_job_recovered_twice_at_once() -> int:
+        async with first.app.open_async(), second.app.open_async():
+            manager = first.app.job_manager
+            await first.app.configure_task(POLL_TASK, queueing_lock="stalled").defer_async(
+                source="stalled"
+            )
+            dead = await manager.register_worker()
+            job = await manager.fetch_job(queues=[POLLS], worker_id=dead)
+            assert job is not None and job.id is not None
+            query(
+                pg_url,
+                "UPDATE procrastinate_workers SET last_heartbeat = now() - interval '1 hour'"
+                " RETURNING id",
+            )
+            await asyncio.gather(first.recover(), second.recover())
+            return job.id
+
+    try:
+        job_id = asyncio.run(a_dead_workers_job_recovered_twice_at_once())
+    finally:
+        db.close()
+    assert query(pg_url, "SELECT status FROM procrastinate_jobs WHERE id = %s", (job_id,)) == [
+        ("todo",)
+    ]
+
+
 def test_a_paused_worker_resumed_after_its_poll_ran_elsewhere_commits_nothing(
     tmp_path: Path, pg_url: str, sites: list[NewsSite]
 ) -> None:
@@ -306,17 +168,31 @@ def test_a_paused_worker_resumed_after_its_poll_ran_elsewhere_commits_nothing(
         # the paused poll's feed request now fails: committed, it would mark the source failing
         site.held_status = HTTPStatus.INTERNAL_SERVER_ERROR
         site.release()
+        # the job recovery gave the other worker is finished (and deleted) there
+        wait_until(lambda: not polling(pg_url, "paused"), HANG, "the other worker's poll done")
         paused.process.send_signal(signal.SIGCONT)
         wait_until(lambda: "stale poll discarded" in paused.log(), HANG, "the stale poll")
     finally:
         paused.process.send_signal(signal.SIGCONT)
         codes = [paused.stop(), other.stop() if other else 0]
     assert codes == [0, 0], paused.log()
+    # the job recovery gave the other worker was finished there: one line, no traceback
+    assert "already run and finished by another worker" in paused.log()
+    assert "Traceback" not in paused.log()
     row = query(
         pg_url,
         "SELECT last_error, consecutive_failures FROM sources WHERE name = 'paused'",
     )
     assert row == [(None, 0)]
+
+
+def polling(url: str, source: str) -> bool:
+    """Whether a job polling `source` is running."""
+    return query(
+        url,
+        "SELECT count(*) FROM procrastinate_jobs WHERE queueing_lock = %s AND status = 'doing'",
+        (source,),
+    ) != [(0,)]
 
 
 def test_a_worker_with_another_config_is_refused(
@@ -358,29 +234,6 @@ def test_cluster_section_is_checked_at_load(tmp_path: Path) -> None:
     result = newswatch("check", "--config", str(path))
     assert result.returncode == 2
     assert "cluster: stalled_after (15 s) must be at least twice heartbeat" in result.stderr
-
-
-def test_workers_carry_on_after_postgresql_restarts(
-    tmp_path: Path, pg_url: str, sites: list[NewsSite], postgres_server: Any
-) -> None:
-    site = NewsSite("steady")
-    sites.append(site)
-    config = cluster_config(tmp_path, pg_url, sites)
-    worker = Worker(config, tmp_path / "worker.log")
-    try:
-        wait_until(lambda: polled(pg_url, "steady", "last_polled_at"), HANG, "a first poll")
-        postgres_server.pg_ctl("restart", "-m", "fast", "-w")
-        restarted = time.monotonic()
-        fence = polls_started(pg_url, "steady")
-        wait_until(
-            lambda: polls_started(pg_url, "steady") >= fence + 2,
-            HANG,
-            "polls after the restart",
-        )
-        assert time.monotonic() - restarted < 30
-        assert worker.process.poll() is None
-    finally:
-        assert worker.stop() == 0, worker.log()
 
 
 def test_the_next_poll_follows_backoff_and_cron(pg_url: str, tmp_path: Path) -> None:
