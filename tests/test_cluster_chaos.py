@@ -335,7 +335,6 @@ def test_workers_carry_on_after_postgresql_restarts(
     try:
         assert held_send.arrived.wait(HANG), "an alert being sent"
         publish_everywhere()
-        # its log file named again, or the new server keeps pg_ctl's output pipe open
         postgres_server.pg_ctl("restart", "-m", "fast", "-w")
         restarted = time.monotonic()
         held_send.release()
