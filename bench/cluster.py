@@ -37,6 +37,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import math
 import os
 import random
 import re
@@ -55,6 +56,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from crawler import store
+from crawler.config import CrawlConfig
 from tests.postgres import PostgresServer, new_server
 from tests.support import run_once, start_daemon, stop_daemon
 
@@ -333,6 +335,14 @@ def scaling(server: PostgresServer, args: Any) -> None:
         f"scaling: {args.sources} sources on {args.sources} loopback sites answering feeds and"
         f" pages in {args.delay:g} s, {args.new} new articles a poll, {args.seconds:g} s windows"
         f" after {args.warm_up:g} s of warm-up, median of {args.runs}"
+    )
+    crawl = CrawlConfig()
+    rounds = 1 + math.ceil(args.new / crawl.per_domain_concurrency)
+    bound = 60 * crawl.max_concurrent_polls / (rounds * args.delay)
+    print(
+        f"  latency bound of a worker: {crawl.max_concurrent_polls} polls at once"
+        f" (crawl.max_concurrent_polls), each {rounds} round trips of {args.delay:g} s (the feed,"
+        f" then {args.new} pages {crawl.per_domain_concurrency} at a time): {bound:.0f} polls/min"
     )
     one = describe("  1 worker ", runs[1])
     three = describe("  3 workers", runs[3])
