@@ -15,7 +15,9 @@ lock and the politeness gate.
    database each run; after a warm-up (every worker polling, then `--warm-up` seconds) the polls
    the sites answered (feed requests) are counted over `--seconds`: polls per minute, the
    median of `--runs` runs each (the 1- and 3-worker runs alternate, so the machine's noise
-   falls on both), and the ratio 3 workers / 1 worker. Beside it, over the same window: the
+   falls on both), and the ratio 3 workers / 1 worker. Sources must outnumber what the workers
+   poll between two ticks (5 s), or they idle until the next tick: a quick run with a small
+   `--sources` measures the tick, not the workers. Beside it, over the same window: the
    workers' CPU (their processes and extraction workers, in cores), PostgreSQL's (the server
    and its backends), the whole machine's busy share (other work on it included), and each
    worker's polls from its log, so a reader sees whether the figure is latency-bound and the
@@ -40,7 +42,6 @@ import contextlib
 import math
 import os
 import random
-import re
 import statistics
 import sys
 import tempfile
@@ -54,6 +55,9 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from capacity import POLL_LINE
 
 from crawler import store
 from crawler.config import CrawlConfig
@@ -63,8 +67,6 @@ from tests.support import run_once, start_daemon, stop_daemon
 FEED_LENGTH = 10
 WARM_UP_TIMEOUT = 180.0
 STORE_TIMEOUT = 180.0
-# the daemon's log line of a finished poll (capacity.py reads the same)
-POLL_LINE = re.compile(r"^(\S+ \S+) INFO newswatch\.daemon: source=\S+ url=\S+: (?!poll failed)")
 Answer = tuple[int, str, bytes]
 
 
