@@ -264,3 +264,27 @@ def test_the_next_poll_follows_backoff_and_cron(pg_url: str, tmp_path: Path) -> 
         assert next_poll_at(db, config, daily, noon) == datetime(2026, 12, 2, 6, 0, tzinfo=UTC)
     finally:
         db.close()
+
+
+def test_a_tick_leaves_out_sources_whose_poll_already_waits(pg_url: str) -> None:
+    """Deferring a source already queued is refused by its queueing lock, but only after a
+    failed insert that PostgreSQL logs as an ERROR: with a backlog, hundreds at every tick."""
+    from procrastinate import App, SyncPsycopgConnector
+
+    from crawler import store
+    from crawler.cluster import POLL_TASK
+    from crawler.store import cluster as cluster_store
+
+    db = store.open_db(pg_url)
+    try:
+        cluster_store.install_queue(db)
+        cluster_store.seed_sources(
+            db, {"waiting": "2026-01-01T00:00:00Z", "due": "2026-01-01T00:00:00Z"}
+        )
+        app = App(connector=SyncPsycopgConnector(conninfo=pg_url))
+        with app.open():
+            app.configure_task(POLL_TASK, queueing_lock="waiting").defer(source="waiting")
+        due = cluster_store.due_sources(db, ["waiting", "due"], "2026-12-01T00:00:00Z")
+    finally:
+        db.close()
+    assert due == ["due"]

@@ -62,9 +62,14 @@ def seed_sources(db: PgDatabase, first_polls: dict[str, str]) -> None:
 
 
 def due_sources(db: PgDatabase, names: list[str], now: str) -> list[str]:
-    """Configured sources whose time has come, the longest waiting first."""
+    """Configured sources whose time has come and whose poll is not waiting in the queue yet,
+    the longest waiting first. Left to procrastinate's queueing lock, every waiting source
+    would cost each tick a refused insert (and an ERROR line in PostgreSQL's log): with
+    sources due faster than the workers poll them, most of them at every tick."""
     rows = db.execute(
-        "SELECT name FROM source_schedule WHERE name = ANY(?) AND next_poll_at <= ?"
+        "SELECT name FROM source_schedule s WHERE name = ANY(?) AND next_poll_at <= ?"
+        " AND NOT EXISTS (SELECT 1 FROM procrastinate_jobs j"
+        " WHERE j.queueing_lock = s.name AND j.status = 'todo')"
         " ORDER BY next_poll_at, name",
         [names, now],
     ).fetchall()
