@@ -54,6 +54,22 @@ def pytest_cmdline_main(config: pytest.Config) -> None:
         config.option.dist = "worksteal"
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests given more than the default timeout (a 100k-entry feed, a dozen polls) start
+    first, longest allowed first: begun last, one of them would keep a worker busy long after
+    the others ran out of tests, as no worker can take over part of a test. The order of the
+    other tests is unchanged."""
+    default = float(config.getini("timeout"))
+    items.sort(key=lambda item: -_allowed_seconds(item, default))
+
+
+def _allowed_seconds(item: pytest.Item, default: float) -> float:
+    marked = item.get_closest_marker("timeout")
+    if marked is None or not marked.args:
+        return default
+    return float(marked.args[0])
+
+
 @pytest.fixture
 def site(tmp_path: Path) -> Iterator[DemoSite]:
     """A writable copy of the bundled news site, so a test can publish new articles."""

@@ -341,7 +341,7 @@ def plain_sitemap(lastmod: dict[str, str]):
     return render
 
 
-@pytest.mark.timeout(600)
+@pytest.mark.timeout(300)
 def test_failed_pages_are_backed_off_within_the_documented_bounds(tmp_path):
     lastmod = dict.fromkeys(LISTED, "2026-11-28T10:00:00Z")
     routes = {"/sitemap.xml": changing(plain_sitemap(lastmod)), **FAILING}
