@@ -95,14 +95,16 @@ PORTS = range(20_000, 32_768)
 
 
 def free_port() -> int:
-    """A loopback port nothing listens on, from this worker's share of `PORTS`."""
+    """A loopback port nothing listens on, from this worker's share of `PORTS`, picked at
+    random (unseeded by tests that seed `random`), so two suites run at once on one machine
+    seldom pick the same."""
     workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
     worker = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw"))
     share = PORTS[worker::workers]
     while True:
         with socket.socket() as probe:
             try:
-                probe.bind(("127.0.0.1", random.choice(share)))
+                probe.bind(("127.0.0.1", random.SystemRandom().choice(share)))
             except OSError:
                 continue
             return probe.getsockname()[1]
