@@ -1,10 +1,14 @@
 """Shared fixtures: the demo news site served on 127.0.0.1 (a writable copy, or an empty one), a
 database the demo run filled (built once, copied per test), a fresh database (or the outbox
 tables alone), the loopback webhook receivers and SMTP sinks alerts are delivered to, and
-`newswatch serve` over the demo archive (one hostile article in it) for web and browser tests."""
+`newswatch serve` over the demo archive (one hostile article in it) for web and browser tests.
+
+The suite runs on every core (up to 4) with pytest-xdist unless told otherwise (`-n 0`,
+`-p no:xdist`): most of its time is spent waiting on servers and daemons, not computing."""
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
@@ -29,6 +33,42 @@ from tests.support import (
     demo_config,
     run_once,
 )
+
+# Each worker builds the session fixtures (the demo archive, a PostgreSQL cluster) for itself:
+# past a few workers they cost more than the cores they use save.
+MAX_WORKERS = 4
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_cmdline_main(config: pytest.Config) -> None:
+    """Without `-n` (nor `--pdb`), one xdist worker per core. `worksteal` hands each worker a
+    contiguous share of the tests, so a module's tests (and its module-scoped fixtures) mostly
+    stay on one worker, then moves the tail of a busy worker's queue to an idle one, so a few
+    slow files do not leave a core idle at the end. Runs before xdist's own hook, which turns
+    `-n` into workers."""
+    in_worker = hasattr(config, "workerinput")
+    if not config.pluginmanager.hasplugin("xdist") or in_worker or config.option.usepdb:
+        return
+    if config.option.numprocesses is None and config.option.dist == "no":
+        cores = len(os.sched_getaffinity(0))
+        config.option.numprocesses = min(cores, MAX_WORKERS) if cores > 1 else 0
+        config.option.dist = "worksteal"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests given more than the default timeout (a 100k-entry feed, a dozen polls) start
+    first, longest allowed first: begun last, one of them would keep a worker busy long after
+    the others ran out of tests, as no worker can take over part of a test. The order of the
+    other tests is unchanged."""
+    default = float(config.getini("timeout"))
+    items.sort(key=lambda item: -_allowed_seconds(item, default))
+
+
+def _allowed_seconds(item: pytest.Item, default: float) -> float:
+    marked = item.get_closest_marker("timeout")
+    if marked is None or not marked.args:
+        return default
+    return float(marked.args[0])
 
 
 @pytest.fixture

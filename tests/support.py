@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import signal
 import socket
 import sqlite3
@@ -86,10 +87,27 @@ def wait_until(predicate: Callable[[], object], timeout: float = 60.0, what: str
         time.sleep(0.05)
 
 
+# Ports below Linux's ephemeral range (32768-60999), which the kernel never hands out on its
+# own, shared out between the xdist workers: a port picked here and bound a moment later by a
+# server (`newswatch serve`, PostgreSQL), or left unbound to be refused, is not taken meanwhile
+# by another worker's server or by an outgoing connection.
+PORTS = range(20_000, 32_768)
+
+
 def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+    """A loopback port nothing listens on, from this worker's share of `PORTS`, picked at
+    random (unseeded by tests that seed `random`), so two suites run at once on one machine
+    seldom pick the same."""
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    worker = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw"))
+    share = PORTS[worker::workers]
+    while True:
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", random.SystemRandom().choice(share)))
+            except OSError:
+                continue
+            return probe.getsockname()[1]
 
 
 # -- config ---------------------------------------------------------------------------------

@@ -212,7 +212,9 @@ def test_a_receiver_that_never_finishes_answering_is_cut_at_the_deadline(db, hoo
     slow, fine = queue(db, "slow", 1), queue(db, "hook", 1)
     with trickling_receiver() as url:
         channels = {
-            "slow": channel(type="webhook", url=url, timeout=0.2),
+            # ten times the trickle's pace: a loaded machine that holds a byte back a moment
+            # must not turn the cut at the deadline into a read timeout
+            "slow": channel(type="webhook", url=url, timeout=0.5),
             "hook": channel(type="webhook", url=hook.url),
         }
         report = asyncio.run(deliver_due(db, channels, FAST))

@@ -37,12 +37,13 @@ def label_headings_page(headings: int) -> str:
 
 
 def _seconds(html: str) -> float:
-    """The best of two runs: the other engineers' and the system's noise only slows a run."""
+    """The best of two runs, in CPU time of this thread: the work done, which the processes
+    sharing the cores (other tests, other engineers) do not stretch as they stretch wall time."""
     best = float("inf")
     for _ in range(2):
-        started = time.perf_counter()
+        started = time.thread_time()
         article = extract_article(html, URL)
-        best = min(best, time.perf_counter() - started)
+        best = min(best, time.thread_time() - started)
         assert article is not None and len(article.paragraphs) == 5
         assert not any("Lire aussi" in p or "Titre" in p for p in article.paragraphs)
     return best
@@ -67,13 +68,13 @@ def long_class_name_page(words: int, container: str) -> str:
 
 
 def _class_name_seconds(words: int) -> float:
-    """The best of two pages with different names: a remembered name costs nothing the second
-    time."""
+    """The best of two pages with different names (a remembered name costs nothing the second
+    time), in CPU time of this thread, as `_seconds`."""
     best = float("inf")
     for container in ("box", "block"):
-        started = time.perf_counter()
+        started = time.thread_time()
         article = extract_article(long_class_name_page(words, container), URL)
-        best = min(best, time.perf_counter() - started)
+        best = min(best, time.thread_time() - started)
         assert article is not None and len(article.paragraphs) == 5
         assert not any("Titre" in p for p in article.paragraphs)
     return best
@@ -95,14 +96,15 @@ def test_long_class_names_are_not_kept_once_their_page_is_read() -> None:
     tracemalloc.start()
     try:
         before = tracemalloc.get_traced_memory()[0]
-        for page in range(20):
+        # 10 names kept would be 1.6 MB: over the bound; none kept, a few KB
+        for page in range(10):
             extract_article(long_class_name_page(20_000, f"box{page}"), URL)
         gc.collect()
         kept = tracemalloc.get_traced_memory()[0] - before
     finally:
         tracemalloc.stop()
 
-    assert kept < 1_000_000, f"{kept:,} bytes kept after 20 pages of 160 KB class names"
+    assert kept < 1_000_000, f"{kept:,} bytes kept after 10 pages of 160 KB class names"
 
 
 def nested(depth: int) -> str:
