@@ -15,7 +15,6 @@ from __future__ import annotations
 import re
 import sqlite3
 import sys
-import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from functools import lru_cache
@@ -28,8 +27,8 @@ if TYPE_CHECKING:
 
 SQLITE, POSTGRESQL = "sqlite", "postgresql"
 
-# how long a call waits for PostgreSQL to come back (a restart, a failover) before giving up
-RECONNECT_SECONDS = 30.0
+# seconds a connection attempt may take: an unreachable server must not stall the daemon long
+CONNECT_TIMEOUT = 5
 
 
 def is_postgres_url(database: str) -> bool:
@@ -75,9 +74,9 @@ def database_errors() -> tuple[type[Exception], ...]:
 
 class PgDatabase:
     """One autocommit psycopg connection; `atomic()` opens a transaction (a savepoint when
-    nested). A connection lost outside a transaction (a restart of PostgreSQL) is opened again,
-    waiting up to RECONNECT_SECONDS; inside a transaction the error reaches the caller, whose
-    transaction rolled back as a whole, so nothing is half-written."""
+    nested). A connection lost outside a transaction (a restart of PostgreSQL) is opened again
+    at the next call; inside a transaction the error reaches the caller, whose transaction
+    rolled back as a whole, so nothing is half-written."""
 
     def __init__(self, url: str, *, application_name: str = "newswatch") -> None:
         self.url = url
@@ -92,21 +91,20 @@ class PgDatabase:
         return self._conn
 
     def _connect(self) -> psycopg.Connection[Any]:
+        """One attempt, never a wait: the daemon's event loop calls this, and while it slept
+        here a PostgreSQL shutting down would wait in turn for this process to read what its
+        other connections were sent. Callers report the error and try again later."""
         import psycopg
 
-        deadline = time.monotonic() + RECONNECT_SECONDS
-        while True:
-            try:
-                return psycopg.connect(
-                    self.url,
-                    autocommit=True,
-                    application_name=self.application_name,
-                    connect_timeout=5,
-                )
-            except psycopg.OperationalError as error:
-                if time.monotonic() > deadline:
-                    raise DatabaseError(f"cannot connect to PostgreSQL: {error}") from None
-                time.sleep(0.5)
+        try:
+            return psycopg.connect(
+                self.url,
+                autocommit=True,
+                application_name=self.application_name,
+                connect_timeout=CONNECT_TIMEOUT,
+            )
+        except psycopg.OperationalError as error:
+            raise DatabaseError(f"cannot connect to PostgreSQL: {error}") from None
 
     def execute(self, sql: str, params: Sequence[Any] | dict[str, Any] | None = None) -> Any:
         return self._run(lambda conn: conn.execute(postgres_sql(sql), params))

@@ -7,6 +7,7 @@ import logging
 import os
 import random
 import socket
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -14,7 +15,7 @@ from typing import Any
 
 from alerts import outbox
 from alerts.channels import ChannelConfig, DeliveryError
-from alerts.database import Database
+from alerts.database import Database, database_errors
 from alerts.message import Alert, Message
 from alerts.senders import send
 from alerts.times import parse_time, timestamp
@@ -30,6 +31,8 @@ DEFAULT_TIMEOUT = 30.0  # for channels without a timeout of their own (file, App
 # A lease lasts the send's deadline and this margin: time to record the outcome, and for the
 # clocks of the hosts, which compare the stored end of the lease, to differ a little.
 LEASE_MARGIN = 60.0
+# seconds between two tries to record a delivered message while the database is unreachable
+RECORD_RETRY = 1.0
 
 
 @dataclass(frozen=True)
@@ -261,13 +264,38 @@ async def _deliver_one(
         failure = exc if isinstance(exc, DeliveryError) else _unexpected(exc)
         _record_failure(db, row, failure, policy, report, on_failed, what)
         return None
-    if not outbox.mark_sent(db, row):
-        log.error(
-            "%s %s to %s: sent, but its lease had passed to another sender: %s", *_names(row), what
-        )
+    await _record_sent(db, row, what)
     report.sent.append(message)
     log.info("%s %s sent to %s (%s): %s", row["kind"], message.id, row["channel"], answer, what)
     return message
+
+
+async def _record_sent(db: Database, row: dict[str, Any], what: str) -> None:
+    """A message the receiver accepted is never recorded as failed: while the database cannot
+    be written (PostgreSQL restarting), recording it is tried again until its lease would
+    end; after that another sender takes the row over and sends it again, under the same id."""
+    until = time.monotonic() + LEASE_MARGIN
+    while True:
+        try:
+            if not outbox.mark_sent(db, row):
+                log.error(
+                    "%s %s to %s: sent, but its lease had passed to another sender: %s",
+                    *_names(row),
+                    what,
+                )
+            return
+        except database_errors() as error:
+            if time.monotonic() > until:
+                log.error(
+                    "%s %s to %s: sent, but it could not be recorded (%s): it will be sent again"
+                    " under the same id once its lease ends: %s",
+                    *_names(row),
+                    error,
+                    what,
+                )
+                return
+            log.warning("%s %s to %s: sent; recording it waits for the database", *_names(row))
+            await asyncio.sleep(RECORD_RETRY)
 
 
 async def _send_by_deadline(channel: ChannelConfig, message: Message) -> str:

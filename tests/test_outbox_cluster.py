@@ -13,6 +13,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 
+import psycopg
 import pytest
 
 from alerts import digest, outbox
@@ -213,3 +214,41 @@ def waiting_for_a_channel(db: PgDatabase) -> bool:
         ).fetchone()[0]
         > 0
     )
+
+
+def test_an_alert_delivered_while_the_database_is_away_is_recorded_once_it_is_back(
+    senders, start_hook, postgres_server, monkeypatch
+):
+    """The receiver accepts the alert; as it answers, the sender's connection is cut and the
+    database refuses connections for 2 s. The accepted alert is recorded as sent once the
+    database is back, never as failed: it is not sent again."""
+    monkeypatch.setattr("alerts.delivery.RECORD_RETRY", 0.2)
+    sender = senders()
+    name = sender.execute("SELECT current_database()").fetchone()[0]
+    back = threading.Event()
+
+    def cut_the_database(request: ReceivedRequest) -> None:
+        with psycopg.connect(postgres_server.admin_url, autocommit=True) as admin:
+            admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
+            admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s",
+                [name],
+            )
+        threading.Timer(2.0, allow_again).start()
+
+    def allow_again() -> None:
+        with psycopg.connect(postgres_server.admin_url, autocommit=True) as admin:
+            admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
+        back.set()
+
+    hook = start_hook(on_request=cut_the_database)
+    (alert_id,) = queue(sender, "hook", 1)
+    channels = {"hook": channel(type="webhook", url=hook.url)}
+
+    deliver(sender, channels, "host-a:1")
+    assert back.is_set(), "the database was away while the sent alert was recorded"
+    deliver(sender, channels, "host-a:1")
+
+    assert [r.headers["X-Newswatch-Id"] for r in hook.requests] == [alert_id]
+    (row,) = rows(sender, id=alert_id)
+    assert (row["status"], row["attempts"]) == ("sent", 1)
