@@ -313,9 +313,12 @@ def _app(worker: Worker) -> App:
     from procrastinate import App, PsycopgConnector
 
     config = worker.config
+    # autocommit: each of the queue's statements commits as it ends on the server, so a worker
+    # paused between a statement and its commit holds no lock the others wait for
     connector = PsycopgConnector(
         conninfo=str(config.database),
         kwargs={"application_name": "newswatch-worker"},
+        configure=_autocommit,
         min_size=1,
         max_size=4,
     )
@@ -386,6 +389,10 @@ def job_gone(error: Exception) -> bool:
     """Whether procrastinate refused to finish or retry a job because another worker already
     did (its database error is the cause of the connector's)."""
     return str(error.__cause__).startswith(JOB_GONE)
+
+
+async def _autocommit(connection: Any) -> None:
+    await connection.set_autocommit(True)
 
 
 def _every(seconds: float) -> str:
