@@ -196,11 +196,16 @@ class Publishing:
         return 200, "text/html; charset=utf-8", article_page(f"Report {slug}", paragraphs)
 
 
-def scaling_config(url: str, sites: Sites) -> str:
-    listed = "\n".join(
-        f"  - {{name: s{n}, url: '{base}/feed.xml', kind: feed}}"
+def feed_sources(prefix: str, sites: Sites) -> str:
+    """The config's source list: one feed per site, named `prefix` + its number."""
+    return "\n".join(
+        f"  - {{name: {prefix}{n}, url: '{base}/feed.xml', kind: feed}}"
         for n, base in enumerate(sites.urls)
     )
+
+
+def scaling_config(url: str, sites: Sites) -> str:
+    listed = feed_sources("s", sites)
     return (
         f"database: '{url}'\nschedule: {{interval: 1s, jitter: 0}}\n"
         f"crawl: {{download_timeout: 30s}}\nsources:\n{listed}\n"
@@ -404,10 +409,7 @@ class Outlets:
 
 
 def outlets_config(database: str, sites: Sites) -> str:
-    listed = "\n".join(
-        f"  - {{name: outlet{n}, url: '{base}/feed.xml', kind: feed}}"
-        for n, base in enumerate(sites.urls)
-    )
+    listed = feed_sources("outlet", sites)
     return (
         f"database: '{database}'\nschedule: {{interval: 10m, jitter: 0}}\n"
         f"sources:\n{listed}\n{WATCHLISTS}"
