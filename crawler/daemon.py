@@ -40,6 +40,7 @@ RETUNE_CHANGE = 0.2
 STOP_GRACE = 6.0  # + crawl stop + stop notice (a quarter of it): exit within 10 s
 CRAWL_STOP = 1.0  # for Scrapy to close the crawl once the unfinished polls are handed back
 START_RATE = 20.0  # first polls a second at start-up (scheduling.first_poll_at)
+START_WAIT = 30.0  # a worker starting while PostgreSQL restarts waits this long for it
 
 
 def run_on_reactor(main: Callable[[], Awaitable[int]]) -> int:
@@ -128,7 +129,7 @@ class Daemon:
                 loop.remove_signal_handler(signum)
 
     async def _start(self, once: bool) -> int:
-        self.db = store.open_db(self.config.database)
+        self.db = store.open_db(self.config.database, wait=START_WAIT)
         try:
             self.cluster = self._join_cluster()
             self.heartbeat = heartbeat.Heartbeat(self.db)

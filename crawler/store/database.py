@@ -100,11 +100,12 @@ def daemon_lock(database: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def open_db(path: Path | str) -> Database:
+def open_db(path: Path | str, *, wait: float = 0.0) -> Database:
     """Open (creating or migrating forward) the database file; WAL so readers never block. A
-    `postgresql://` URL opens the cluster's shared database instead."""
+    `postgresql://` URL opens the cluster's shared database instead, waiting up to `wait`
+    seconds for PostgreSQL to answer."""
     if isinstance(path, str) and is_postgres_url(path):
-        return open_postgres(path)
+        return open_postgres(path, wait)
     try:
         conn = sqlite3.connect(str(path), timeout=30, isolation_level=None, check_same_thread=False)
     except sqlite3.Error as exc:

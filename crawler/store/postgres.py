@@ -10,13 +10,16 @@ article's row inside one transaction, as SQLite's `defer_foreign_keys` allows th
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 from alerts import schema as alerts_schema
-from alerts.database import PgDatabase
+from alerts.database import PgDatabase, database_errors
 
 PART = "crawler"
+# seconds between a starting worker's attempts to reach PostgreSQL
+START_RETRY = 0.5
 
 # one arbitrary 64-bit key: the lock every worker takes while it creates or migrates the schema
 SCHEMA_LOCK = 0x6E657773_77617463
@@ -196,8 +199,17 @@ def _stored_version(db: PgDatabase) -> int:
     return int(row[0]) if row else 0
 
 
-def open_postgres(url: str) -> PgDatabase:
-    """The cluster's database, its tables created or migrated."""
+def open_postgres(url: str, wait: float = 0.0) -> PgDatabase:
+    """The cluster's database, its tables created or migrated. A worker starting while
+    PostgreSQL restarts (or before it is up) waits up to `wait` seconds for it: nothing else
+    runs yet that the wait could hold up. Commands fail at once."""
     db = PgDatabase(url)
-    migrate(db)
-    return db
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            migrate(db)
+            return db
+        except database_errors():
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(START_RETRY)
